@@ -1,0 +1,96 @@
+//! Command handlers: one file per command family, plus the shared panic guard and
+//! argument reader. Handlers parse and validate everything before the first write.
+
+pub mod key;
+pub mod token;
+
+use crate::core::error::{Error, Result};
+use crate::stats;
+use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub type Handler = fn(&Context, &[RedisString]) -> Result<RedisValue>;
+
+/// Runs a handler so that nothing it does can take redis-server down: a panic becomes
+/// an error reply (Rust would otherwise abort the whole process at the FFI boundary),
+/// and every error is counted for INFO under its code.
+pub fn guard(ctx: &Context, args: Vec<RedisString>, name: &str, handler: Handler) -> RedisResult {
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler(ctx, &args)));
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            stats::failure(e.code);
+            Err(RedisError::String(e.to_string()))
+        }
+        Err(_) => {
+            stats::failure(crate::core::error::Code::Err);
+            ctx.log_warning(&format!("{name}: internal error (panic caught); please report it"));
+            Err(RedisError::String(format!("ERR internal error in {name}; the server is unharmed")))
+        }
+    }
+}
+
+/// Hides an argument (a token or a secret) from SLOWLOG, MONITOR and the log.
+pub fn redact(ctx: &Context, pos: usize) {
+    if let Some(f) = unsafe { raw::RedisModule_RedactClientCommandArgument } {
+        unsafe { f(ctx.get_raw(), pos as i32) };
+    }
+}
+
+pub fn now_ms() -> Result<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| Error::syntax("the system clock is before 1970"))
+}
+
+/// Reads arguments left to right; option names are case-insensitive.
+pub struct Args<'a> {
+    args: &'a [RedisString],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    /// Skips the command name.
+    pub fn new(args: &'a [RedisString]) -> Self {
+        Args { args, pos: 1 }
+    }
+
+    pub fn done(&self) -> bool {
+        self.pos >= self.args.len()
+    }
+
+    pub fn next_bytes(&mut self, what: &str) -> Result<&'a [u8]> {
+        let a = self
+            .args
+            .get(self.pos)
+            .ok_or_else(|| Error::syntax(format!("wrong number of arguments: {what} is missing")))?;
+        self.pos += 1;
+        Ok(a.as_slice())
+    }
+
+    pub fn next_str(&mut self, what: &str) -> Result<&'a str> {
+        std::str::from_utf8(self.next_bytes(what)?).map_err(|_| Error::syntax(format!("{what} must be UTF-8 text")))
+    }
+
+    /// The next option name, upper-cased, or None at the end.
+    pub fn next_option(&mut self) -> Option<String> {
+        let a = self.args.get(self.pos)?;
+        self.pos += 1;
+        Some(String::from_utf8_lossy(a.as_slice()).to_ascii_uppercase())
+    }
+}
+
+/// Each option may be given once: a repeated option is almost always a client bug.
+pub fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<()> {
+    if slot.is_some() {
+        return Err(Error::syntax(format!("{name} given more than once")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+pub fn unknown_option(name: &str, command: &str) -> Error {
+    let shown: String = name.chars().take(32).collect();
+    Error::syntax(format!("unknown option '{shown}' for {command}"))
+}

@@ -1,0 +1,269 @@
+//! The session lifecycle: JWT.SIGN, JWT.VERIFY, JWT.DECODE, JWT.TOUCH, JWT.DESTROY.
+
+use super::{now_ms, redact, set_once, unknown_option, Args};
+use crate::config;
+use crate::core::duration::parse_positive_ms;
+use crate::core::error::{Error, Result};
+use crate::core::random::{uuid_v4, OsRandom};
+use crate::core::session::{self, index_key, session_key, token_predates_session};
+use crate::core::token::{self, NewClaims};
+use crate::keyring_state;
+use crate::stats;
+use crate::store::{NewSession, Store};
+use redis_module::{Context, RedisString, RedisValue};
+
+/// Options of JWT.SIGN, validated before anything is written.
+#[derive(Default)]
+struct SignOptions<'a> {
+    claims: Option<serde_json::Map<String, serde_json::Value>>,
+    data: Option<&'a [u8]>,
+    ttl_ms: Option<i64>,
+    expires_ms: Option<i64>,
+    maxage_ms: Option<i64>,
+    sid: Option<&'a str>,
+    aud: Option<&'a str>,
+    iss: Option<&'a str>,
+}
+
+fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
+    let mut o = SignOptions::default();
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "CLAIMS" => {
+                let claims = token::parse_public_claims(args.next_bytes("CLAIMS json")?)?;
+                set_once(&mut o.claims, claims, "CLAIMS")?
+            }
+            "DATA" => {
+                let data = args.next_bytes("DATA json")?;
+                serde_json::from_slice::<serde::de::IgnoredAny>(data)
+                    .map_err(|_| Error::syntax("DATA is not valid JSON"))?;
+                set_once(&mut o.data, data, "DATA")?
+            }
+            "TTL" => set_once(&mut o.ttl_ms, parse_positive_ms(args.next_str("TTL duration")?)?, "TTL")?,
+            "EXPIRES" => set_once(&mut o.expires_ms, parse_positive_ms(args.next_str("EXPIRES duration")?)?, "EXPIRES")?,
+            "MAXAGE" => set_once(&mut o.maxage_ms, parse_positive_ms(args.next_str("MAXAGE duration")?)?, "MAXAGE")?,
+            "SID" => set_once(&mut o.sid, session::validate_sid(args.next_bytes("SID")?)?, "SID")?,
+            "AUD" => set_once(&mut o.aud, args.next_str("AUD")?, "AUD")?,
+            "ISS" => set_once(&mut o.iss, args.next_str("ISS")?, "ISS")?,
+            other => return Err(unknown_option(other, "JWT.SIGN")),
+        }
+    }
+    Ok(o)
+}
+
+/// JWT.SIGN <sub> [CLAIMS json] [DATA json] [TTL dur] [EXPIRES dur] [MAXAGE dur] [SID sid] [AUD a] [ISS i]
+pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let mut args = Args::new(argv);
+    let sub = session::validate_subject(args.next_bytes("subject")?)?;
+    let o = parse_sign_options(&mut args)?;
+
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    let prefix = config::PREFIX.with(str::to_string);
+    let idle_ms = o.ttl_ms.unwrap_or_else(|| config::SESSION_TTL.ms());
+    let max_deadline = o.maxage_ms.map(|m| now.saturating_add(m));
+    let expiry = session::expiry(now, idle_ms, max_deadline);
+    let sid = match o.sid {
+        Some(s) => s.to_string(),
+        None => uuid_v4(&rng)?,
+    };
+    let skey = session_key(&prefix, sub, &sid);
+    let ikey = index_key(&prefix, sub);
+    let store = Store::new(ctx);
+    store.check_types(Some(&skey), &ikey)?;
+
+    // From here on we write.
+    keyring_state::ensure_signing_key(ctx, now, &rng)?;
+    let jti = uuid_v4(&rng)?;
+    let issuer = o.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
+    let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+    let claims = NewClaims {
+        sub,
+        sid: Some(&sid),
+        jti: &jti,
+        iat: now.div_euclid(1000),
+        exp: o.expires_ms.map(|ms| token::exp_for(now, ms)),
+        iss: issuer.as_deref(),
+        aud: audience.as_deref(),
+        public: o.claims.as_ref(),
+    };
+    let jwt = {
+        let ring = keyring_state::read();
+        let key = ring.active().ok_or_else(|| Error::syntax("no active signing key"))?;
+        token::sign(key, &claims.to_json())
+    };
+    store.trim_index(&ikey, now)?;
+    store.create_session(
+        &skey,
+        &ikey,
+        &sid,
+        &NewSession { created_ms: now, idle_ms, max_deadline_ms: max_deadline, data: o.data, expiry_ms: expiry },
+    )?;
+    store.notify("jwt.sign", &skey);
+    stats::SIGNS.incr();
+    Ok(RedisValue::BulkString(jwt))
+}
+
+/// A token whose signature verified, with the claims the session checks need.
+pub struct Verified {
+    pub payload: Vec<u8>,
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+    pub iat: Option<f64>,
+}
+
+#[derive(Default)]
+pub struct Expect<'a> {
+    pub aud: Option<&'a str>,
+    pub iss: Option<&'a str>,
+}
+
+/// Signature, then (unless `signature_only`) times and iss/aud. The keyring lock is
+/// held only for the signature check.
+pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<Verified> {
+    let parts = token::split(token, config::max_token_bytes())?;
+    {
+        let ring = keyring_state::read();
+        token::verify_signature(&parts, &ring)?;
+    }
+    let payload = token::b64_decode(parts.payload_b64)?;
+    let (sub, sid, iat) = {
+        let claims = token::parse_claims(&payload)?;
+        if let Some(expect) = expect {
+            token::check_times(&claims, now, config::LEEWAY.ms())?;
+            let iss = expect.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
+            let aud = expect.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+            token::check_iss_aud(&claims, iss.as_deref(), aud.as_deref())?;
+        }
+        (claims.sub.map(|s| s.into_owned()), claims.sid.map(|s| s.into_owned()), claims.iat)
+    };
+    Ok(Verified { payload, sub, sid, iat })
+}
+
+/// The keys of the token's session: (session key, index key, sid).
+fn session_keys(v: &Verified) -> Result<Option<(String, String, String)>> {
+    let Some(sid) = &v.sid else { return Ok(None) };
+    let sub = v.sub.as_deref().ok_or_else(|| Error::invalid("token has a sid but no sub"))?;
+    let sub = session::validate_subject(sub.as_bytes()).map_err(|_| Error::invalid("token has an invalid sub"))?;
+    session::validate_sid(sid.as_bytes()).map_err(|_| Error::invalid("token has an invalid sid"))?;
+    Ok(Some(config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub), sid.clone()))))
+}
+
+fn no_session() -> Error {
+    Error::invalid("token has no session (it was signed STATELESS)")
+}
+
+/// Is the token's session still the live one?
+fn session_is_live(store: &Store, v: &Verified, skey: &str) -> bool {
+    match store.session_created(skey) {
+        Some(created) => !token_predates_session(v.iat, created),
+        None => false,
+    }
+}
+
+fn parse_verify_options<'a>(args: &mut Args<'a>, allow_withdata: bool, command: &str) -> Result<(bool, Expect<'a>)> {
+    let mut withdata = false;
+    let mut expect = Expect::default();
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "WITHDATA" if allow_withdata => withdata = true,
+            "AUD" => set_once(&mut expect.aud, args.next_str("AUD")?, "AUD")?,
+            "ISS" => set_once(&mut expect.iss, args.next_str("ISS")?, "ISS")?,
+            other => return Err(unknown_option(other, command)),
+        }
+    }
+    Ok((withdata, expect))
+}
+
+/// JWT.VERIFY <token> [WITHDATA] [AUD a] [ISS i]
+pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    redact(ctx, 1);
+    let mut args = Args::new(argv);
+    let token = args.next_bytes("token")?;
+    let (withdata, expect) = parse_verify_options(&mut args, true, "JWT.VERIFY")?;
+    let v = authenticate(token, now_ms()?, Some(&expect))?;
+    let store = Store::new(ctx);
+    let data = match session_keys(&v)? {
+        Some((skey, _, _)) => {
+            if !session_is_live(&store, &v, &skey) {
+                return Err(Error::revoked());
+            }
+            if withdata {
+                store.session_data(&skey)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    stats::VERIFIES.incr();
+    let payload = RedisValue::StringBuffer(v.payload);
+    Ok(if withdata {
+        RedisValue::Array(vec![payload, data.map_or(RedisValue::Null, RedisValue::BulkRedisString)])
+    } else {
+        payload
+    })
+}
+
+/// JWT.DECODE <token>: header and payload, no verification at all.
+pub fn decode(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    redact(ctx, 1);
+    let mut args = Args::new(argv);
+    let token = args.next_bytes("token")?;
+    if let Some(extra) = args.next_option() {
+        return Err(unknown_option(&extra, "JWT.DECODE"));
+    }
+    let (header, payload) = token::decode_unverified(token, config::max_token_bytes())?;
+    Ok(RedisValue::Array(vec![RedisValue::StringBuffer(header), RedisValue::StringBuffer(payload)]))
+}
+
+/// JWT.TOUCH <token> [TTL dur]: VERIFY, then the session lives `TTL` (default: its own
+/// idle lifetime) from now, never past its MAXAGE deadline.
+pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    redact(ctx, 1);
+    let mut args = Args::new(argv);
+    let token = args.next_bytes("token")?;
+    let mut ttl = None;
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "TTL" => set_once(&mut ttl, parse_positive_ms(args.next_str("TTL duration")?)?, "TTL")?,
+            other => return Err(unknown_option(other, "JWT.TOUCH")),
+        }
+    }
+    let now = now_ms()?;
+    let v = authenticate(token, now, Some(&Expect::default()))?;
+    let (skey, ikey, sid) = session_keys(&v)?.ok_or_else(no_session)?;
+    let store = Store::new(ctx);
+    let state = store.session_state(&skey).ok_or_else(Error::revoked)?;
+    if token_predates_session(v.iat, state.created_ms) {
+        return Err(Error::revoked());
+    }
+    let expiry = session::expiry(now, ttl.unwrap_or(state.idle_ms), state.max_deadline_ms);
+    store.set_expiry(&skey, &ikey, &sid, expiry)?;
+    store.notify("jwt.touch", &skey);
+    stats::TOUCHES.incr();
+    Ok(RedisValue::StringBuffer(v.payload))
+}
+
+/// JWT.DESTROY <token>: logout. The signature must verify; an expired token may still
+/// end its session. 1 when a session was removed, 0 when it was already gone.
+pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    redact(ctx, 1);
+    let mut args = Args::new(argv);
+    let token = args.next_bytes("token")?;
+    if let Some(extra) = args.next_option() {
+        return Err(unknown_option(&extra, "JWT.DESTROY"));
+    }
+    let v = authenticate(token, now_ms()?, None)?;
+    let (skey, ikey, sid) = session_keys(&v)?.ok_or_else(no_session)?;
+    let store = Store::new(ctx);
+    if !session_is_live(&store, &v, &skey) {
+        return Ok(RedisValue::Integer(0));
+    }
+    let removed = store.delete_session(&skey, &ikey, &sid)?;
+    if removed {
+        store.notify("jwt.destroy", &skey);
+        stats::DESTROYS.incr();
+    }
+    Ok(RedisValue::Integer(removed as i64))
+}

@@ -1,0 +1,77 @@
+//! The module's error type: a code the client can switch on plus a sentence.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Error codes of the spec, in the order a client usually checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Syntax and argument errors.
+    Err,
+    /// Malformed token, bad signature, unknown kid, disallowed alg, wrong iss/aud or token type.
+    Invalid,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotBefore,
+    /// The session is gone: destroyed, revoked, evicted or timed out.
+    Revoked,
+    /// A rotated-away refresh token was presented: the session was revoked.
+    Reused,
+    /// max-sessions reached with policy `deny`.
+    Limit,
+}
+
+impl Code {
+    pub const ALL: [Code; 7] = [
+        Code::Err,
+        Code::Invalid,
+        Code::Expired,
+        Code::NotBefore,
+        Code::Revoked,
+        Code::Reused,
+        Code::Limit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Err => "ERR",
+            Code::Invalid => "INVALID",
+            Code::Expired => "EXPIRED",
+            Code::NotBefore => "NOTBEFORE",
+            Code::Revoked => "REVOKED",
+            Code::Reused => "REUSED",
+            Code::Limit => "LIMIT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub code: Code,
+    pub msg: Cow<'static, str>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(code: Code, msg: impl Into<Cow<'static, str>>) -> Self {
+        Error { code, msg: msg.into() }
+    }
+    pub fn syntax(msg: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Code::Err, msg)
+    }
+    pub fn invalid(msg: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Code::Invalid, msg)
+    }
+    pub fn revoked() -> Self {
+        Self::new(Code::Revoked, "the session has ended")
+    }
+}
+
+impl fmt::Display for Error {
+    /// The wire form: `CODE sentence`, which Redis sends as `-CODE sentence`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code.as_str(), self.msg)
+    }
+}

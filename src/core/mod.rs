@@ -1,0 +1,8 @@
+//! The pure core: no Redis in here. Time and randomness come in as arguments.
+
+pub mod duration;
+pub mod error;
+pub mod keyring;
+pub mod random;
+pub mod session;
+pub mod token;

@@ -1,0 +1,132 @@
+//! Sessions as data: names of the keys that hold them, the validation of subjects and
+//! sids, and the deadline arithmetic. Nothing here touches Redis.
+
+use super::error::{Error, Result};
+
+pub const MAX_SUBJECT_BYTES: usize = 512;
+pub const MAX_SID_BYTES: usize = 128;
+
+/// Hash fields of a session record. Short names keep small sessions small.
+pub mod field {
+    /// Creation time, ms since the epoch.
+    pub const CREATED: &str = "c";
+    /// Idle lifetime in ms, used by TOUCH when it is given no TTL.
+    pub const IDLE: &str = "i";
+    /// Absolute deadline in ms (MAXAGE), absent when there is none.
+    pub const MAX_DEADLINE: &str = "m";
+    /// The private DATA, JSON text, absent when none was given.
+    pub const DATA: &str = "d";
+}
+
+/// A subject is any non-empty UTF-8 string up to 512 bytes without `{` or `}`: the
+/// braces would break the `{<sub>}` hash tag that keeps a user's keys in one slot.
+pub fn validate_subject(sub: &[u8]) -> Result<&str> {
+    let s = std::str::from_utf8(sub).map_err(|_| Error::syntax("the subject must be UTF-8 text"))?;
+    if s.is_empty() || s.len() > MAX_SUBJECT_BYTES {
+        return Err(Error::syntax("the subject must be 1 to 512 bytes"));
+    }
+    if s.contains(['{', '}']) {
+        return Err(Error::syntax("the subject may not contain '{' or '}'"));
+    }
+    Ok(s)
+}
+
+/// A caller-supplied sid: 1 to 128 bytes of printable ASCII, no braces, no spaces.
+pub fn validate_sid(sid: &[u8]) -> Result<&str> {
+    let ok = !sid.is_empty()
+        && sid.len() <= MAX_SID_BYTES
+        && sid.iter().all(|&b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+    if !ok {
+        return Err(Error::syntax("a SID is 1 to 128 printable ASCII characters without spaces or braces"));
+    }
+    // Printable ASCII is valid UTF-8.
+    std::str::from_utf8(sid).map_err(|_| Error::syntax("a SID must be ASCII"))
+}
+
+/// `<prefix>{<sub>}`: the per-user index.
+pub fn index_key(prefix: &str, sub: &str) -> String {
+    let mut k = String::with_capacity(prefix.len() + sub.len() + 2);
+    k.push_str(prefix);
+    k.push('{');
+    k.push_str(sub);
+    k.push('}');
+    k
+}
+
+/// `<prefix>{<sub>}:<sid>`: one session.
+pub fn session_key(prefix: &str, sub: &str, sid: &str) -> String {
+    let mut k = String::with_capacity(prefix.len() + sub.len() + sid.len() + 3);
+    k.push_str(prefix);
+    k.push('{');
+    k.push_str(sub);
+    k.push_str("}:");
+    k.push_str(sid);
+    k
+}
+
+/// When a session ends: its idle deadline, never past its absolute one.
+pub fn expiry(now_ms: i64, idle_ms: i64, max_deadline_ms: Option<i64>) -> i64 {
+    let idle = now_ms.saturating_add(idle_ms);
+    match max_deadline_ms {
+        Some(max) => idle.min(max),
+        None => idle,
+    }
+}
+
+/// A token belongs to the session incarnation it was issued for. A caller-supplied SID
+/// can be reused after logout; tokens issued (whole seconds) before the current
+/// incarnation was created must not come back to life with it.
+pub fn token_predates_session(iat_s: Option<f64>, created_ms: i64) -> bool {
+    match iat_s {
+        Some(iat) => iat < created_ms.div_euclid(1000) as f64,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects() {
+        assert_eq!(validate_subject(b"alice").unwrap(), "alice");
+        for ok in ["*", "a:b", "user[1]", "x?", "ünï", "a b"] {
+            assert!(validate_subject(ok.as_bytes()).is_ok(), "{ok}");
+        }
+        assert!(validate_subject(b"").is_err());
+        assert!(validate_subject(b"a{b").is_err());
+        assert!(validate_subject(b"}").is_err());
+        assert!(validate_subject(&[0xff, 0xfe]).is_err());
+        assert!(validate_subject(&[b'a'; 512]).is_ok());
+        assert!(validate_subject(&[b'a'; 513]).is_err());
+    }
+
+    #[test]
+    fn sids() {
+        assert!(validate_sid(b"device-1").is_ok());
+        assert!(validate_sid(b"").is_err());
+        assert!(validate_sid(b"a b").is_err());
+        assert!(validate_sid(b"a{").is_err());
+        assert!(validate_sid(&[b'a'; 129]).is_err());
+    }
+
+    #[test]
+    fn key_names() {
+        assert_eq!(index_key("jwt:", "alice"), "jwt:{alice}");
+        assert_eq!(session_key("jwt:", "alice", "s1"), "jwt:{alice}:s1");
+    }
+
+    #[test]
+    fn expiry_is_capped() {
+        assert_eq!(expiry(1000, 500, None), 1500);
+        assert_eq!(expiry(1000, 500, Some(1200)), 1200);
+        assert_eq!(expiry(1000, 500, Some(9000)), 1500);
+    }
+
+    #[test]
+    fn incarnations() {
+        assert!(!token_predates_session(Some(10.0), 10_500));
+        assert!(token_predates_session(Some(9.0), 10_500));
+        assert!(!token_predates_session(None, 10_500));
+    }
+}

@@ -1,0 +1,112 @@
+//! The node's keyring: one global, saved in the RDB as module aux data (so it survives
+//! restarts, DEBUG RELOAD, AOF rewrites with the RDB preamble and replica full syncs)
+//! and replicated as `JWT.KEY SYNC <blob>` whenever it changes, so replicas and AOF
+//! replay never generate key material of their own.
+
+use crate::core::error::Result;
+use crate::core::keyring::{random_kid, Alg, Key, Keyring};
+use crate::core::random::Random;
+use redis_module::native_types::RedisType;
+use redis_module::{raw, Context};
+use std::os::raw::{c_int, c_void};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+static KEYRING: RwLock<Keyring> = RwLock::new(Keyring::empty());
+
+pub fn read() -> RwLockReadGuard<'static, Keyring> {
+    KEYRING.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write() -> RwLockWriteGuard<'static, Keyring> {
+    KEYRING.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Replaces the keyring with a replicated or loaded one.
+pub fn replace(ring: Keyring) {
+    *write() = ring;
+}
+
+/// Propagates the whole keyring to replicas and the AOF as one deterministic command.
+pub fn replicate(ctx: &Context, ring: &Keyring) {
+    let blob = ring.to_bytes();
+    ctx.replicate("JWT.KEY", &[b"SYNC".as_slice(), blob.as_slice()]);
+}
+
+/// Applies a change to the keyring, then replicates the result. `change` validates
+/// before it mutates, so an error leaves the keyring as it was.
+pub fn update<R>(ctx: &Context, change: impl FnOnce(&mut Keyring) -> Result<R>) -> Result<R> {
+    let mut ring = write();
+    let out = change(&mut ring)?;
+    replicate(ctx, &ring);
+    Ok(out)
+}
+
+/// Zero configuration: the first SIGN on an empty keyring creates an HS256 key.
+pub fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()> {
+    if read().active().is_some() {
+        return Ok(());
+    }
+    update(ctx, |ring| {
+        if ring.active().is_none() {
+            let kid = random_kid(rng)?;
+            ring.insert(Key::generate(Alg::HS256, &kid, now_ms, rng)?)?;
+            ring.activate(&kid)?;
+        }
+        Ok(())
+    })
+}
+
+// ---- RDB aux data -------------------------------------------------------------
+// The type exists only to carry aux data; no key ever has it.
+
+pub static KEYRING_TYPE: RedisType = RedisType::new(
+    "jwtkeyrng",
+    1,
+    raw::RedisModuleTypeMethods {
+        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+        rdb_load: Some(no_rdb_load),
+        rdb_save: Some(no_rdb_save),
+        aof_rewrite: None,
+        mem_usage: None,
+        digest: None,
+        free: Some(no_free),
+        aux_load: Some(aux_load),
+        aux_save: Some(aux_save),
+        aux_save2: None,
+        aux_save_triggers: raw::REDISMODULE_AUX_BEFORE_RDB as c_int,
+        free_effort: None,
+        unlink: None,
+        copy: None,
+        defrag: None,
+        mem_usage2: None,
+        free_effort2: None,
+        unlink2: None,
+        copy2: None,
+    },
+);
+
+extern "C" fn no_rdb_load(_: *mut raw::RedisModuleIO, _: c_int) -> *mut c_void {
+    std::ptr::null_mut()
+}
+extern "C" fn no_rdb_save(_: *mut raw::RedisModuleIO, _: *mut c_void) {}
+extern "C" fn no_free(_: *mut c_void) {}
+
+/// Always writes the keyring, even empty, so a replica's full sync replaces its own.
+extern "C" fn aux_save(rdb: *mut raw::RedisModuleIO, _when: c_int) {
+    let blob = std::panic::catch_unwind(|| read().to_bytes()).unwrap_or_default();
+    raw::save_slice(rdb, &blob);
+}
+
+extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, _encver: c_int, _when: c_int) -> c_int {
+    let loaded = std::panic::catch_unwind(|| {
+        let buf = raw::load_string_buffer(rdb).ok()?;
+        Keyring::from_bytes(buf.as_ref()).ok()
+    });
+    match loaded {
+        Ok(Some(ring)) => {
+            replace(ring);
+            raw::REDISMODULE_OK as c_int
+        }
+        _ => raw::REDISMODULE_ERR as c_int,
+    }
+}

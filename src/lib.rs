@@ -1,0 +1,148 @@
+//! redis-jwt: a Redis module that makes redis-server a JWT session server.
+//!
+//! Layout: `core/` is pure logic (tokens, claims, durations, keys, deadlines) with no
+//! Redis in it; `commands/` parses arguments and calls the core; `store.rs` reads and
+//! writes session keys and replicates effects; `keyring_state.rs` keeps signing keys as
+//! node state; `config.rs` and `stats.rs` back CONFIG and INFO.
+
+pub mod command_info;
+pub mod commands;
+pub mod config;
+pub mod core;
+pub mod keyring_state;
+pub mod stats;
+pub mod store;
+
+use commands::{guard, key, token};
+use config::*;
+use redis_module::configuration::ConfigurationFlags;
+use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
+
+const MODULE_VERSION: i32 = 1;
+
+static COMMANDS: &[command_info::Info] = &[
+    command_info::Info {
+        name: "jwt.sign",
+        summary: "Creates a session and returns its signed token",
+        complexity: "O(log N) where N is the number of sessions of the subject",
+        arity: -2,
+        subject_first: true,
+    },
+    command_info::Info {
+        name: "jwt.verify",
+        summary: "Verifies a token and its session; returns the payload",
+        complexity: "O(1)",
+        arity: -2,
+        subject_first: false,
+    },
+    command_info::Info {
+        name: "jwt.decode",
+        summary: "Decodes a token without verifying it",
+        complexity: "O(1)",
+        arity: 2,
+        subject_first: false,
+    },
+    command_info::Info {
+        name: "jwt.touch",
+        summary: "Verifies a token and extends its session's idle life",
+        complexity: "O(log N) where N is the number of sessions of the subject",
+        arity: -2,
+        subject_first: false,
+    },
+    command_info::Info {
+        name: "jwt.destroy",
+        summary: "Ends the session of a token (logout)",
+        complexity: "O(log N) where N is the number of sessions of the subject",
+        arity: 2,
+        subject_first: false,
+    },
+    command_info::Info {
+        name: "jwt.key",
+        summary: "Administers the signing keyring",
+        complexity: "O(K) where K is the number of keys",
+        arity: -2,
+        subject_first: false,
+    },
+];
+
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    if args.len() % 2 != 0 {
+        ctx.log_warning("jwt: module arguments come in pairs: <config-name> <value>");
+        return Status::Err;
+    }
+    for pair in args.chunks(2) {
+        let (name, value) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
+        if let Err(e) = config::apply_module_arg(&name, &value) {
+            ctx.log_warning(&format!("jwt: bad module argument: {e}"));
+            return Status::Err;
+        }
+    }
+    for info in COMMANDS {
+        command_info::set(ctx, info);
+    }
+    Status::Ok
+}
+
+// The builder API needs 7.2's section/dictionary support; this one works on 7.0.
+#[allow(deprecated)]
+fn info(ctx: &InfoContext, _for_crash_report: bool) {
+    use crate::core::error::Code;
+    ctx.add_info_section(None);
+    let n = |name: &str, v: u64| {
+        ctx.add_info_field_long_long(name, v as i64);
+    };
+    n("signs", stats::SIGNS.get());
+    n("verifies", stats::VERIFIES.get());
+    n("touches", stats::TOUCHES.get());
+    n("destroys", stats::DESTROYS.get());
+    n("refreshes", stats::REFRESHES.get());
+    n("reuse_detections", stats::REUSE_DETECTIONS.get());
+    n("revokes", stats::REVOKES.get());
+    n("evictions", stats::EVICTIONS.get());
+    for code in Code::ALL {
+        n(&format!("failures_{}", code.as_str().to_ascii_lowercase()), stats::failures(code));
+    }
+    let ring = keyring_state::read();
+    ctx.add_info_field_str("active_kid", ring.active().map_or("", |k| k.kid.as_str()));
+    n("keys", ring.len() as u64);
+}
+
+redis_module! {
+    name: "jwt",
+    version: MODULE_VERSION,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [KEYRING_TYPE],
+    init: init,
+    info: info,
+    commands: [
+        ["jwt.sign", |ctx: &Context, args| guard(ctx, args, "JWT.SIGN", token::sign), "write deny-oom", 1, 1, 1, ""],
+        ["jwt.verify", |ctx: &Context, args| guard(ctx, args, "JWT.VERIFY", token::verify), "readonly fast", 0, 0, 0, ""],
+        ["jwt.decode", |ctx: &Context, args| guard(ctx, args, "JWT.DECODE", token::decode), "readonly fast", 0, 0, 0, ""],
+        ["jwt.touch", |ctx: &Context, args| guard(ctx, args, "JWT.TOUCH", token::touch), "write fast", 0, 0, 0, ""],
+        ["jwt.destroy", |ctx: &Context, args| guard(ctx, args, "JWT.DESTROY", token::destroy), "write", 0, 0, 0, ""],
+        ["jwt.key", |ctx: &Context, args| guard(ctx, args, "JWT.KEY", key::key), "write deny-oom", 0, 0, 0, ""],
+    ],
+    configurations: [
+        i64: [
+            ["max-token-bytes", &MAX_TOKEN_BYTES, 8192, MAX_TOKEN_BYTES_RANGE.0, MAX_TOKEN_BYTES_RANGE.1, ConfigurationFlags::DEFAULT, None],
+            ["max-sessions", &MAX_SESSIONS, 0, MAX_SESSIONS_RANGE.0, MAX_SESSIONS_RANGE.1, ConfigurationFlags::DEFAULT, None],
+        ],
+        string: [
+            ["prefix", &PREFIX, "jwt:", ConfigurationFlags::DEFAULT, None],
+            ["issuer", &ISSUER, "", ConfigurationFlags::DEFAULT, None],
+            ["audience", &AUDIENCE, "", ConfigurationFlags::DEFAULT, None],
+            ["session-ttl", &SESSION_TTL, "1 day", ConfigurationFlags::DEFAULT, None],
+            ["access-ttl", &ACCESS_TTL, "15 minutes", ConfigurationFlags::DEFAULT, None],
+            ["refresh-grace", &REFRESH_GRACE, "10 seconds", ConfigurationFlags::DEFAULT, None],
+            ["leeway", &LEEWAY, "0", ConfigurationFlags::DEFAULT, None],
+            ["key-rotation", &KEY_ROTATION, "0", ConfigurationFlags::DEFAULT, None],
+            ["max-sessions-policy", &MAX_SESSIONS_POLICY, "evict-oldest", ConfigurationFlags::DEFAULT, None],
+        ],
+        bool: [],
+        enum: [],
+        // The loadmodule line is read by `init`, which accepts `name` and `jwt.name`.
+        module_args_as_configuration: false,
+    ]
+}
+
+use keyring_state::KEYRING_TYPE;
