@@ -1,0 +1,39 @@
+# redis-jwt: `make run` builds the module and serves it; `make test` runs every test.
+MODULE := target/release/libredis_jwt.so
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: build run test unit bench deps clean
+
+build: deps
+	cargo build --release
+
+# Foreground redis-server on 127.0.0.1:6379 with redis.conf loading the module; data in ./data.
+run: build
+	mkdir -p data
+	redis-server redis.conf
+
+# Unit tests of the pure core, then integration tests against real redis-servers.
+# `cargo test` does not build the cdylib, hence the build first.
+test: build
+	cargo test --release
+
+bench: build
+	bash bench/run.sh
+
+# redis-server and libclang (for bindgen) come from Debian's packages.
+deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1 || missing="$$missing libclang-dev"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; apt-get update && apt-get install -y $$missing; \
+		else \
+			echo "missing:$$missing -- install with: sudo apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
+	@command -v cargo >/dev/null 2>&1 || { echo "missing: cargo -- install Rust from rustup.rs"; exit 1; }
+
+clean:
+	cargo clean
+	rm -rf data

@@ -1,0 +1,233 @@
+//! One harness for every integration test: a real redis-server (7.0+ or valkey-server)
+//! with the built module loaded, on its own port and its own data folder, so tests run
+//! in parallel. Dropping a `Server` kills it and removes its folder.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use redis::{cmd, Connection, RedisError, RedisResult, Value};
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+pub fn module_path() -> PathBuf {
+    if let Ok(p) = std::env::var("REDIS_JWT_MODULE") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_jwt.so");
+    assert!(p.exists(), "{} is missing: run `make test` (or `cargo build --release` first)", p.display());
+    p
+}
+
+pub fn server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Server {
+    /// A server with the module and no extra arguments.
+    pub fn start() -> Server {
+        Server::start_with(&[], &[])
+    }
+
+    /// `server_args` go to redis-server (`--name value` pairs); `module_args` to the
+    /// loadmodule line.
+    pub fn start_with(server_args: &[&str], module_args: &[&str]) -> Server {
+        let n = NEXT_DIR.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("redis-jwt-test-{}-{}", std::process::id(), n));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test data folder");
+        let mut loadmodule = module_path().display().to_string();
+        for a in module_args {
+            loadmodule.push(' ');
+            loadmodule.push_str(a);
+        }
+        let mut args: Vec<String> = vec![
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+            "--enable-debug-command".into(),
+            "yes".into(),
+            "--repl-diskless-sync-delay".into(),
+            "0".into(),
+            "--loadmodule".into(),
+        ];
+        args.extend(loadmodule.split(' ').map(String::from));
+        args.extend(server_args.iter().map(|s| s.to_string()));
+        let mut server = Server { child: None, port: 0, dir, args };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        for _attempt in 0..5 {
+            let port = if self.port == 0 { free_port() } else { self.port };
+            let log = std::fs::File::create(self.dir.join("server.log")).expect("log file");
+            let child = Command::new(server_binary())
+                .arg("--port")
+                .arg(port.to_string())
+                .args(&self.args)
+                .stdout(log)
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts (is it installed?)");
+            self.child = Some(child);
+            self.port = port;
+            if self.wait_ready() {
+                return;
+            }
+            self.kill();
+        }
+        panic!("redis-server did not start; log:\n{}", self.log());
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return false;
+            }
+            if let Ok(mut c) = self.try_client() {
+                if cmd("PING").query::<String>(&mut c).is_ok() {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    fn try_client(&self) -> RedisResult<Connection> {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?.get_connection()
+    }
+
+    pub fn client(&self) -> Connection {
+        self.try_client().expect("connect to test server")
+    }
+
+    /// SHUTDOWN SAVE (or NOSAVE), then start again on the same port and folder.
+    pub fn restart(&mut self, save: bool) {
+        let mut c = self.client();
+        let _: RedisResult<()> = cmd("SHUTDOWN").arg(if save { "SAVE" } else { "NOSAVE" }).query(&mut c);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        self.launch();
+    }
+
+    /// Makes this server a replica of `primary` and waits for the sync to finish.
+    pub fn replicate_from(&self, primary: &Server) {
+        let mut c = self.client();
+        let _: () = cmd("REPLICAOF").arg("127.0.0.1").arg(primary.port).query(&mut c).expect("REPLICAOF");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let info: String = cmd("INFO").arg("replication").query(&mut c).expect("INFO");
+            if info.contains("master_link_status:up") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "replica did not sync:\n{info}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+// ---- small helpers over a connection --------------------------------------------
+
+pub fn sign(c: &mut Connection, args: &[&str]) -> String {
+    cmd("JWT.SIGN").arg(args).query(c).expect("JWT.SIGN")
+}
+
+pub fn verify(c: &mut Connection, token: &str) -> RedisResult<String> {
+    cmd("JWT.VERIFY").arg(token).query(c)
+}
+
+/// The error code of a failed reply ("INVALID", "ERR", ...).
+pub fn code<T: std::fmt::Debug>(r: RedisResult<T>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.code().unwrap_or("?").to_string(),
+    }
+}
+
+pub fn error_text<T: std::fmt::Debug>(r: RedisResult<T>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+    }
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).expect("JSON")
+}
+
+/// The decoded payload of a token, unverified.
+pub fn payload(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let seg = token.split('.').nth(1).expect("payload segment");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(seg).expect("base64url");
+    serde_json::from_slice(&bytes).expect("payload JSON")
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn info_field(c: &mut Connection, name: &str) -> String {
+    let info: String = cmd("INFO").arg("jwt").query(c).expect("INFO jwt");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("jwt_{name}:")))
+        .unwrap_or_else(|| panic!("no jwt_{name} in INFO:\n{info}"))
+        .trim()
+        .to_string()
+}
+
+pub fn dbsize(c: &mut Connection) -> i64 {
+    cmd("DBSIZE").query(c).expect("DBSIZE")
+}
+
+pub fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
