@@ -20,7 +20,7 @@ pub fn guard(ctx: &Context, args: Vec<RedisString>, name: &str, handler: Handler
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
             stats::failure(e.code);
-            Err(RedisError::String(e.to_string()))
+            Err(RedisError::String(printable_ascii(&e.to_string())))
         }
         Err(_) => {
             stats::failure(crate::core::error::Code::Err);
@@ -28,6 +28,12 @@ pub fn guard(ctx: &Context, args: Vec<RedisString>, name: &str, handler: Handler
             Err(RedisError::String(format!("ERR internal error in {name}; the server is unharmed")))
         }
     }
+}
+
+/// Error replies echo user input; the reply path keeps only single bytes, so anything
+/// but printable ASCII becomes '?' (a raw UTF-8 sequence would be cut into garbage).
+fn printable_ascii(s: &str) -> String {
+    s.chars().map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect()
 }
 
 /// Hides an argument (a token or a secret) from SLOWLOG, MONITOR and the log.

@@ -1,0 +1,252 @@
+//! The spec's security bars and the "bad input changes nothing" rule, each a test.
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+
+fn kid_of(c: &mut Connection, token: &str) -> String {
+    let (h, _): (String, String) = cmd("JWT.DECODE").arg(token).query(c).unwrap();
+    json(&h)["kid"].as_str().unwrap().to_string()
+}
+
+fn forge(header: &str, payload: &str, signature: &[u8]) -> String {
+    format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(signature))
+}
+
+#[test]
+fn tampered_foreign_and_none_tokens_are_invalid() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice", "CLAIMS", r#"{"role":"user"}"#]);
+    let kid = kid_of(&mut c, &t);
+    let parts: Vec<&str> = t.split('.').collect();
+    let mut p = payload(&t);
+    p["role"] = "admin".into();
+    let tampered = format!("{}.{}.{}", parts[0], b64(p.to_string().as_bytes()), parts[2]);
+    assert_eq!(code(verify(&mut c, &tampered)), "INVALID");
+
+    // Same header and claims, signed with another secret by an independent library.
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid.clone());
+    let foreign = jsonwebtoken::encode(&header, &payload(&t), &jsonwebtoken::EncodingKey::from_secret(&[42u8; 32])).unwrap();
+    assert_eq!(code(verify(&mut c, &foreign)), "INVALID");
+
+    let body = payload(&t).to_string();
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let h = format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{kid}"}}"#);
+        assert_eq!(code(verify(&mut c, &forge(&h, &body, b""))), "INVALID", "{alg}");
+        assert_eq!(code(verify(&mut c, &format!("{}.{}.", b64(h.as_bytes()), b64(body.as_bytes())))), "INVALID");
+    }
+    // HS/RS confusion: the key is HS256, a token claiming RS256 (or ES256) is refused.
+    for alg in ["RS256", "ES256", "PS256", "HS512", "EdDSA"] {
+        let h = format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#);
+        assert_eq!(code(verify(&mut c, &forge(&h, &body, &[1u8; 256]))), "INVALID", "{alg}");
+    }
+    // ECDSA-style all-zero signature
+    let h = format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#);
+    assert_eq!(code(verify(&mut c, &forge(&h, &body, &[0u8; 32]))), "INVALID");
+    // Unknown kid, a kid that looks like a key name, no kid
+    for h in [r#"{"alg":"HS256","kid":"nope"}"#, r#"{"alg":"HS256","kid":"jwt:{alice}"}"#, r#"{"alg":"HS256"}"#] {
+        assert_eq!(code(verify(&mut c, &forge(h, &body, &[0u8; 32]))), "INVALID");
+    }
+    // The session is untouched by all of that.
+    assert!(verify(&mut c, &t).is_ok());
+}
+
+#[test]
+fn forged_tokens_cannot_touch_or_destroy() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["victim", "TTL", "1h"]);
+    let kid = kid_of(&mut c, &t);
+    let sid = payload(&t)["sid"].as_str().unwrap().to_string();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid);
+    let forged = jsonwebtoken::encode(&header, &payload(&t), &jsonwebtoken::EncodingKey::from_secret(&[1u8; 32])).unwrap();
+    let key = format!("jwt:{{victim}}:{sid}");
+    let ttl: i64 = cmd("PTTL").arg(&key).query(&mut c).unwrap();
+    assert_eq!(code(cmd("JWT.TOUCH").arg(&forged).arg("TTL").arg("30d").query::<String>(&mut c)), "INVALID");
+    assert_eq!(code(cmd("JWT.DESTROY").arg(&forged).query::<i64>(&mut c)), "INVALID");
+    let ttl2: i64 = cmd("PTTL").arg(&key).query(&mut c).unwrap();
+    assert!(ttl2 <= ttl, "not extended");
+    assert!(verify(&mut c, &t).is_ok(), "not destroyed");
+}
+
+#[test]
+fn crit_is_refused_and_key_headers_are_ignored() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice"]);
+    let kid = kid_of(&mut c, &t);
+    // We cannot sign with the real secret from outside, so check the order of checks:
+    // an attacker-supplied jwk/jku/x5u/x5c never supplies a key (signature still fails),
+    // and crit is refused before the signature is even looked at.
+    let body = payload(&t).to_string();
+    let jwk = format!(r#"{{"alg":"HS256","kid":"{kid}","jwk":{{"kty":"oct","k":"{}"}},"jku":"http://127.0.0.1:1/","x5u":"http://127.0.0.1:1/","x5c":["MII"]}}"#, b64(&[1u8; 32]));
+    let input = format!("{}.{}", b64(jwk.as_bytes()), b64(body.as_bytes()));
+    let sig = ring_hmac(&[1u8; 32], input.as_bytes());
+    assert_eq!(error_text(verify(&mut c, &format!("{input}.{}", b64(&sig)))), "INVALID bad signature");
+    let crit = format!(r#"{{"alg":"HS256","kid":"{kid}","crit":["exp"]}}"#);
+    assert!(error_text(verify(&mut c, &forge(&crit, &body, &[0u8; 32]))).contains("crit"));
+}
+
+fn ring_hmac(secret: &[u8], data: &[u8]) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    ring::hmac::sign(&key, data).as_ref().to_vec()
+}
+
+#[test]
+fn oversized_and_deeply_nested_tokens() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice"]);
+    let kid = kid_of(&mut c, &t);
+    let huge = "a".repeat(1 << 20);
+    assert!(error_text(verify(&mut c, &huge)).contains("max-token-bytes"));
+    let padded = format!("{t}{}", "A".repeat(9000));
+    assert_eq!(code(verify(&mut c, &padded)), "INVALID");
+    let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(1000), "]".repeat(1000));
+    let h = format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#);
+    let _: () = cmd("CONFIG").arg("SET").arg("jwt.max-token-bytes").arg("65536").query(&mut c).unwrap();
+    assert_eq!(code(verify(&mut c, &forge(&h, &deep, &[0u8; 32]))), "INVALID");
+    let deep_header = format!(r#"{{"alg":"HS256","kid":"{kid}","x":{}1{}}}"#, "[".repeat(1000), "]".repeat(1000));
+    assert_eq!(code(verify(&mut c, &forge(&deep_header, "{}", &[0u8; 32]))), "INVALID");
+    assert!(cmd("PING").query::<String>(&mut c).is_ok());
+}
+
+#[test]
+fn bad_input_gets_an_error_and_changes_nothing() {
+    let s = Server::start();
+    let mut c = s.client();
+    let digest = |c: &mut Connection| -> String { cmd("DEBUG").arg("DIGEST").query(c).unwrap() };
+    let before = digest(&mut c);
+    let bad: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["JWT.SIGN"], "ERR"),
+        (vec!["JWT.SIGN", "a{b"], "ERR"),
+        (vec!["JWT.SIGN", "a}"], "ERR"),
+        (vec!["JWT.SIGN", ""], "ERR"),
+        (vec!["JWT.SIGN", "alice", "BOGUS"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "TTL"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "TTL", "soon"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "TTL", "0"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "TTL", "-5m"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "EXPIRES", "1x"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "CLAIMS", "{bad"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "CLAIMS", "[1,2]"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "CLAIMS", r#"{"sub":"root"}"#], "ERR"),
+        (vec!["JWT.SIGN", "alice", "CLAIMS", r#"{"exp":99999999999}"#], "ERR"),
+        (vec!["JWT.SIGN", "alice", "DATA", "not json"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "SID", "a b"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "SID", "{x}"], "ERR"),
+        (vec!["JWT.SIGN", "alice", "TTL", "1h", "TTL", "2h"], "ERR"),
+        (vec!["JWT.VERIFY"], "ERR"),
+        (vec!["JWT.VERIFY", "garbage"], "INVALID"),
+        (vec!["JWT.VERIFY", "a.b.c"], "INVALID"),
+        (vec!["JWT.VERIFY", "x.y.z", "BOGUS"], "ERR"),
+        (vec!["JWT.TOUCH", "garbage"], "INVALID"),
+        (vec!["JWT.TOUCH", "garbage", "TTL", "nope"], "ERR"),
+        (vec!["JWT.DESTROY", "garbage"], "INVALID"),
+        (vec!["JWT.DESTROY"], "ERR"),
+        (vec!["JWT.DECODE", "garbage"], "INVALID"),
+        (vec!["JWT.DECODE", "%%%.%%%.%%%"], "INVALID"),
+        (vec!["JWT.KEY"], "ERR"),
+        (vec!["JWT.KEY", "SYNC", "not a keyring"], "ERR"),
+        (vec!["JWT.KEY", "NOPE"], "ERR"),
+    ];
+    for (args, want) in &bad {
+        let r: RedisResult<Value> = cmd(args[0]).arg(&args[1..]).query(&mut c);
+        assert_eq!(&code(r), want, "{args:?}");
+    }
+    let mb = "x".repeat(1 << 20);
+    assert_eq!(code(verify(&mut c, &mb)), "INVALID");
+    assert_eq!(digest(&mut c), before, "nothing changed");
+    assert_eq!(info_field(&mut c, "keys"), "0", "no key generated by failed SIGNs");
+    // A key of the wrong type where a session would go: refused, untouched.
+    let _: () = cmd("SET").arg("jwt:{mallory}").arg("x").query(&mut c).unwrap();
+    assert_eq!(code(cmd("JWT.SIGN").arg("mallory").query::<String>(&mut c)), "ERR");
+    let v: String = cmd("GET").arg("jwt:{mallory}").query(&mut c).unwrap();
+    assert_eq!(v, "x");
+}
+
+#[test]
+fn random_garbage_never_crashes_the_server() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice"]);
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let words = ["TTL", "EXPIRES", "MAXAGE", "CLAIMS", "DATA", "SID", "AUD", "ISS", "WITHDATA", "1h", "{}", "[]", "", "\u{0}", "{", "}", "-1", "9999999999999999999y", "null", "SYNC"];
+    let cmds = ["JWT.SIGN", "JWT.VERIFY", "JWT.TOUCH", "JWT.DESTROY", "JWT.DECODE", "JWT.KEY"];
+    for i in 0..3000 {
+        let name = cmds[(next() % cmds.len() as u64) as usize];
+        let mut args: Vec<Vec<u8>> = vec![];
+        for _ in 0..(next() % 6) {
+            let a = match next() % 4 {
+                0 => words[(next() % words.len() as u64) as usize].as_bytes().to_vec(),
+                1 => t.as_bytes()[..(next() as usize % t.len())].to_vec(),
+                2 => (0..(next() % 40)).map(|_| (next() % 256) as u8).collect(),
+                _ => {
+                    let mut m = t.clone().into_bytes();
+                    let i = next() as usize % m.len();
+                    m[i] = b"AZaz09-_.="[(next() % 10) as usize];
+                    m
+                }
+            };
+            args.push(a);
+        }
+        let r: RedisResult<Value> = cmd(name).arg(&args).query(&mut c);
+        if let Err(e) = &r {
+            assert!(e.code().is_some(), "{name} {args:?}: {e:?}");
+        }
+        if i % 500 == 0 {
+            assert_eq!(cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
+        }
+    }
+    assert_eq!(cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
+    assert!(verify(&mut c, &t).is_ok());
+}
+
+#[test]
+fn tokens_are_redacted_from_slowlog_and_monitor() {
+    let s = Server::start_with(&["--slowlog-log-slower-than", "0"], &[]);
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice"]);
+    let sig = t.rsplit('.').next().unwrap().to_string();
+
+    // MONITOR on a raw connection
+    let mut mon = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    mon.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    mon.write_all(b"MONITOR\r\n").unwrap();
+    let mut reader = BufReader::new(mon.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("+OK"));
+
+    let _: RedisResult<()> = cmd("SLOWLOG").arg("RESET").query(&mut c);
+    verify(&mut c, &t).unwrap();
+    let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
+    let _: (String, String) = cmd("JWT.DECODE").arg(&t).query(&mut c).unwrap();
+    let _: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
+    let _: String = cmd("PING").arg("end-marker").query(&mut c).unwrap();
+
+    let mut monitored = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        monitored.push_str(&line);
+        if line.contains("end-marker") {
+            break;
+        }
+    }
+    assert!(monitored.to_lowercase().contains("jwt.verify"), "{monitored}");
+    assert!(!monitored.contains(&sig), "token leaked to MONITOR:\n{monitored}");
+
+    let log: Value = cmd("SLOWLOG").arg("GET").arg(100).query(&mut c).unwrap();
+    let text = format!("{log:?}");
+    assert!(text.to_lowercase().contains("jwt.touch"), "{text}");
+    assert!(!text.contains(&sig), "token leaked to SLOWLOG: {text}");
+}
