@@ -20,6 +20,17 @@ use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString,
 
 const MODULE_VERSION: i32 = 1;
 
+// Inside redis-server memory comes from Redis (it shows in INFO memory and maxmemory);
+// unit tests run without a server, where RedisAlloc would abort.
+#[cfg(not(test))]
+type Allocator = redis_module::alloc::RedisAlloc;
+#[cfg(not(test))]
+const ALLOCATOR: Allocator = redis_module::alloc::RedisAlloc;
+#[cfg(test)]
+type Allocator = std::alloc::System;
+#[cfg(test)]
+const ALLOCATOR: Allocator = std::alloc::System;
+
 static COMMANDS: &[command_info::Info] = &[
     command_info::Info {
         name: "jwt.sign",
@@ -110,7 +121,7 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
 redis_module! {
     name: "jwt",
     version: MODULE_VERSION,
-    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    allocator: (Allocator, ALLOCATOR),
     data_types: [KEYRING_TYPE],
     init: init,
     info: info,

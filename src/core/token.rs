@@ -11,6 +11,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 
 /// The three segments of a compact JWS, still encoded.
+#[derive(Debug)]
 pub struct Parts<'a> {
     /// `header.payload`, the bytes the signature covers.
     pub signing_input: &'a [u8],
@@ -64,11 +65,45 @@ pub struct Header<'a> {
     crit: Option<IgnoredAny>,
 }
 
+/// Deepest nesting a token's JSON may have. Real claims are flat or nearly so; the
+/// limit keeps hostile documents cheap (serde skips unknown claims at any depth).
+pub const MAX_JSON_DEPTH: usize = 16;
+
+/// How deeply arrays and objects nest in `json` (brackets inside strings do not count).
+/// One pass, no allocation.
+pub fn json_depth(json: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// JSON text that must be an object (serde would map an array onto a struct by position).
 fn parse_object<'a, T: Deserialize<'a>>(json: &'a [u8], what: &str) -> Result<T> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         return Err(Error::invalid(format!("malformed token: {what} is not a JSON object")));
+    }
+    if json_depth(json) > MAX_JSON_DEPTH {
+        return Err(Error::invalid(format!("malformed token: {what} JSON is nested too deeply")));
     }
     serde_json::from_slice(json).map_err(|e| {
         Error::invalid(format!("malformed token: {what} is not valid JSON ({})", e.classify_name()))
@@ -115,7 +150,7 @@ pub fn verify_signature<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<&
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 4.1.3).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Audience<'a> {
     One(#[serde(borrow)] Cow<'a, str>),
@@ -123,7 +158,7 @@ pub enum Audience<'a> {
 }
 
 /// The registered claims we act on; other claims stay in the payload untouched.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct Claims<'a> {
     #[serde(borrow, default)]
     pub sub: Option<Cow<'a, str>>,
@@ -398,6 +433,11 @@ mod tests {
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
         assert!(parse_claims(deep.as_bytes()).unwrap_err().msg.contains("nested"));
         assert!(parse_claims(b"[1]").is_err());
+        assert_eq!(json_depth(br#"{"a":"[[[[","b":[{"c":"\"[[","d":"\\"}]}"#), 3);
+        let ok = format!("{{\"a\":{}1{}}}", "[".repeat(15), "]".repeat(15));
+        assert!(parse_claims(ok.as_bytes()).is_ok());
+        let too_deep = format!("{{\"a\":{}1{}}}", "[".repeat(16), "]".repeat(16));
+        assert!(parse_claims(too_deep.as_bytes()).is_err());
         assert!(parse_claims(br#"{"exp":"soon"}"#).is_err());
         assert!(parse_claims(br#"{"exp":1,"exp":2}"#).is_err());
     }
@@ -405,6 +445,7 @@ mod tests {
     #[test]
     fn nbf_and_iat() {
         let c = parse_claims(br#"{"nbf":100,"iat":50}"#).unwrap();
+        assert!(c.exp.is_none());
         assert_eq!(check_times(&c, 99_000, 0).unwrap_err().code, Code::NotBefore);
         assert!(check_times(&c, 99_000, 1000).is_ok());
         assert!(check_times(&c, 100_000, 0).is_ok());

@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use redis::{cmd, Connection, RedisError, RedisResult, Value};
+#[allow(unused_imports)]
+pub use redis::{cmd, Connection, RedisResult, Value};
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 

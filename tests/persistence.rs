@@ -1,0 +1,143 @@
+//! The seams: DEBUG RELOAD, restart from RDB, AOF replay, replica sync.
+mod common;
+use common::*;
+
+fn wait_replica(c: &mut Connection) {
+    let n: i64 = cmd("WAIT").arg(1).arg(5000).query(c).unwrap();
+    assert_eq!(n, 1, "replica acknowledged");
+}
+
+fn digest(c: &mut Connection) -> String {
+    cmd("DEBUG").arg("DIGEST").query(c).unwrap()
+}
+
+#[test]
+fn sessions_and_key_survive_debug_reload() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice", "DATA", r#"{"x":1}"#]);
+    let kid = info_field(&mut c, "active_kid");
+    let _: String = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
+    assert_eq!(info_field(&mut c, "active_kid"), kid);
+    let (p, d): (String, String) = cmd("JWT.VERIFY").arg(&t).arg("WITHDATA").query(&mut c).unwrap();
+    assert_eq!(json(&p)["sub"], "alice");
+    assert_eq!(d, r#"{"x":1}"#);
+    // and the same key keeps signing
+    let t2 = sign(&mut c, &["alice"]);
+    assert!(verify(&mut c, &t2).is_ok());
+    assert_eq!(info_field(&mut c, "keys"), "1");
+}
+
+#[test]
+fn sessions_and_key_survive_restart_from_rdb() {
+    let mut s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["bob", "TTL", "1h"]);
+    let kid = info_field(&mut c, "active_kid");
+    s.restart(true);
+    let mut c = s.client();
+    assert_eq!(info_field(&mut c, "active_kid"), kid);
+    assert_eq!(json(&verify(&mut c, &t).unwrap())["sub"], "bob");
+    let n: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn keyring_is_not_a_regular_key() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["carol"]);
+    let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
+    assert_eq!(info_field(&mut c, "keys"), "1", "FLUSHALL cannot destroy the keyring");
+    assert_eq!(code(verify(&mut c, &t)), "REVOKED", "but the session is gone");
+    let t2 = sign(&mut c, &["carol"]);
+    assert!(verify(&mut c, &t2).is_ok());
+    let keys: Vec<String> = cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert_eq!(keys.len(), 2, "only a session and its index: {keys:?}");
+}
+
+#[test]
+fn aof_holds_only_deterministic_effects_and_replays() {
+    let mut s = Server::start_with(&["--appendonly", "yes", "--aof-use-rdb-preamble", "yes"], &[]);
+    let mut c = s.client();
+    let t = sign(&mut c, &["dave", "TTL", "1h", "DATA", "[1]"]);
+    let t2 = sign(&mut c, &["dave"]);
+    let _: String = cmd("JWT.TOUCH").arg(&t).arg("TTL").arg("2h").query(&mut c).unwrap();
+    let _: i64 = cmd("JWT.DESTROY").arg(&t2).query(&mut c).unwrap();
+    let before = digest(&mut c);
+    let mut aof = String::new();
+    for entry in std::fs::read_dir(s.dir.join("appendonlydir")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.to_string_lossy().ends_with(".incr.aof") {
+            aof.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+        }
+    }
+    let upper = aof.to_uppercase();
+    assert!(!upper.contains("JWT.SIGN") && !upper.contains("JWT.TOUCH") && !upper.contains("JWT.DESTROY"), "{aof}");
+    assert!(upper.contains("PEXPIREAT") && upper.contains("HSET") && upper.contains("ZADD"), "{aof}");
+    assert!(upper.contains("JWT.KEY") && upper.contains("SYNC"), "the generated key travels as data: {aof}");
+    assert!(!upper.contains("\r\nEXPIRE\r\n") && !upper.contains("PEXPIRE\r\n"), "only absolute expiries");
+    // Replay the AOF from scratch: same data, same key.
+    s.restart(false);
+    let mut c = s.client();
+    assert_eq!(digest(&mut c), before);
+    assert!(verify(&mut c, &t).is_ok());
+    assert_eq!(code(verify(&mut c, &t2)), "REVOKED");
+    // Rewrite (RDB preamble carries the keyring), then replay again.
+    let _: String = cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    for _ in 0..200 {
+        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
+            break;
+        }
+        sleep_ms(25);
+    }
+    sleep_ms(100);
+    s.restart(false);
+    let mut c = s.client();
+    assert!(verify(&mut c, &t).is_ok());
+    assert_eq!(digest(&mut c), before);
+}
+
+#[test]
+fn replica_verifies_and_sees_destroy() {
+    let primary = Server::start();
+    let replica = Server::start();
+    let mut p = primary.client();
+    // A key and a session exist before the replica attaches (full sync carries both) ...
+    let before = sign(&mut p, &["erin"]);
+    replica.replicate_from(&primary);
+    let mut r = replica.client();
+    // ... and after it (the stream carries both).
+    let after = sign(&mut p, &["erin", "DATA", r#"{"d":2}"#]);
+    wait_replica(&mut p);
+    assert!(verify(&mut r, &before).is_ok());
+    let (_, d): (String, String) = cmd("JWT.VERIFY").arg(&after).arg("WITHDATA").query(&mut r).unwrap();
+    assert_eq!(d, r#"{"d":2}"#);
+    assert_eq!(digest(&mut p), digest(&mut r), "byte-identical state, TTLs included");
+    assert_eq!(info_field(&mut p, "active_kid"), info_field(&mut r, "active_kid"));
+    // Writes are refused on the replica.
+    assert!(cmd("JWT.TOUCH").arg(&after).query::<String>(&mut r).is_err());
+    let _: String = cmd("JWT.TOUCH").arg(&after).arg("TTL").arg("3h").query(&mut p).unwrap();
+    let n: i64 = cmd("JWT.DESTROY").arg(&before).query(&mut p).unwrap();
+    assert_eq!(n, 1);
+    wait_replica(&mut p);
+    assert_eq!(code(verify(&mut r, &before)), "REVOKED");
+    assert!(verify(&mut r, &after).is_ok());
+    assert_eq!(digest(&mut p), digest(&mut r));
+}
+
+#[test]
+fn replica_full_sync_replaces_its_keyring() {
+    let primary = Server::start();
+    let replica = Server::start();
+    let mut p = primary.client();
+    let mut r = replica.client();
+    let own = sign(&mut r, &["frank"]);
+    let t = sign(&mut p, &["frank"]);
+    assert_ne!(info_field(&mut p, "active_kid"), info_field(&mut r, "active_kid"));
+    replica.replicate_from(&primary);
+    assert_eq!(info_field(&mut p, "active_kid"), info_field(&mut r, "active_kid"));
+    assert!(verify(&mut r, &t).is_ok());
+    assert_eq!(code(verify(&mut r, &own)), "INVALID", "the replica's old key is gone");
+}
