@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod keyring_state;
+pub mod rawkey;
 pub mod stats;
 pub mod store;
 

@@ -104,12 +104,34 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     Ok(RedisValue::BulkString(jwt))
 }
 
-/// A token whose signature verified, with the claims the session checks need.
+/// A token whose signature verified, with what the session checks need.
 pub struct Verified {
     pub payload: Vec<u8>,
-    pub sub: Option<String>,
-    pub sid: Option<String>,
     pub iat: Option<f64>,
+    /// None for a STATELESS token (no `sid`).
+    pub session: Option<SessionRef>,
+}
+
+/// The session a token names: `<prefix>{<sub>}:<sid>`, built once while the claims are
+/// borrowed from the payload; the index key and the sid are slices of it.
+pub struct SessionRef {
+    pub key: String,
+    index_len: usize,
+}
+
+impl SessionRef {
+    fn new(sub: &str, sid: &str) -> Result<SessionRef> {
+        let sub = session::validate_subject(sub.as_bytes()).map_err(|_| Error::invalid("token has an invalid sub"))?;
+        session::validate_sid(sid.as_bytes()).map_err(|_| Error::invalid("token has an invalid sid"))?;
+        let key = config::PREFIX.with(|p| session_key(p, sub, sid));
+        Ok(SessionRef { index_len: key.len() - sid.len() - 1, key })
+    }
+    pub fn index_key(&self) -> &str {
+        &self.key[..self.index_len]
+    }
+    pub fn sid(&self) -> &str {
+        &self.key[self.index_len + 1..]
+    }
 }
 
 #[derive(Default)]
@@ -118,8 +140,8 @@ pub struct Expect<'a> {
     pub iss: Option<&'a str>,
 }
 
-/// Signature, then (unless `signature_only`) times and iss/aud. The keyring lock is
-/// held only for the signature check.
+/// Signature, then (unless `expect` is None, as for DESTROY) times and iss/aud. The
+/// keyring lock is held only for the signature check.
 pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<Verified> {
     let parts = token::split(token, config::max_token_bytes())?;
     {
@@ -127,7 +149,7 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         token::verify_signature(&parts, &ring)?;
     }
     let payload = token::b64_decode(parts.payload_b64)?;
-    let (sub, sid, iat) = {
+    let (iat, session) = {
         let claims = token::parse_claims(&payload)?;
         if let Some(expect) = expect {
             token::check_times(&claims, now, config::LEEWAY.ms())?;
@@ -135,18 +157,14 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
             let aud = expect.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
             token::check_iss_aud(&claims, iss.as_deref(), aud.as_deref())?;
         }
-        (claims.sub.map(|s| s.into_owned()), claims.sid.map(|s| s.into_owned()), claims.iat)
+        let session = match (&claims.sub, &claims.sid) {
+            (_, None) => None,
+            (Some(sub), Some(sid)) => Some(SessionRef::new(sub, sid)?),
+            (None, Some(_)) => return Err(Error::invalid("token has a sid but no sub")),
+        };
+        (claims.iat, session)
     };
-    Ok(Verified { payload, sub, sid, iat })
-}
-
-/// The keys of the token's session: (session key, index key, sid).
-fn session_keys(v: &Verified) -> Result<Option<(String, String, String)>> {
-    let Some(sid) = &v.sid else { return Ok(None) };
-    let sub = v.sub.as_deref().ok_or_else(|| Error::invalid("token has a sid but no sub"))?;
-    let sub = session::validate_subject(sub.as_bytes()).map_err(|_| Error::invalid("token has an invalid sub"))?;
-    session::validate_sid(sid.as_bytes()).map_err(|_| Error::invalid("token has an invalid sid"))?;
-    Ok(Some(config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub), sid.clone()))))
+    Ok(Verified { payload, iat, session })
 }
 
 fn no_session() -> Error {
@@ -154,8 +172,8 @@ fn no_session() -> Error {
 }
 
 /// Is the token's session still the live one?
-fn session_is_live(store: &Store, v: &Verified, skey: &str) -> bool {
-    match store.session_created(skey) {
+fn session_is_live(store: &Store, v: &Verified, s: &SessionRef) -> bool {
+    match store.session_created(&s.key) {
         Some(created) => !token_predates_session(v.iat, created),
         None => false,
     }
@@ -183,13 +201,13 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let (withdata, expect) = parse_verify_options(&mut args, true, "JWT.VERIFY")?;
     let v = authenticate(token, now_ms()?, Some(&expect))?;
     let store = Store::new(ctx);
-    let data = match session_keys(&v)? {
-        Some((skey, _, _)) => {
-            if !session_is_live(&store, &v, &skey) {
+    let data = match &v.session {
+        Some(session) => {
+            if !session_is_live(&store, &v, session) {
                 return Err(Error::revoked());
             }
             if withdata {
-                store.session_data(&skey)
+                store.session_data(&session.key)
             } else {
                 None
             }
@@ -199,7 +217,7 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     stats::VERIFIES.incr();
     let payload = RedisValue::StringBuffer(v.payload);
     Ok(if withdata {
-        RedisValue::Array(vec![payload, data.map_or(RedisValue::Null, RedisValue::BulkRedisString)])
+        RedisValue::Array(vec![payload, data.map_or(RedisValue::Null, RedisValue::StringBuffer)])
     } else {
         payload
     })
@@ -232,15 +250,15 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     }
     let now = now_ms()?;
     let v = authenticate(token, now, Some(&Expect::default()))?;
-    let (skey, ikey, sid) = session_keys(&v)?.ok_or_else(no_session)?;
+    let s = v.session.as_ref().ok_or_else(no_session)?;
     let store = Store::new(ctx);
-    let state = store.session_state(&skey).ok_or_else(Error::revoked)?;
+    let state = store.session_state(&s.key).ok_or_else(Error::revoked)?;
     if token_predates_session(v.iat, state.created_ms) {
         return Err(Error::revoked());
     }
     let expiry = session::expiry(now, ttl.unwrap_or(state.idle_ms), state.max_deadline_ms);
-    store.set_expiry(&skey, &ikey, &sid, expiry)?;
-    store.notify("jwt.touch", &skey);
+    store.set_expiry(&s.key, s.index_key(), s.sid(), expiry)?;
+    store.notify("jwt.touch", &s.key);
     stats::TOUCHES.incr();
     Ok(RedisValue::StringBuffer(v.payload))
 }
@@ -255,14 +273,14 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         return Err(unknown_option(&extra, "JWT.DESTROY"));
     }
     let v = authenticate(token, now_ms()?, None)?;
-    let (skey, ikey, sid) = session_keys(&v)?.ok_or_else(no_session)?;
+    let s = v.session.as_ref().ok_or_else(no_session)?;
     let store = Store::new(ctx);
-    if !session_is_live(&store, &v, &skey) {
+    if !session_is_live(&store, &v, s) {
         return Ok(RedisValue::Integer(0));
     }
-    let removed = store.delete_session(&skey, &ikey, &sid)?;
+    let removed = store.delete_session(&s.key, s.index_key(), s.sid())?;
     if removed {
-        store.notify("jwt.destroy", &skey);
+        store.notify("jwt.destroy", &s.key);
         stats::DESTROYS.incr();
     }
     Ok(RedisValue::Integer(removed as i64))

@@ -192,6 +192,11 @@ impl Keyring {
         self.keys.iter().find(|k| k.kid == kid)
     }
 
+    /// The key whose canonical header is exactly `header_b64`, if any.
+    pub fn by_encoded_header(&self, header_b64: &[u8]) -> Option<&Key> {
+        self.keys.iter().find(|k| k.header_b64.as_bytes() == header_b64)
+    }
+
     pub fn active(&self) -> Option<&Key> {
         self.active.and_then(|i| self.keys.get(i))
     }

@@ -6,16 +6,18 @@ use super::error::{Error, Result};
 pub const MAX_SUBJECT_BYTES: usize = 512;
 pub const MAX_SID_BYTES: usize = 128;
 
-/// Hash fields of a session record. Short names keep small sessions small.
+/// Hash fields of a session record. Short names keep small sessions small. C strings
+/// because the key API takes them as such.
 pub mod field {
+    use std::ffi::CStr;
     /// Creation time, ms since the epoch.
-    pub const CREATED: &str = "c";
+    pub const CREATED: &CStr = c"c";
     /// Idle lifetime in ms, used by TOUCH when it is given no TTL.
-    pub const IDLE: &str = "i";
+    pub const IDLE: &CStr = c"i";
     /// Absolute deadline in ms (MAXAGE), absent when there is none.
-    pub const MAX_DEADLINE: &str = "m";
+    pub const MAX_DEADLINE: &CStr = c"m";
     /// The private DATA, JSON text, absent when none was given.
-    pub const DATA: &str = "d";
+    pub const DATA: &CStr = c"d";
 }
 
 /// A subject is any non-empty UTF-8 string up to 512 bytes without `{` or `}`: the

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Throughput of the JWT commands against a GET/SET baseline measured in the same run,
+# on one redis-server with the module loaded, printed as ratios against the spec's bars.
+# Usage: bash bench/run.sh [requests]   (make bench builds the module first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-200000}
+PORT=${BENCH_PORT:-6390}
+MODULE="$PWD/target/release/libredis_jwt.so"
+DIR=$(mktemp -d)
+trap 'redis-cli -p $PORT shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
+
+redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DIR" --save "" --appendonly no \
+    --loadmodule "$MODULE" >"$DIR/log" 2>&1 &
+for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+TOKEN=$(redis-cli -p "$PORT" JWT.SIGN bench-user TTL 1d)
+redis-cli -p "$PORT" SET key:__rand_int__ xxx >/dev/null
+
+rps() { # rps <pipeline> <args...>: requests per second of one redis-benchmark run
+    local p=$1; shift
+    redis-benchmark -p "$PORT" -c 50 -n "$N" -P "$p" -r 100000 --csv "$@" 2>/dev/null |
+        tail -1 | cut -d, -f2 | tr -d '"'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+row() { # row <name> <rps> <baseline-name> <baseline-rps> <bar>
+    printf "%-26s %10.0f ops/s  %-12s %10.0f ops/s  ratio %s  (bar %s)\n" "$1" "$2" "$3" "$4" "$(ratio "$2" "$4")" "$5"
+}
+
+GET16=$(rps 16 GET key:__rand_int__)
+SET16=$(rps 16 SET key:__rand_int__ xxx)
+GET1=$(rps 1 GET key:__rand_int__)
+VERIFY16=$(rps 16 JWT.VERIFY "$TOKEN")
+VERIFY1=$(rps 1 JWT.VERIFY "$TOKEN")
+TOUCH16=$(rps 16 JWT.TOUCH "$TOKEN")
+SIGN16=$(rps 16 JWT.SIGN user:__rand_int__ TTL 1h)
+
+echo "redis-jwt benchmark: $N requests, 50 clients, HS256 ($(redis-server --version | cut -d' ' -f3))"
+row "JWT.VERIFY -P 16" "$VERIFY16" "GET -P 16" "$GET16" ">= 0.50"
+row "JWT.VERIFY -P 1" "$VERIFY1" "GET -P 1" "$GET1" ">= 0.85"
+row "JWT.TOUCH -P 16" "$TOUCH16" "GET -P 16" "$GET16" ">= 0.40"
+row "JWT.SIGN -P 16" "$SIGN16" "SET -P 16" "$SET16" ">= 0.30"

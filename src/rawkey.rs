@@ -1,0 +1,241 @@
+//! A thin safe wrapper over the low-level key API (`RedisModule_OpenKey` and friends).
+//!
+//! The session commands run on every request of a web backend, so they touch keys
+//! directly instead of dispatching commands through `RM_Call` (several microseconds
+//! each). Writes made here are *not* propagated by Redis: the store replicates each one
+//! explicitly with `RM_Replicate`, always with absolute times.
+
+use crate::core::error::{Error, Result};
+use redis_module::{raw, Context};
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+
+/// The API functions, all present since Redis 5 except where said. A missing one is an
+/// error reply, never a panic.
+macro_rules! api {
+    ($name:ident) => {
+        unsafe { raw::$name }.ok_or_else(|| Error::syntax(concat!("server lacks ", stringify!($name))))
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Empty,
+    Hash,
+    ZSet,
+    Other,
+}
+
+/// An owned RedisModuleString, freed on drop.
+struct Str {
+    ctx: *mut raw::RedisModuleCtx,
+    ptr: *mut raw::RedisModuleString,
+}
+
+impl Str {
+    fn new(ctx: *mut raw::RedisModuleCtx, bytes: &[u8]) -> Result<Str> {
+        let create = api!(RedisModule_CreateString)?;
+        let ptr = unsafe { create(ctx, bytes.as_ptr().cast::<c_char>(), bytes.len()) };
+        Ok(Str { ctx, ptr })
+    }
+}
+
+impl Drop for Str {
+    fn drop(&mut self) {
+        if let (false, Some(free)) = (self.ptr.is_null(), unsafe { raw::RedisModule_FreeString }) {
+            unsafe { free(self.ctx, self.ptr) };
+        }
+    }
+}
+
+fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else { return &[] };
+    let mut len = 0usize;
+    let p = unsafe { ptr_len(s, &mut len) };
+    if p.is_null() {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+    }
+}
+
+pub struct Key {
+    ctx: *mut raw::RedisModuleCtx,
+    ptr: *mut raw::RedisModuleKey,
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if let (false, Some(close)) = (self.ptr.is_null(), unsafe { raw::RedisModule_CloseKey }) {
+            unsafe { close(self.ptr) };
+        }
+    }
+}
+
+impl Key {
+    fn open(ctx: &Context, name: &[u8], mode: u32) -> Result<Key> {
+        let open = api!(RedisModule_OpenKey)?;
+        let name = Str::new(ctx.get_raw(), name)?;
+        // OpenKey keeps its own reference to the name.
+        let ptr = unsafe { open(ctx.get_raw(), name.ptr, mode as c_int) };
+        Ok(Key { ctx: ctx.get_raw(), ptr: ptr.cast() })
+    }
+
+    pub fn read(ctx: &Context, name: &[u8]) -> Result<Key> {
+        Key::open(ctx, name, raw::REDISMODULE_READ)
+    }
+
+    pub fn write(ctx: &Context, name: &[u8]) -> Result<Key> {
+        Key::open(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE)
+    }
+
+    pub fn kind(&self) -> Kind {
+        if self.ptr.is_null() {
+            return Kind::Empty;
+        }
+        let Some(key_type) = (unsafe { raw::RedisModule_KeyType }) else { return Kind::Other };
+        match unsafe { key_type(self.ptr) } as isize {
+            x if x == raw::REDISMODULE_KEYTYPE_EMPTY as isize => Kind::Empty,
+            x if x == raw::REDISMODULE_KEYTYPE_HASH as isize => Kind::Hash,
+            x if x == raw::REDISMODULE_KEYTYPE_ZSET as isize => Kind::ZSet,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Number of fields of a hash or members of a sorted set.
+    pub fn len(&self) -> usize {
+        match unsafe { raw::RedisModule_ValueLength } {
+            Some(f) if !self.ptr.is_null() => unsafe { f(self.ptr) },
+            _ => 0,
+        }
+    }
+
+    /// Calls `f` with the bytes of a hash field, if present.
+    pub fn hash_get<R>(&self, field: &CStr, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if self.kind() != Kind::Hash {
+            return None;
+        }
+        let get = unsafe { raw::RedisModule_HashGet }?;
+        let mut out: *mut raw::RedisModuleString = ptr::null_mut();
+        let null: *mut c_char = ptr::null_mut();
+        let rc = unsafe { get(self.ptr, raw::REDISMODULE_HASH_CFIELDS as c_int, field.as_ptr(), &mut out, null) };
+        if rc != raw::REDISMODULE_OK as c_int || out.is_null() {
+            return None;
+        }
+        let value = Str { ctx: self.ctx, ptr: out };
+        Some(f(bytes_of(value.ptr)))
+    }
+
+    pub fn hash_get_i64(&self, field: &CStr) -> Option<i64> {
+        self.hash_get(field, |b| std::str::from_utf8(b).ok()?.parse().ok()).flatten()
+    }
+
+    pub fn hash_set(&self, field: &CStr, value: &[u8]) -> Result<()> {
+        let set = api!(RedisModule_HashSet)?;
+        let v = Str::new(self.ctx, value)?;
+        let null: *mut c_char = ptr::null_mut();
+        unsafe { set(self.ptr, raw::REDISMODULE_HASH_CFIELDS as c_int, field.as_ptr(), v.ptr, null) };
+        Ok(())
+    }
+
+    /// Sets the key's expiry to an absolute unix time in ms. Redis 7.2+ and Valkey have
+    /// `SetAbsExpire`; 7.0 only the relative `SetExpire`, which adds its own clock read.
+    /// Reading the clock on both sides and retrying until they agree makes the stored
+    /// absolute time exactly `at_ms`, so replicas (sent `PEXPIREAT at_ms`) match us.
+    pub fn set_expire_at(&self, at_ms: i64) -> Result<()> {
+        if let Some(abs) = unsafe { raw::RedisModule_SetAbsExpire } {
+            unsafe { abs(self.ptr, at_ms) };
+            return Ok(());
+        }
+        let rel = api!(RedisModule_SetExpire)?;
+        let clock = api!(RedisModule_Milliseconds)?;
+        for _ in 0..8 {
+            let before = unsafe { clock() };
+            unsafe { rel(self.ptr, (at_ms - before).max(1)) };
+            if unsafe { clock() } == before {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn delete(&self) -> Result<bool> {
+        if self.kind() == Kind::Empty {
+            return Ok(false);
+        }
+        let del = api!(RedisModule_DeleteKey)?;
+        Ok(unsafe { del(self.ptr) } == raw::REDISMODULE_OK as c_int)
+    }
+
+    pub fn zset_add(&self, score: f64, member: &[u8]) -> Result<()> {
+        let add = api!(RedisModule_ZsetAdd)?;
+        let m = Str::new(self.ctx, member)?;
+        let mut flags: c_int = 0;
+        unsafe { add(self.ptr, score, m.ptr, &mut flags) };
+        Ok(())
+    }
+
+    /// True when the member was there.
+    pub fn zset_rem(&self, member: &[u8]) -> Result<bool> {
+        if self.kind() != Kind::ZSet {
+            return Ok(false);
+        }
+        let rem = api!(RedisModule_ZsetRem)?;
+        let m = Str::new(self.ctx, member)?;
+        let mut deleted: c_int = 0;
+        unsafe { rem(self.ptr, m.ptr, &mut deleted) };
+        Ok(deleted != 0)
+    }
+
+    /// Members with scores in [min, max) (or [min, max] when `max_inclusive`), lowest first.
+    pub fn zset_range(&self, min: f64, max: f64, max_inclusive: bool) -> Result<Vec<(Vec<u8>, f64)>> {
+        let mut out = Vec::new();
+        if self.kind() != Kind::ZSet {
+            return Ok(out);
+        }
+        let first = api!(RedisModule_ZsetFirstInScoreRange)?;
+        let current = api!(RedisModule_ZsetRangeCurrentElement)?;
+        let next = api!(RedisModule_ZsetRangeNext)?;
+        let end = api!(RedisModule_ZsetRangeEndReached)?;
+        let stop = api!(RedisModule_ZsetRangeStop)?;
+        if unsafe { first(self.ptr, min, max, 0, (!max_inclusive) as c_int) } != raw::REDISMODULE_OK as c_int {
+            return Ok(out);
+        }
+        while unsafe { end(self.ptr) } == 0 {
+            let mut score = 0f64;
+            let ele = unsafe { current(self.ptr, &mut score) };
+            if !ele.is_null() {
+                let s = Str { ctx: self.ctx, ptr: ele };
+                out.push((bytes_of(s.ptr).to_vec(), score));
+            }
+            if unsafe { next(self.ptr) } == 0 {
+                break;
+            }
+        }
+        unsafe { stop(self.ptr) };
+        Ok(out)
+    }
+
+    /// The highest score, if any member exists.
+    pub fn zset_max_score(&self) -> Result<Option<f64>> {
+        if self.kind() != Kind::ZSet {
+            return Ok(None);
+        }
+        let last = api!(RedisModule_ZsetLastInScoreRange)?;
+        let current = api!(RedisModule_ZsetRangeCurrentElement)?;
+        let stop = api!(RedisModule_ZsetRangeStop)?;
+        let inf = f64::INFINITY;
+        if unsafe { last(self.ptr, -inf, inf, 0, 0) } != raw::REDISMODULE_OK as c_int {
+            return Ok(None);
+        }
+        let mut score = 0f64;
+        let ele = unsafe { current(self.ptr, &mut score) };
+        unsafe { stop(self.ptr) };
+        if ele.is_null() {
+            return Ok(None);
+        }
+        drop(Str { ctx: self.ctx, ptr: ele });
+        Ok(Some(score))
+    }
+}
