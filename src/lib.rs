@@ -5,6 +5,7 @@
 //! writes session keys and replicates effects; `keyring_state.rs` keeps signing keys as
 //! node state; `config.rs` and `stats.rs` back CONFIG and INFO.
 
+pub mod acl;
 pub mod command_info;
 pub mod commands;
 pub mod config;
@@ -14,7 +15,7 @@ pub mod rawkey;
 pub mod stats;
 pub mod store;
 
-use commands::{guard, key, token};
+use commands::{guard, key, token, user};
 use config::*;
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
@@ -67,6 +68,27 @@ static COMMANDS: &[command_info::Info] = &[
         complexity: "O(log N) where N is the number of sessions of the subject",
         arity: 2,
         subject_first: false,
+    },
+    command_info::Info {
+        name: "jwt.sessions",
+        summary: "Lists the live sessions of a subject",
+        complexity: "O(N) where N is the number of sessions of the subject",
+        arity: -2,
+        subject_first: true,
+    },
+    command_info::Info {
+        name: "jwt.count",
+        summary: "Counts the live sessions of a subject",
+        complexity: "O(N) where N is the number of sessions of the subject",
+        arity: 2,
+        subject_first: true,
+    },
+    command_info::Info {
+        name: "jwt.revoke",
+        summary: "Ends all, some, or all but one of a subject's sessions",
+        complexity: "O(N) where N is the number of sessions of the subject",
+        arity: -2,
+        subject_first: true,
     },
     command_info::Info {
         name: "jwt.key",
@@ -132,6 +154,9 @@ redis_module! {
         ["jwt.decode", |ctx: &Context, args| guard(ctx, args, "JWT.DECODE", token::decode), "readonly fast", 0, 0, 0, ""],
         ["jwt.touch", |ctx: &Context, args| guard(ctx, args, "JWT.TOUCH", token::touch), "write fast", 0, 0, 0, ""],
         ["jwt.destroy", |ctx: &Context, args| guard(ctx, args, "JWT.DESTROY", token::destroy), "write", 0, 0, 0, ""],
+        ["jwt.sessions", |ctx: &Context, args| guard(ctx, args, "JWT.SESSIONS", user::sessions), "readonly", 1, 1, 1, ""],
+        ["jwt.count", |ctx: &Context, args| guard(ctx, args, "JWT.COUNT", user::count), "readonly fast", 1, 1, 1, ""],
+        ["jwt.revoke", |ctx: &Context, args| guard(ctx, args, "JWT.REVOKE", user::revoke), "write", 1, 1, 1, ""],
         ["jwt.key", |ctx: &Context, args| guard(ctx, args, "JWT.KEY", key::key), "write deny-oom", 0, 0, 0, ""],
     ],
     configurations: [

@@ -111,6 +111,16 @@ impl Key {
         }
     }
 
+    /// Remaining time to live in ms, None when the key is missing or persistent.
+    pub fn ttl_ms(&self) -> Option<i64> {
+        if self.kind() == Kind::Empty {
+            return None;
+        }
+        let get = unsafe { raw::RedisModule_GetExpire }?;
+        let ttl = unsafe { get(self.ptr) };
+        (ttl >= 0).then_some(ttl)
+    }
+
     /// Calls `f` with the bytes of a hash field, if present.
     pub fn hash_get<R>(&self, field: &CStr, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         if self.kind() != Kind::Hash {

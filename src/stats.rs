@@ -26,7 +26,8 @@ pub static REUSE_DETECTIONS: Counter = Counter::new();
 pub static EVICTIONS: Counter = Counter::new();
 pub static REVOKES: Counter = Counter::new();
 
-static FAILURES: [Counter; 7] = [
+static FAILURES: [Counter; 8] = [
+    Counter::new(),
     Counter::new(),
     Counter::new(),
     Counter::new(),

@@ -24,6 +24,15 @@ pub struct NewSession<'a> {
     pub expiry_ms: i64,
 }
 
+/// A live session as JWT.SESSIONS shows it.
+pub struct SessionInfo {
+    pub sid: String,
+    pub created_ms: i64,
+    pub ttl_ms: i64,
+    pub max_deadline_ms: Option<i64>,
+    pub data: Option<Vec<u8>>,
+}
+
 /// The stored state of a session that TOUCH and friends need.
 pub struct SessionState {
     pub created_ms: i64,
@@ -160,6 +169,54 @@ impl<'a> Store<'a> {
         }
         self.replicate("ZREMRANGEBYSCORE", &[ikey, b"-inf", format!("({now_ms}").as_bytes()]);
         Ok(())
+    }
+
+    /// The live sessions of a subject, oldest first. Index entries whose session is gone
+    /// (expired, deleted by hand) are skipped; trimming them is left to writers.
+    pub fn sessions(&self, index_key: &str, with_data: bool) -> Result<Vec<SessionInfo>> {
+        let index = Key::read(self.ctx, index_key.as_bytes())?;
+        let mut out = Vec::new();
+        for (sid, _) in index.zset_range(f64::NEG_INFINITY, f64::INFINITY, true)? {
+            let Ok(sid) = String::from_utf8(sid) else { continue };
+            let key = Key::read(self.ctx, format!("{index_key}:{sid}").as_bytes())?;
+            let (Some(created_ms), Some(ttl_ms)) = (key.hash_get_i64(field::CREATED), key.ttl_ms()) else {
+                continue;
+            };
+            out.push(SessionInfo {
+                created_ms,
+                ttl_ms,
+                max_deadline_ms: key.hash_get_i64(field::MAX_DEADLINE),
+                data: if with_data { key.hash_get(field::DATA, <[u8]>::to_vec) } else { None },
+                sid,
+            });
+        }
+        out.sort_by(|a, b| (a.created_ms, &a.sid).cmp(&(b.created_ms, &b.sid)));
+        Ok(out)
+    }
+
+    /// Ends the listed sessions of one subject; returns how many existed. `event` is the
+    /// keyspace notification sent for each (jwt.revoke, jwt.evict).
+    pub fn end_sessions(&self, index_key: &str, sids: &[&str], event: &str) -> Result<usize> {
+        let ikey = index_key.as_bytes();
+        let index = Key::write(self.ctx, ikey)?;
+        let mut ended = 0;
+        let mut zrem: Vec<&[u8]> = vec![ikey];
+        for sid in sids {
+            let skey = format!("{index_key}:{sid}");
+            if Key::write(self.ctx, skey.as_bytes())?.delete()? {
+                self.replicate("DEL", &[skey.as_bytes()]);
+                self.notify(event, &skey);
+                ended += 1;
+            }
+            if index.zset_rem(sid.as_bytes())? {
+                zrem.push(sid.as_bytes());
+            }
+        }
+        if zrem.len() > 1 {
+            self.replicate("ZREM", &zrem);
+            self.fit_index_expiry(&index, ikey)?;
+        }
+        Ok(ended)
     }
 
     /// A keyspace notification of the module class on the session key.

@@ -188,8 +188,10 @@ fn keyspace_notifications() {
     let t = sign(&mut c, &["jack", "SID", "s1"]);
     let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
     let _: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
+    sign(&mut c, &["jack", "SID", "s2"]);
+    let _: i64 = cmd("JWT.REVOKE").arg("jack").query(&mut c).unwrap();
     let mut seen = vec![];
-    for _ in 0..3 {
+    for _ in 0..5 {
         let m = pubsub.get_message().unwrap();
         let key: String = m.get_payload().unwrap();
         seen.push((m.get_channel_name().to_string(), key));
@@ -201,6 +203,8 @@ fn keyspace_notifications() {
             ("__keyevent@0__:jwt.sign".to_string(), k.clone()),
             ("__keyevent@0__:jwt.touch".to_string(), k.clone()),
             ("__keyevent@0__:jwt.destroy".to_string(), k),
+            ("__keyevent@0__:jwt.sign".to_string(), "jwt:{jack}:s2".to_string()),
+            ("__keyevent@0__:jwt.revoke".to_string(), "jwt:{jack}:s2".to_string()),
         ]
     );
 }

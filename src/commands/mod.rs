@@ -3,6 +3,7 @@
 
 pub mod key;
 pub mod token;
+pub mod user;
 
 use crate::core::error::{Error, Result};
 use crate::stats;
@@ -77,6 +78,11 @@ impl<'a> Args<'a> {
 
     pub fn next_str(&mut self, what: &str) -> Result<&'a str> {
         std::str::from_utf8(self.next_bytes(what)?).map_err(|_| Error::syntax(format!("{what} must be UTF-8 text")))
+    }
+
+    /// Whether the next argument is the keyword `word` (case-insensitive).
+    pub fn peek_is(&self, word: &str) -> bool {
+        self.args.get(self.pos).is_some_and(|a| a.as_slice().eq_ignore_ascii_case(word.as_bytes()))
     }
 
     /// The next option name, upper-cased, or None at the end.

@@ -1,9 +1,10 @@
 //! The session lifecycle: JWT.SIGN, JWT.VERIFY, JWT.DECODE, JWT.TOUCH, JWT.DESTROY.
 
 use super::{now_ms, redact, set_once, unknown_option, Args};
+use crate::acl::{self, Access};
 use crate::config;
 use crate::core::duration::parse_positive_ms;
-use crate::core::error::{Error, Result};
+use crate::core::error::{Code, Error, Result};
 use crate::core::random::{uuid_v4, OsRandom};
 use crate::core::session::{self, index_key, session_key, token_predates_session};
 use crate::core::token::{self, NewClaims};
@@ -23,6 +24,7 @@ struct SignOptions<'a> {
     sid: Option<&'a str>,
     aud: Option<&'a str>,
     iss: Option<&'a str>,
+    limit: Option<i64>,
 }
 
 fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
@@ -45,6 +47,12 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
             "SID" => set_once(&mut o.sid, session::validate_sid(args.next_bytes("SID")?)?, "SID")?,
             "AUD" => set_once(&mut o.aud, args.next_str("AUD")?, "AUD")?,
             "ISS" => set_once(&mut o.iss, args.next_str("ISS")?, "ISS")?,
+            "LIMIT" => {
+                let n = args.next_str("LIMIT count")?;
+                let n = n.parse::<i64>().ok().filter(|n| (0..=config::MAX_SESSIONS_RANGE.1).contains(n));
+                let n = n.ok_or_else(|| Error::syntax("LIMIT must be an integer from 0 (unlimited) up"))?;
+                set_once(&mut o.limit, n, "LIMIT")?
+            }
             other => return Err(unknown_option(other, "JWT.SIGN")),
         }
     }
@@ -69,8 +77,10 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     };
     let skey = session_key(&prefix, sub, &sid);
     let ikey = index_key(&prefix, sub);
+    acl::check_key(ctx, &ikey, Access::Write)?;
     let store = Store::new(ctx);
     store.check_types(Some(&skey), &ikey)?;
+    let evict = sessions_to_evict(&store, &ikey, &sid, o.limit)?;
 
     // From here on we write.
     keyring_state::ensure_signing_key(ctx, now, &rng)?;
@@ -93,6 +103,12 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         token::sign(key, &claims.to_json())
     };
     store.trim_index(&ikey, now)?;
+    if !evict.is_empty() {
+        let refs: Vec<&str> = evict.iter().map(String::as_str).collect();
+        for _ in 0..store.end_sessions(&ikey, &refs, "jwt.evict")? {
+            stats::EVICTIONS.incr();
+        }
+    }
     store.create_session(
         &skey,
         &ikey,
@@ -102,6 +118,26 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     store.notify("jwt.sign", &skey);
     stats::SIGNS.incr();
     Ok(RedisValue::BulkString(jwt))
+}
+
+/// Enforces max-sessions (the LIMIT option, else `jwt.max-sessions`) before anything is
+/// written: with policy `deny` a full subject is a LIMIT error; with `evict-oldest` the
+/// oldest sessions (by creation) make room. Re-signing an existing SID does not count.
+/// Commands are atomic, so N+1 concurrent logins with a limit of N leave exactly N.
+fn sessions_to_evict(store: &Store, ikey: &str, sid: &str, limit: Option<i64>) -> Result<Vec<String>> {
+    let limit = limit.unwrap_or_else(|| config::MAX_SESSIONS.load(std::sync::atomic::Ordering::Relaxed));
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let others: Vec<String> = store.sessions(ikey, false)?.into_iter().map(|s| s.sid).filter(|s| s != sid).collect();
+    let excess = (others.len() + 1).saturating_sub(limit as usize);
+    if excess == 0 {
+        return Ok(Vec::new());
+    }
+    if config::MAX_SESSIONS_POLICY.with(|p| p == "deny") {
+        return Err(Error::new(Code::Limit, format!("the subject already has {} sessions (max {limit})", others.len())));
+    }
+    Ok(others.into_iter().take(excess).collect())
 }
 
 /// A token whose signature verified, with what the session checks need.

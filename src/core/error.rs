@@ -20,10 +20,12 @@ pub enum Code {
     Reused,
     /// max-sessions reached with policy `deny`.
     Limit,
+    /// ACL: the user may not touch the subject's keys (Redis's own code for this).
+    NoPerm,
 }
 
 impl Code {
-    pub const ALL: [Code; 7] = [
+    pub const ALL: [Code; 8] = [
         Code::Err,
         Code::Invalid,
         Code::Expired,
@@ -31,6 +33,7 @@ impl Code {
         Code::Revoked,
         Code::Reused,
         Code::Limit,
+        Code::NoPerm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Code {
             Code::Revoked => "REVOKED",
             Code::Reused => "REUSED",
             Code::Limit => "LIMIT",
+            Code::NoPerm => "NOPERM",
         }
     }
 }
@@ -63,6 +67,9 @@ impl Error {
     }
     pub fn invalid(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Code::Invalid, msg)
+    }
+    pub fn noperm(key: &str) -> Self {
+        Self::new(Code::NoPerm, format!("this user has no permissions to access the '{key}' key"))
     }
     pub fn revoked() -> Self {
         Self::new(Code::Revoked, "the session has ended")

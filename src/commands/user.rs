@@ -1,0 +1,114 @@
+//! Per-user session management: JWT.SESSIONS, JWT.COUNT, JWT.REVOKE. The subject is
+//! the first argument (the routing key); the per-user index makes each command
+//! O(sessions of that user), never KEYS or SCAN.
+
+use super::{set_once, unknown_option, Args};
+use crate::acl::{self, Access};
+use crate::config;
+use crate::core::error::{Error, Result};
+use crate::core::session::{self, index_key};
+use crate::stats;
+use crate::store::Store;
+use redis_module::{Context, RedisString, RedisValue};
+
+/// Reads and checks the subject; returns its index key.
+pub fn subject_index(ctx: &Context, args: &mut Args, access: Access) -> Result<(String, String)> {
+    let sub = session::validate_subject(args.next_bytes("subject")?)?.to_string();
+    let ikey = config::PREFIX.with(|p| index_key(p, &sub));
+    acl::check_key(ctx, &ikey, access)?;
+    Ok((sub, ikey))
+}
+
+fn no_more_args(args: &mut Args, command: &str) -> Result<()> {
+    match args.next_option() {
+        Some(extra) => Err(unknown_option(&extra, command)),
+        None => Ok(()),
+    }
+}
+
+/// JWT.SESSIONS <sub> [WITHDATA]: one entry per live session, oldest first:
+/// `sid <sid> created <ms> ttl <ms> maxage_deadline <ms|nil> [data <json|nil>]`.
+pub fn sessions(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let mut args = Args::new(argv);
+    let (_, ikey) = subject_index(ctx, &mut args, Access::Read)?;
+    let mut withdata = false;
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "WITHDATA" => withdata = true,
+            other => return Err(unknown_option(other, "JWT.SESSIONS")),
+        }
+    }
+    let list = Store::new(ctx).sessions(&ikey, withdata)?;
+    let s = |v: &'static str| RedisValue::SimpleStringStatic(v);
+    Ok(RedisValue::Array(
+        list.into_iter()
+            .map(|info| {
+                let mut entry = vec![
+                    s("sid"),
+                    RedisValue::BulkString(info.sid),
+                    s("created"),
+                    RedisValue::Integer(info.created_ms),
+                    s("ttl"),
+                    RedisValue::Integer(info.ttl_ms),
+                    s("maxage_deadline"),
+                    info.max_deadline_ms.map_or(RedisValue::Null, RedisValue::Integer),
+                ];
+                if withdata {
+                    entry.push(s("data"));
+                    entry.push(info.data.map_or(RedisValue::Null, RedisValue::StringBuffer));
+                }
+                RedisValue::Array(entry)
+            })
+            .collect(),
+    ))
+}
+
+/// JWT.COUNT <sub>
+pub fn count(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let mut args = Args::new(argv);
+    let (_, ikey) = subject_index(ctx, &mut args, Access::Read)?;
+    no_more_args(&mut args, "JWT.COUNT")?;
+    Ok(RedisValue::Integer(Store::new(ctx).sessions(&ikey, false)?.len() as i64))
+}
+
+/// JWT.REVOKE <sub> [SID <sid> [<sid> ...]] [EXCEPT <sid>]: all sessions, the listed
+/// ones, or all but one ("log out other devices"). Returns how many ended.
+pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let mut args = Args::new(argv);
+    let (_, ikey) = subject_index(ctx, &mut args, Access::Write)?;
+    let mut only: Option<Vec<String>> = None;
+    let mut except: Option<String> = None;
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "SID" => {
+                let mut sids = vec![session::validate_sid(args.next_bytes("SID")?)?.to_string()];
+                // Every following argument is a sid, until EXCEPT or the end.
+                while !args.done() && !args.peek_is("EXCEPT") {
+                    sids.push(session::validate_sid(args.next_bytes("SID")?)?.to_string());
+                }
+                set_once(&mut only, sids, "SID")?
+            }
+            "EXCEPT" => set_once(&mut except, session::validate_sid(args.next_bytes("EXCEPT sid")?)?.to_string(), "EXCEPT")?,
+            other => return Err(unknown_option(other, "JWT.REVOKE")),
+        }
+    }
+    if only.is_some() && except.is_some() {
+        return Err(Error::syntax("JWT.REVOKE takes SID or EXCEPT, not both"));
+    }
+    let store = Store::new(ctx);
+    let targets: Vec<String> = match only {
+        Some(sids) => sids,
+        None => store
+            .sessions(&ikey, false)?
+            .into_iter()
+            .map(|s| s.sid)
+            .filter(|sid| Some(sid) != except.as_ref())
+            .collect(),
+    };
+    let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let ended = store.end_sessions(&ikey, &refs, "jwt.revoke")?;
+    for _ in 0..ended {
+        stats::REVOKES.incr();
+    }
+    Ok(RedisValue::Integer(ended as i64))
+}
