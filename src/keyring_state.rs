@@ -41,16 +41,25 @@ pub fn update<R>(ctx: &Context, change: impl FnOnce(&mut Keyring) -> Result<R>) 
     Ok(out)
 }
 
-/// Zero configuration: the first SIGN on an empty keyring creates an HS256 key.
+/// Zero configuration: the first SIGN on an empty keyring creates an HS256 key (and
+/// the refresh-token MAC secret), both from the CSPRNG.
 pub fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()> {
-    if read().active().is_some() {
-        return Ok(());
+    {
+        let ring = read();
+        if ring.active().is_some() && ring.refresh_secret().is_some() {
+            return Ok(());
+        }
     }
     update(ctx, |ring| {
         if ring.active().is_none() {
             let kid = random_kid(rng)?;
             ring.insert(Key::generate(Alg::HS256, &kid, now_ms, rng)?)?;
             ring.activate(&kid)?;
+        }
+        if ring.refresh_secret().is_none() {
+            let mut secret = vec![0u8; 32];
+            rng.fill(&mut secret)?;
+            ring.set_refresh_secret(secret);
         }
         Ok(())
     })

@@ -15,7 +15,7 @@ pub mod rawkey;
 pub mod stats;
 pub mod store;
 
-use commands::{guard, key, token, user};
+use commands::{guard, key, refresh, token, user};
 use config::*;
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
@@ -67,6 +67,13 @@ static COMMANDS: &[command_info::Info] = &[
         summary: "Ends the session of a token (logout)",
         complexity: "O(log N) where N is the number of sessions of the subject",
         arity: 2,
+        subject_first: false,
+    },
+    command_info::Info {
+        name: "jwt.refresh",
+        summary: "Rotates a refresh token: a new access/refresh pair, with reuse detection",
+        complexity: "O(log N) where N is the number of sessions of the subject",
+        arity: -2,
         subject_first: false,
     },
     command_info::Info {
@@ -154,6 +161,7 @@ redis_module! {
         ["jwt.decode", |ctx: &Context, args| guard(ctx, args, "JWT.DECODE", token::decode), "readonly fast", 0, 0, 0, ""],
         ["jwt.touch", |ctx: &Context, args| guard(ctx, args, "JWT.TOUCH", token::touch), "write fast", 0, 0, 0, ""],
         ["jwt.destroy", |ctx: &Context, args| guard(ctx, args, "JWT.DESTROY", token::destroy), "write", 0, 0, 0, ""],
+        ["jwt.refresh", |ctx: &Context, args| guard(ctx, args, "JWT.REFRESH", refresh::refresh), "write deny-oom", 0, 0, 0, ""],
         ["jwt.sessions", |ctx: &Context, args| guard(ctx, args, "JWT.SESSIONS", user::sessions), "readonly", 1, 1, 1, ""],
         ["jwt.count", |ctx: &Context, args| guard(ctx, args, "JWT.COUNT", user::count), "readonly fast", 1, 1, 1, ""],
         ["jwt.revoke", |ctx: &Context, args| guard(ctx, args, "JWT.REVOKE", user::revoke), "write", 1, 1, 1, ""],

@@ -7,6 +7,7 @@
 //! never the non-deterministic JWT command itself.
 
 use crate::core::error::{Error, Result};
+use crate::core::refresh::RotationState;
 use crate::core::session::field;
 use crate::rawkey::{Key, Kind};
 use redis_module::{Context, NotifyEvent};
@@ -22,6 +23,22 @@ pub struct NewSession<'a> {
     pub max_deadline_ms: Option<i64>,
     pub data: Option<&'a [u8]>,
     pub expiry_ms: i64,
+    pub refresh: Option<RefreshInit<'a>>,
+}
+
+/// The refresh-token part of a new session.
+pub struct RefreshInit<'a> {
+    pub hash: [u8; 32],
+    pub access_ms: i64,
+    pub claims: Option<&'a [u8]>,
+}
+
+/// What JWT.REFRESH reads from a session.
+pub struct RefreshRecord {
+    pub state: SessionState,
+    pub rotation: RotationState,
+    pub access_ms: i64,
+    pub claims: Option<Vec<u8>>,
 }
 
 /// A live session as JWT.SESSIONS shows it.
@@ -81,6 +98,47 @@ impl<'a> Store<'a> {
         Key::read(self.ctx, session_key.as_bytes()).ok()?.hash_get(field::DATA, <[u8]>::to_vec)
     }
 
+    pub fn refresh_record(&self, session_key: &str) -> Option<RefreshRecord> {
+        let key = Key::read(self.ctx, session_key.as_bytes()).ok()?;
+        let bytes = |f| key.hash_get(f, <[u8]>::to_vec);
+        Some(RefreshRecord {
+            state: SessionState {
+                created_ms: key.hash_get_i64(field::CREATED)?,
+                idle_ms: key.hash_get_i64(field::IDLE)?,
+                max_deadline_ms: key.hash_get_i64(field::MAX_DEADLINE),
+            },
+            rotation: RotationState {
+                generation: key.hash_get_i64(field::GENERATION)? as u64,
+                current: bytes(field::REFRESH_CURRENT)?,
+                previous: bytes(field::REFRESH_PREVIOUS).unwrap_or_default(),
+                rotated_ms: key.hash_get_i64(field::ROTATED)?,
+            },
+            access_ms: key.hash_get_i64(field::ACCESS_TTL)?,
+            claims: bytes(field::CLAIMS),
+        })
+    }
+
+    /// Stores a new rotation state.
+    pub fn save_rotation(&self, session_key: &str, r: &RotationState) -> Result<()> {
+        let skey = session_key.as_bytes();
+        let key = Key::write(self.ctx, skey)?;
+        let generation = r.generation.to_string();
+        let rotated = r.rotated_ms.to_string();
+        let fields: [(&std::ffi::CStr, &[u8]); 4] = [
+            (field::REFRESH_CURRENT, &r.current),
+            (field::REFRESH_PREVIOUS, &r.previous),
+            (field::GENERATION, generation.as_bytes()),
+            (field::ROTATED, rotated.as_bytes()),
+        ];
+        let mut hset: Vec<&[u8]> = vec![skey];
+        for (name, value) in &fields {
+            key.hash_set(name, value)?;
+            hset.extend([name.to_bytes(), *value]);
+        }
+        self.replicate("HSET", &hset);
+        Ok(())
+    }
+
     /// Writes a new session (replacing one with the same sid) and indexes it.
     pub fn create_session(&self, session_key: &str, index_key: &str, sid: &str, s: &NewSession) -> Result<()> {
         let skey = session_key.as_bytes();
@@ -98,6 +156,18 @@ impl<'a> Store<'a> {
         }
         if let Some(d) = s.data {
             fields.push((field::DATA, d));
+        }
+        let access = s.refresh.as_ref().map(|r| r.access_ms.to_string());
+        if let (Some(r), Some(access)) = (&s.refresh, &access) {
+            fields.extend([
+                (field::REFRESH_CURRENT, r.hash.as_slice()),
+                (field::GENERATION, b"1".as_slice()),
+                (field::ROTATED, created.as_bytes()),
+                (field::ACCESS_TTL, access.as_bytes()),
+            ]);
+            if let Some(j) = r.claims {
+                fields.push((field::CLAIMS, j));
+            }
         }
         let mut hset: Vec<&[u8]> = vec![skey];
         for (name, value) in &fields {

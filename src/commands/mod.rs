@@ -2,6 +2,7 @@
 //! argument reader. Handlers parse and validate everything before the first write.
 
 pub mod key;
+pub mod refresh;
 pub mod token;
 pub mod user;
 

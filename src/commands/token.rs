@@ -10,7 +10,8 @@ use crate::core::session::{self, index_key, session_key, token_predates_session}
 use crate::core::token::{self, NewClaims};
 use crate::keyring_state;
 use crate::stats;
-use crate::store::{NewSession, Store};
+use crate::core::refresh::{self, RefreshToken};
+use crate::store::{NewSession, RefreshInit, Store};
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Options of JWT.SIGN, validated before anything is written.
@@ -25,6 +26,7 @@ struct SignOptions<'a> {
     aud: Option<&'a str>,
     iss: Option<&'a str>,
     limit: Option<i64>,
+    refresh: bool,
 }
 
 fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
@@ -52,6 +54,12 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
                 let n = n.parse::<i64>().ok().filter(|n| (0..=config::MAX_SESSIONS_RANGE.1).contains(n));
                 let n = n.ok_or_else(|| Error::syntax("LIMIT must be an integer from 0 (unlimited) up"))?;
                 set_once(&mut o.limit, n, "LIMIT")?
+            }
+            "REFRESH" => {
+                if o.refresh {
+                    return Err(Error::syntax("REFRESH given more than once"));
+                }
+                o.refresh = true
             }
             other => return Err(unknown_option(other, "JWT.SIGN")),
         }
@@ -84,24 +92,21 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 
     // From here on we write.
     keyring_state::ensure_signing_key(ctx, now, &rng)?;
-    let jti = uuid_v4(&rng)?;
     let issuer = o.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
     let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
-    let claims = NewClaims {
-        sub,
-        sid: Some(&sid),
-        jti: &jti,
-        iat: now.div_euclid(1000),
-        exp: o.expires_ms.map(|ms| token::exp_for(now, ms)),
-        iss: issuer.as_deref(),
-        aud: audience.as_deref(),
-        public: o.claims.as_ref(),
+    // With REFRESH the access token always expires (default jwt.access-ttl).
+    let access_ms = o.expires_ms.or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
+    let claims = SessionClaims::new(o.claims, issuer, audience);
+    let jwt = issue_access_token(sub, &sid, now, access_ms, &claims, &rng)?;
+    let refresh = match o.refresh {
+        true => {
+            let ring = keyring_state::read();
+            let mac = ring.refresh_secret().ok_or_else(|| Error::syntax("no refresh secret"))?;
+            Some(RefreshToken::new(now, 1, sub, &sid, &rng)?).map(|t| (t.encode(mac), t.hash()))
+        }
+        false => None,
     };
-    let jwt = {
-        let ring = keyring_state::read();
-        let key = ring.active().ok_or_else(|| Error::syntax("no active signing key"))?;
-        token::sign(key, &claims.to_json())
-    };
+    let stored_claims = claims.to_stored();
     store.trim_index(&ikey, now)?;
     if !evict.is_empty() {
         let refs: Vec<&str> = evict.iter().map(String::as_str).collect();
@@ -113,11 +118,85 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         &skey,
         &ikey,
         &sid,
-        &NewSession { created_ms: now, idle_ms, max_deadline_ms: max_deadline, data: o.data, expiry_ms: expiry },
+        &NewSession {
+            created_ms: now,
+            idle_ms,
+            max_deadline_ms: max_deadline,
+            data: o.data,
+            expiry_ms: expiry,
+            refresh: refresh.as_ref().map(|(_, hash)| RefreshInit {
+                hash: *hash,
+                access_ms: access_ms.unwrap_or_else(|| config::ACCESS_TTL.ms()),
+                claims: stored_claims.as_deref(),
+            }),
+        },
     )?;
     store.notify("jwt.sign", &skey);
     stats::SIGNS.incr();
-    Ok(RedisValue::BulkString(jwt))
+    Ok(match refresh {
+        Some((token, _)) => RedisValue::Array(vec![RedisValue::BulkString(jwt), RedisValue::BulkString(token)]),
+        None => RedisValue::BulkString(jwt),
+    })
+}
+
+/// The claims a session's access tokens carry besides the registered ones: iss, aud and
+/// the public CLAIMS. Stored with refreshable sessions so REFRESH re-issues the same.
+pub struct SessionClaims {
+    pub iss: Option<String>,
+    pub aud: Option<String>,
+    pub public: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl SessionClaims {
+    fn new(public: Option<serde_json::Map<String, serde_json::Value>>, iss: Option<String>, aud: Option<String>) -> Self {
+        SessionClaims { iss, aud, public }
+    }
+
+    /// `{"iss":..,"aud":..,"public":{..}}`, or None when there is nothing to keep.
+    fn to_stored(&self) -> Option<Vec<u8>> {
+        if self.iss.is_none() && self.aud.is_none() && self.public.is_none() {
+            return None;
+        }
+        let doc = serde_json::json!({ "iss": self.iss, "aud": self.aud, "public": self.public });
+        serde_json::to_vec(&doc).ok()
+    }
+
+    pub fn from_stored(bytes: Option<&[u8]>) -> Result<Self> {
+        let Some(bytes) = bytes else { return Ok(SessionClaims::new(None, None, None)) };
+        let bad = || Error::syntax("corrupt session claims");
+        let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
+        let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let public = match doc.get("public") {
+            Some(serde_json::Value::Object(m)) => Some(m.clone()),
+            _ => None,
+        };
+        Ok(SessionClaims::new(public, text("iss"), text("aud")))
+    }
+}
+
+/// Signs an access token for a session with the active key: fresh jti, iat now.
+pub fn issue_access_token(
+    sub: &str,
+    sid: &str,
+    now: i64,
+    lifetime_ms: Option<i64>,
+    claims: &SessionClaims,
+    rng: &OsRandom,
+) -> Result<String> {
+    let jti = uuid_v4(rng)?;
+    let payload = NewClaims {
+        sub,
+        sid: Some(sid),
+        jti: &jti,
+        iat: now.div_euclid(1000),
+        exp: lifetime_ms.map(|ms| token::exp_for(now, ms)),
+        iss: claims.iss.as_deref(),
+        aud: claims.aud.as_deref(),
+        public: claims.public.as_ref(),
+    };
+    let ring = keyring_state::read();
+    let key = ring.active().ok_or_else(|| Error::syntax("no active signing key"))?;
+    Ok(token::sign(key, &payload.to_json()))
 }
 
 /// Enforces max-sessions (the LIMIT option, else `jwt.max-sessions`) before anything is
@@ -179,6 +258,9 @@ pub struct Expect<'a> {
 /// Signature, then (unless `expect` is None, as for DESTROY) times and iss/aud. The
 /// keyring lock is held only for the signature check.
 pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<Verified> {
+    if refresh::looks_like_refresh_token(token) {
+        return Err(Error::invalid("this is a refresh token: use it only with JWT.REFRESH"));
+    }
     let parts = token::split(token, config::max_token_bytes())?;
     {
         let ring = keyring_state::read();

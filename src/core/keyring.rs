@@ -153,6 +153,10 @@ pub fn random_kid(rng: &dyn Random) -> Result<String> {
 pub struct Keyring {
     keys: Vec<Key>,
     active: Option<usize>,
+    /// MACs refresh tokens so a forged one is told apart from a rotated-away one. Node
+    /// state like the keys; independent of key rotation (refresh tokens outlive keys).
+    refresh_secret: Option<hmac::Key>,
+    refresh_secret_bytes: Vec<u8>,
 }
 
 /// The serialized form (RDB aux payload and replication blob).
@@ -161,6 +165,8 @@ struct KeyringDoc {
     v: u32,
     active: Option<String>,
     keys: Vec<KeyDoc>,
+    #[serde(default)]
+    refresh: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -177,7 +183,7 @@ const FORMAT_VERSION: u32 = 1;
 
 impl Keyring {
     pub const fn empty() -> Keyring {
-        Keyring { keys: Vec::new(), active: None }
+        Keyring { keys: Vec::new(), active: None, refresh_secret: None, refresh_secret_bytes: Vec::new() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -190,6 +196,15 @@ impl Keyring {
 
     pub fn get(&self, kid: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    pub fn refresh_secret(&self) -> Option<&hmac::Key> {
+        self.refresh_secret.as_ref()
+    }
+
+    pub fn set_refresh_secret(&mut self, secret: Vec<u8>) {
+        self.refresh_secret = Some(hmac::Key::new(hmac::HMAC_SHA256, &secret));
+        self.refresh_secret_bytes = secret;
     }
 
     /// The key whose canonical header is exactly `header_b64`, if any.
@@ -243,6 +258,7 @@ impl Keyring {
                     material: STANDARD.encode(&k.material),
                 })
                 .collect(),
+            refresh: (!self.refresh_secret_bytes.is_empty()).then(|| STANDARD.encode(&self.refresh_secret_bytes)),
         };
         // Serializing plain structs of strings and integers cannot fail.
         serde_json::to_vec(&doc).unwrap_or_default()
@@ -265,6 +281,9 @@ impl Keyring {
         }
         if let Some(kid) = doc.active {
             ring.activate(&kid)?;
+        }
+        if let Some(r) = doc.refresh {
+            ring.set_refresh_secret(STANDARD.decode(r.as_bytes()).map_err(|_| bad("refresh secret"))?);
         }
         Ok(ring)
     }
@@ -313,6 +332,7 @@ mod tests {
         ring.insert(Key::generate(Alg::HS512, "b", 2, &rng).unwrap()).unwrap();
         assert!(ring.insert(Key::generate(Alg::HS512, "b", 2, &rng).unwrap()).is_err());
         ring.activate("b").unwrap();
+        ring.set_refresh_secret(vec![3; 32]);
         let bytes = ring.to_bytes();
         let back = Keyring::from_bytes(&bytes).unwrap();
         assert_eq!(back.len(), 2);
@@ -320,6 +340,7 @@ mod tests {
         let sig = ring.get("a").unwrap().sign(b"x");
         assert!(back.get("a").unwrap().verify(b"x", &sig));
         assert_eq!(back.to_bytes(), bytes);
+        assert!(back.refresh_secret().is_some());
         assert!(Keyring::from_bytes(b"{}").is_err());
         assert!(Keyring::from_bytes(b"garbage").is_err());
     }

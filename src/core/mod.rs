@@ -4,5 +4,6 @@ pub mod duration;
 pub mod error;
 pub mod keyring;
 pub mod random;
+pub mod refresh;
 pub mod session;
 pub mod token;

@@ -18,6 +18,19 @@ pub mod field {
     pub const MAX_DEADLINE: &CStr = c"m";
     /// The private DATA, JSON text, absent when none was given.
     pub const DATA: &CStr = c"d";
+    // Refresh-token state, present when the session was signed with REFRESH.
+    /// SHA-256 hashes of the accepted current refresh tokens.
+    pub const REFRESH_CURRENT: &CStr = c"r";
+    /// SHA-256 hashes of the immediate predecessors (for the grace window).
+    pub const REFRESH_PREVIOUS: &CStr = c"p";
+    /// The current refresh generation.
+    pub const GENERATION: &CStr = c"g";
+    /// When the last rotation happened, ms.
+    pub const ROTATED: &CStr = c"t";
+    /// Access-token lifetime in ms for tokens issued by REFRESH.
+    pub const ACCESS_TTL: &CStr = c"a";
+    /// The public claims (with iss/aud) that REFRESH puts in new access tokens.
+    pub const CLAIMS: &CStr = c"j";
 }
 
 /// A subject is any non-empty UTF-8 string up to 512 bytes without `{` or `}`: the

@@ -1,0 +1,77 @@
+//! JWT.REFRESH: refresh-token rotation with reuse detection, in one atomic command.
+
+use super::token::{issue_access_token, SessionClaims};
+use super::{now_ms, redact, set_once, unknown_option, Args};
+use crate::config;
+use crate::core::duration::parse_positive_ms;
+use crate::core::error::{Code, Error, Result};
+use crate::core::random::OsRandom;
+use crate::core::refresh::{self, Decision, RefreshToken};
+use crate::core::session::{self, index_key, session_key};
+use crate::keyring_state;
+use crate::stats;
+use crate::store::Store;
+use redis_module::{Context, RedisString, RedisValue};
+
+/// JWT.REFRESH <refresh_token> [EXPIRES <dur>] -> [access_token, refresh_token]
+///
+/// The presented token must be the session's current one: it is rotated (a new pair is
+/// returned, the session's idle life is extended, never past MAXAGE). A token that was
+/// already rotated away is reuse: the session is revoked and the reply is REUSED, except
+/// the immediate predecessor within `jwt.refresh-grace` of the rotation, which gets a
+/// working pair (see core::refresh for why a sibling).
+pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    redact(ctx, 1);
+    let mut args = Args::new(argv);
+    let presented = args.next_bytes("refresh token")?;
+    let mut expires = None;
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "EXPIRES" => set_once(&mut expires, parse_positive_ms(args.next_str("EXPIRES duration")?)?, "EXPIRES")?,
+            other => return Err(unknown_option(other, "JWT.REFRESH")),
+        }
+    }
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    let token = {
+        let ring = keyring_state::read();
+        let mac = ring.refresh_secret().ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
+        refresh::decode(presented, mac, config::max_token_bytes())?
+    };
+    let sub = session::validate_subject(token.sub.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
+    let sid = session::validate_sid(token.sid.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
+    let (skey, ikey) = config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub)));
+    let store = Store::new(ctx);
+    let record = store.refresh_record(&skey).ok_or_else(Error::revoked)?;
+    if record.state.created_ms != token.created_ms {
+        // A token of an earlier session that had the same SID.
+        return Err(Error::revoked());
+    }
+    let next = RefreshToken::new(token.created_ms, 0, sub, sid, &rng)?;
+    let decision = refresh::decide(&record.rotation, &token, &next.hash(), now, config::REFRESH_GRACE.ms())?;
+    let rotation = match decision {
+        Decision::Reuse => {
+            store.end_sessions(&ikey, &[sid], "jwt.reuse")?;
+            stats::REUSE_DETECTIONS.incr();
+            return Err(Error::new(
+                Code::Reused,
+                "refresh token was already used: the session has been revoked",
+            ));
+        }
+        Decision::Rotate(r) | Decision::Sibling(r) => r,
+    };
+    let next = RefreshToken { generation: rotation.generation, ..next };
+    let claims = SessionClaims::from_stored(record.claims.as_deref())?;
+    let access = issue_access_token(sub, sid, now, Some(expires.unwrap_or(record.access_ms)), &claims, &rng)?;
+    let refresh_token = {
+        let ring = keyring_state::read();
+        let mac = ring.refresh_secret().ok_or_else(|| Error::syntax("no refresh secret"))?;
+        next.encode(mac)
+    };
+    store.save_rotation(&skey, &rotation)?;
+    let expiry = session::expiry(now, record.state.idle_ms, record.state.max_deadline_ms);
+    store.set_expiry(&skey, &ikey, sid, expiry)?;
+    store.notify("jwt.refresh", &skey);
+    stats::REFRESHES.incr();
+    Ok(RedisValue::Array(vec![RedisValue::BulkString(access), RedisValue::BulkString(refresh_token)]))
+}
