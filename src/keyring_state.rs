@@ -54,7 +54,7 @@ pub fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Resul
         if ring.active().is_none() {
             let kid = random_kid(rng)?;
             ring.insert(Key::generate(Alg::HS256, &kid, now_ms, rng)?)?;
-            ring.activate(&kid)?;
+            ring.activate(&kid, now_ms)?;
         }
         if ring.refresh_secret().is_none() {
             let mut secret = vec![0u8; 32];

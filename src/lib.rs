@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod keyring_state;
+pub mod maintenance;
 pub mod rawkey;
 pub mod stats;
 pub mod store;
@@ -98,6 +99,13 @@ static COMMANDS: &[command_info::Info] = &[
         subject_first: true,
     },
     command_info::Info {
+        name: "jwt.jwks",
+        summary: "The public signing keys as a JSON Web Key Set",
+        complexity: "O(K) where K is the number of keys",
+        arity: 1,
+        subject_first: false,
+    },
+    command_info::Info {
         name: "jwt.key",
         summary: "Administers the signing keyring",
         complexity: "O(K) where K is the number of keys",
@@ -121,6 +129,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     for info in COMMANDS {
         command_info::set(ctx, info);
     }
+    maintenance::start(ctx);
     Status::Ok
 }
 
@@ -165,6 +174,7 @@ redis_module! {
         ["jwt.sessions", |ctx: &Context, args| guard(ctx, args, "JWT.SESSIONS", user::sessions), "readonly", 1, 1, 1, ""],
         ["jwt.count", |ctx: &Context, args| guard(ctx, args, "JWT.COUNT", user::count), "readonly fast", 1, 1, 1, ""],
         ["jwt.revoke", |ctx: &Context, args| guard(ctx, args, "JWT.REVOKE", user::revoke), "write", 1, 1, 1, ""],
+        ["jwt.jwks", |ctx: &Context, args| guard(ctx, args, "JWT.JWKS", key::jwks), "readonly fast", 0, 0, 0, ""],
         ["jwt.key", |ctx: &Context, args| guard(ctx, args, "JWT.KEY", key::key), "write deny-oom", 0, 0, 0, ""],
     ],
     configurations: [

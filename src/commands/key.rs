@@ -1,22 +1,171 @@
-//! JWT.KEY: the keyring's administration.
+//! JWT.KEY (the keyring's administration) and JWT.JWKS.
+//!
+//! Every change goes through `keyring_state::update`, which replicates the resulting
+//! keyring as one `JWT.KEY SYNC` command: replicas and the AOF never generate keys.
 
-use super::{redact, Args};
+use super::{now_ms, redact, Args};
+use crate::config;
 use crate::core::error::{Error, Result};
-use crate::core::keyring::Keyring;
+use crate::core::keyring::{validate_kid, Alg, Key, Keyring};
+use crate::core::random::OsRandom;
 use crate::keyring_state;
 use redis_module::{Context, RedisString, RedisValue};
+
+/// How long a retired key keeps verifying: long enough for every token it signed with
+/// the configured lifetimes (the longer of jwt.session-ttl and jwt.access-ttl).
+pub fn retention_ms() -> i64 {
+    config::SESSION_TTL.ms().max(config::ACCESS_TTL.ms())
+}
 
 /// JWT.KEY <subcommand> ...
 pub fn key(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let sub = args.next_option().ok_or_else(|| Error::syntax("wrong number of arguments: subcommand is missing"))?;
-    match sub.as_str() {
+    let reply = match sub.as_str() {
+        "GENERATE" => generate(ctx, &mut args),
+        "IMPORT" => import(ctx, &mut args),
+        "ACTIVATE" => activate(ctx, &mut args),
+        "ROTATE" => rotate(ctx, &mut args),
+        "RETIRE" => retire(ctx, &mut args),
+        "LIST" => list(&mut args),
+        "EXPORT" => export(&mut args),
         "SYNC" => sync(ctx, &mut args),
         other => Err(Error::syntax(format!(
-            "unknown subcommand '{}' for JWT.KEY",
+            "unknown subcommand '{}' for JWT.KEY (GENERATE, IMPORT, ACTIVATE, ROTATE, RETIRE, LIST, EXPORT)",
             other.chars().take(32).collect::<String>()
         ))),
+    }?;
+    if !args.done() {
+        return Err(Error::syntax(format!("too many arguments for JWT.KEY {sub}")));
     }
+    Ok(reply)
+}
+
+fn alg_arg(args: &mut Args) -> Result<Alg> {
+    let name = args.next_str("algorithm")?;
+    Alg::from_arg(name).ok_or_else(|| {
+        Error::syntax(format!(
+            "unsupported algorithm '{}': HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA",
+            name.chars().take(16).collect::<String>()
+        ))
+    })
+}
+
+fn kid_arg(args: &mut Args) -> Result<String> {
+    let kid = args.next_str("kid")?;
+    validate_kid(kid)?;
+    Ok(kid.to_string())
+}
+
+/// JWT.KEY GENERATE <alg> [KID <kid>] -> kid. The first key of an empty keyring
+/// becomes active; later ones are ready until ACTIVATE.
+fn generate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+    let alg = alg_arg(args)?;
+    let kid = match args.next_option().as_deref() {
+        Some("KID") => Some(kid_arg(args)?),
+        Some(other) => return Err(super::unknown_option(other, "JWT.KEY GENERATE")),
+        None => None,
+    };
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    let kid = keyring_state::update(ctx, |ring| {
+        let kid = match kid {
+            Some(k) => k,
+            None => ring.fresh_kid(&rng)?,
+        };
+        add(ring, Key::generate(alg, &kid, now, &rng)?, now)?;
+        Ok(kid)
+    })?;
+    Ok(RedisValue::BulkString(kid))
+}
+
+fn add(ring: &mut Keyring, key: Key, now: i64) -> Result<()> {
+    let kid = key.kid.clone();
+    ring.insert(key)?;
+    if ring.active().is_none() {
+        ring.activate(&kid, now)?;
+    }
+    Ok(())
+}
+
+/// JWT.KEY IMPORT <kid> <alg> <secret-or-PEM>: HS* take the secret itself (at least the
+/// hash length), the others a PEM private key. The secret is redacted from logs.
+fn import(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+    redact(ctx, 4);
+    let kid = kid_arg(args)?;
+    let alg = alg_arg(args)?;
+    let material = args.next_bytes("secret or PEM")?;
+    let now = now_ms()?;
+    let key = Key::import(&kid, alg, material, now)?;
+    keyring_state::update(ctx, |ring| add(ring, key, now))?;
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// JWT.KEY ACTIVATE <kid>: this key signs from now on; the previous one keeps verifying.
+fn activate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+    let kid = kid_arg(args)?;
+    let now = now_ms()?;
+    keyring_state::update(ctx, |ring| ring.activate(&kid, now))?;
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// JWT.KEY ROTATE [<alg>] -> new kid. A new key signs from now on; the old one is
+/// retired and verifies until its tokens can no longer be valid.
+fn rotate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+    let alg = if args.done() { None } else { Some(alg_arg(args)?) };
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    let kid = keyring_state::update(ctx, |ring| ring.rotate(alg, now, retention_ms(), &rng))?;
+    Ok(RedisValue::BulkString(kid))
+}
+
+/// JWT.KEY RETIRE <kid>: stops a (non-active) key from signing; it keeps verifying
+/// for the retention period, then it is dropped.
+fn retire(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+    let kid = kid_arg(args)?;
+    let now = now_ms()?;
+    keyring_state::update(ctx, |ring| ring.retire(&kid, now, retention_ms()))?;
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// JWT.KEY LIST: one entry per key: kid, alg, created, state, retires_at. Never material.
+fn list(_args: &mut Args) -> Result<RedisValue> {
+    let now = now_ms()?;
+    let ring = keyring_state::read();
+    let s = |v: &'static str| RedisValue::SimpleStringStatic(v);
+    Ok(RedisValue::Array(
+        ring.list()
+            .into_iter()
+            .filter(|k| k.drop_at_ms.is_none_or(|d| now < d))
+            .map(|k| {
+                RedisValue::Array(vec![
+                    s("kid"),
+                    RedisValue::BulkString(k.kid),
+                    s("alg"),
+                    s(k.alg.name()),
+                    s("created"),
+                    RedisValue::Integer(k.created_ms),
+                    s("state"),
+                    s(k.state),
+                    s("retires_at"),
+                    k.drop_at_ms.map_or(RedisValue::Null, RedisValue::Integer),
+                ])
+            })
+            .collect(),
+    ))
+}
+
+/// JWT.KEY EXPORT <kid> -> [kid, alg, secret-or-PEM], what IMPORT takes back (to keep
+/// the primaries of a cluster on one keyring).
+fn export(args: &mut Args) -> Result<RedisValue> {
+    let kid = kid_arg(args)?;
+    let ring = keyring_state::read();
+    let key = ring.get(&kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?;
+    Ok(RedisValue::Array(vec![
+        RedisValue::BulkString(key.kid.clone()),
+        RedisValue::SimpleStringStatic(key.alg.name()),
+        RedisValue::StringBuffer(key.export()),
+    ]))
 }
 
 /// JWT.KEY SYNC <blob>: replaces the whole keyring. This is how keyring changes reach
@@ -24,11 +173,18 @@ pub fn key(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 fn sync(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
     redact(ctx, 2);
     let blob = args.next_bytes("keyring")?;
-    if !args.done() {
-        return Err(Error::syntax("JWT.KEY SYNC takes exactly one argument"));
-    }
     let ring = Keyring::from_bytes(blob)?;
     keyring_state::replace(ring);
     ctx.replicate_verbatim();
     Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// JWT.JWKS: the public keys as a JSON Web Key Set (RFC 7517). HMAC keys have no public
+/// part and never appear; neither does any private member.
+pub fn jwks(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    if argv.len() != 1 {
+        return Err(Error::syntax("JWT.JWKS takes no arguments"));
+    }
+    let doc = keyring_state::read().jwks(now_ms()?);
+    Ok(RedisValue::BulkString(doc.to_string()))
 }

@@ -62,7 +62,7 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     };
     let next = RefreshToken { generation: rotation.generation, ..next };
     let claims = SessionClaims::from_stored(record.claims.as_deref())?;
-    let access = issue_access_token(sub, sid, now, Some(expires.unwrap_or(record.access_ms)), &claims, &rng)?;
+    let access = issue_access_token(sub, Some(sid), now, Some(expires.unwrap_or(record.access_ms)), &claims, &rng, None)?;
     let refresh_token = {
         let ring = keyring_state::read();
         let mac = ring.refresh_secret().ok_or_else(|| Error::syntax("no refresh secret"))?;

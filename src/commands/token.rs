@@ -27,6 +27,8 @@ struct SignOptions<'a> {
     iss: Option<&'a str>,
     limit: Option<i64>,
     refresh: bool,
+    key: Option<&'a str>,
+    stateless: bool,
 }
 
 fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
@@ -55,6 +57,17 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
                 let n = n.ok_or_else(|| Error::syntax("LIMIT must be an integer from 0 (unlimited) up"))?;
                 set_once(&mut o.limit, n, "LIMIT")?
             }
+            "KEY" => {
+                let kid = args.next_str("KEY kid")?;
+                crate::core::keyring::validate_kid(kid)?;
+                set_once(&mut o.key, kid, "KEY")?
+            }
+            "STATELESS" => {
+                if o.stateless {
+                    return Err(Error::syntax("STATELESS given more than once"));
+                }
+                o.stateless = true
+            }
             "REFRESH" => {
                 if o.refresh {
                     return Err(Error::syntax("REFRESH given more than once"));
@@ -72,6 +85,12 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let sub = session::validate_subject(args.next_bytes("subject")?)?;
     let o = parse_sign_options(&mut args)?;
+    if let Some(kid) = o.key {
+        signing_key_exists(kid)?;
+    }
+    if o.stateless {
+        return sign_stateless(ctx, sub, o);
+    }
 
     let now = now_ms()?;
     let rng = OsRandom::new();
@@ -97,7 +116,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     // With REFRESH the access token always expires (default jwt.access-ttl).
     let access_ms = o.expires_ms.or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
     let claims = SessionClaims::new(o.claims, issuer, audience);
-    let jwt = issue_access_token(sub, &sid, now, access_ms, &claims, &rng)?;
+    let jwt = issue_access_token(sub, Some(&sid), now, access_ms, &claims, &rng, o.key)?;
     let refresh = match o.refresh {
         true => {
             let ring = keyring_state::read();
@@ -174,19 +193,49 @@ impl SessionClaims {
     }
 }
 
-/// Signs an access token for a session with the active key: fresh jti, iat now.
+/// KEY <kid> must name a key that may sign: present, not retired.
+fn signing_key_exists(kid: &str) -> Result<()> {
+    let ring = keyring_state::read();
+    match ring.get(kid) {
+        Some(k) if k.retired_ms.is_none() => Ok(()),
+        Some(_) => Err(Error::syntax(format!("key '{kid}' is retired and cannot sign"))),
+        None => Err(Error::syntax(format!("no key with kid '{kid}'"))),
+    }
+}
+
+/// JWT.SIGN <sub> STATELESS [EXPIRES dur] [CLAIMS json] [KEY kid] [AUD a] [ISS i]: a
+/// token with no session and no sid (service-to-service calls), always with `exp`
+/// (default jwt.access-ttl). VERIFY accepts it on signature and claims alone.
+fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue> {
+    if o.data.is_some() || o.ttl_ms.is_some() || o.maxage_ms.is_some() || o.sid.is_some() || o.refresh || o.limit.is_some() {
+        return Err(Error::syntax("STATELESS tokens have no session: DATA, TTL, MAXAGE, SID, LIMIT and REFRESH do not apply"));
+    }
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    keyring_state::ensure_signing_key(ctx, now, &rng)?;
+    let issuer = o.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
+    let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+    let claims = SessionClaims::new(o.claims, issuer, audience);
+    let lifetime = o.expires_ms.unwrap_or_else(|| config::ACCESS_TTL.ms());
+    let jwt = issue_access_token(sub, None, now, Some(lifetime), &claims, &rng, o.key)?;
+    stats::SIGNS.incr();
+    Ok(RedisValue::BulkString(jwt))
+}
+
+/// Signs an access token (fresh jti, iat now) with key `kid`, else the active key.
 pub fn issue_access_token(
     sub: &str,
-    sid: &str,
+    sid: Option<&str>,
     now: i64,
     lifetime_ms: Option<i64>,
     claims: &SessionClaims,
     rng: &OsRandom,
+    kid: Option<&str>,
 ) -> Result<String> {
     let jti = uuid_v4(rng)?;
     let payload = NewClaims {
         sub,
-        sid: Some(sid),
+        sid,
         jti: &jti,
         iat: now.div_euclid(1000),
         exp: lifetime_ms.map(|ms| token::exp_for(now, ms)),
@@ -195,8 +244,11 @@ pub fn issue_access_token(
         public: claims.public.as_ref(),
     };
     let ring = keyring_state::read();
-    let key = ring.active().ok_or_else(|| Error::syntax("no active signing key"))?;
-    Ok(token::sign(key, &payload.to_json()))
+    let key = match kid {
+        Some(kid) => ring.get(kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?,
+        None => ring.active().ok_or_else(|| Error::syntax("no active signing key"))?,
+    };
+    token::sign(key, &payload.to_json())
 }
 
 /// Enforces max-sessions (the LIMIT option, else `jwt.max-sessions`) before anything is
@@ -264,7 +316,7 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
     let parts = token::split(token, config::max_token_bytes())?;
     {
         let ring = keyring_state::read();
-        token::verify_signature(&parts, &ring)?;
+        token::verify_signature(&parts, &ring, now)?;
     }
     let payload = token::b64_decode(parts.payload_b64)?;
     let (iat, session) = {

@@ -1,12 +1,20 @@
 //! Signing keys. The keyring is node state (not a Redis key): it is saved as RDB aux
 //! data and replicated as one deterministic blob, so it serializes itself here.
+//!
 //! A key is bound to one algorithm; the token header's `alg` must equal it, which is
-//! what makes HS/RS confusion impossible.
+//! what makes HS/RS confusion impossible. Keys are parsed once, when they enter the
+//! keyring (jsonwebtoken 9 re-parses EC/Ed25519 keys on every signature; we do not).
+//!
+//! Life of a key: *ready* (verifies), *active* (the one that signs; at most one),
+//! *retired* (verifies until `drop_at_ms`, then is treated as unknown and purged).
 
 use super::error::{Error, Result};
+use super::pem;
 use super::random::Random;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +23,31 @@ pub enum Alg {
     HS256,
     HS384,
     HS512,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
 }
+
+pub const ALL_ALGS: [Alg; 12] = [
+    Alg::HS256,
+    Alg::HS384,
+    Alg::HS512,
+    Alg::RS256,
+    Alg::RS384,
+    Alg::RS512,
+    Alg::PS256,
+    Alg::PS384,
+    Alg::PS512,
+    Alg::ES256,
+    Alg::ES384,
+    Alg::EdDSA,
+];
 
 impl Alg {
     pub fn name(self) -> &'static str {
@@ -23,29 +55,37 @@ impl Alg {
             Alg::HS256 => "HS256",
             Alg::HS384 => "HS384",
             Alg::HS512 => "HS512",
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::EdDSA => "EdDSA",
         }
     }
 
     /// Exact, case-sensitive match, as the `alg` header requires. `none` never matches.
     pub fn from_header(s: &str) -> Option<Alg> {
-        match s {
-            "HS256" => Some(Alg::HS256),
-            "HS384" => Some(Alg::HS384),
-            "HS512" => Some(Alg::HS512),
-            _ => None,
-        }
+        ALL_ALGS.into_iter().find(|a| a.name() == s)
     }
 
     /// Case-insensitive, for command arguments.
     pub fn from_arg(s: &str) -> Option<Alg> {
-        Self::from_header(&s.to_ascii_uppercase())
+        ALL_ALGS.into_iter().find(|a| a.name().eq_ignore_ascii_case(s))
+    }
+
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Alg::HS256 | Alg::HS384 | Alg::HS512)
     }
 
     fn hmac(self) -> hmac::Algorithm {
         match self {
-            Alg::HS256 => hmac::HMAC_SHA256,
             Alg::HS384 => hmac::HMAC_SHA384,
             Alg::HS512 => hmac::HMAC_SHA512,
+            _ => hmac::HMAC_SHA256,
         }
     }
 
@@ -58,24 +98,36 @@ impl Alg {
 /// The parsed, ready-to-use form of a key's material.
 enum Signer {
     Hmac(hmac::Key),
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+    Rsa(RsaKeyPair),
 }
 
 pub struct Key {
     pub kid: String,
     pub alg: Alg,
     pub created_ms: i64,
+    /// When the key last became the active one (drives automatic rotation).
+    pub activated_ms: Option<i64>,
     /// Set when the key stopped signing; it keeps verifying until `drop_at_ms`.
     pub retired_ms: Option<i64>,
     pub drop_at_ms: Option<i64>,
+    /// The secret (HMAC) or the private key DER (PKCS#8, or PKCS#1 for RSA).
     material: Vec<u8>,
     signer: Signer,
     /// base64url of `{"alg":..,"typ":"JWT","kid":..}`, the same for every token of this key.
     header_b64: String,
 }
 
+fn rejected(alg: Alg, why: impl std::fmt::Display) -> Error {
+    Error::syntax(format!("not a usable {} key: {why}", alg.name()))
+}
+
 impl Key {
+    /// Builds a key from its stored material (secret bytes or private key DER).
     pub fn new(kid: &str, alg: Alg, material: Vec<u8>, created_ms: i64) -> Result<Key> {
         validate_kid(kid)?;
+        let rng = SystemRandom::new();
         let signer = match alg {
             Alg::HS256 | Alg::HS384 | Alg::HS512 => {
                 if material.len() < alg.min_secret_len() {
@@ -87,12 +139,29 @@ impl Key {
                 }
                 Signer::Hmac(hmac::Key::new(alg.hmac(), &material))
             }
+            Alg::ES256 | Alg::ES384 => {
+                let a = if alg == Alg::ES256 {
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING
+                } else {
+                    &signature::ECDSA_P384_SHA384_FIXED_SIGNING
+                };
+                Signer::Ecdsa(EcdsaKeyPair::from_pkcs8(a, &material, &rng).map_err(|e| rejected(alg, e))?)
+            }
+            Alg::EdDSA => Signer::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(&material).map_err(|e| rejected(alg, e))?),
+            _ => {
+                // ring accepts 2048 to 8192-bit moduli: smaller RSA keys are refused here.
+                let pair = RsaKeyPair::from_pkcs8(&material)
+                    .or_else(|_| RsaKeyPair::from_der(&material))
+                    .map_err(|e| rejected(alg, e))?;
+                Signer::Rsa(pair)
+            }
         };
         let header = format!(r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#, alg.name(), kid);
         Ok(Key {
             kid: kid.to_string(),
             alg,
             created_ms,
+            activated_ms: None,
             retired_ms: None,
             drop_at_ms: None,
             material,
@@ -101,36 +170,154 @@ impl Key {
         })
     }
 
-    /// A fresh key from the CSPRNG: HMAC secrets are as long as the hash output.
+    /// A fresh key: HMAC secrets as long as the hash output from `rng`; EC and Ed25519
+    /// pairs from the OS CSPRNG (ring generates them only from its own SystemRandom).
     pub fn generate(alg: Alg, kid: &str, created_ms: i64, rng: &dyn Random) -> Result<Key> {
-        let mut secret = vec![0u8; alg.min_secret_len()];
-        rng.fill(&mut secret)?;
-        Key::new(kid, alg, secret, created_ms)
+        let sys = SystemRandom::new();
+        let failed = |_| Error::syntax("key generation failed");
+        let material = match alg {
+            Alg::HS256 | Alg::HS384 | Alg::HS512 => {
+                let mut secret = vec![0u8; alg.min_secret_len()];
+                rng.fill(&mut secret)?;
+                secret
+            }
+            Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &sys)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Alg::ES384 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &sys)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&sys).map_err(failed)?.as_ref().to_vec(),
+            _ => {
+                return Err(Error::syntax(
+                    "GENERATE makes HS256/384/512, ES256/384 and EdDSA keys; bring RSA keys with JWT.KEY IMPORT",
+                ))
+            }
+        };
+        Key::new(kid, alg, material, created_ms)
+    }
+
+    /// A key from what a user passes to IMPORT: the secret itself for HS*, a PEM private
+    /// key (PKCS#8 `PRIVATE KEY`, or PKCS#1 `RSA PRIVATE KEY` for RSA) otherwise.
+    pub fn import(kid: &str, alg: Alg, secret_or_pem: &[u8], created_ms: i64) -> Result<Key> {
+        if alg.is_hmac() {
+            return Key::new(kid, alg, secret_or_pem.to_vec(), created_ms);
+        }
+        let (label, der) = pem::decode(secret_or_pem)?;
+        match label.as_str() {
+            "PRIVATE KEY" => {}
+            "RSA PRIVATE KEY" if !matches!(alg, Alg::ES256 | Alg::ES384 | Alg::EdDSA) => {}
+            "EC PRIVATE KEY" => {
+                return Err(Error::syntax(
+                    "convert SEC1 EC keys to PKCS#8 first: openssl pkcs8 -topk8 -nocrypt -in key.pem",
+                ))
+            }
+            "PUBLIC KEY" => return Err(Error::syntax("IMPORT takes a private key (the keyring signs)")),
+            other => return Err(Error::syntax(format!("unsupported PEM block '{other}'"))),
+        }
+        Key::new(kid, alg, der, created_ms)
+    }
+
+    /// EXPORT's form of the material: the secret for HS*, PEM for the others.
+    pub fn export(&self) -> Vec<u8> {
+        match &self.signer {
+            Signer::Hmac(_) => self.material.clone(),
+            Signer::Rsa(_) if RsaKeyPair::from_pkcs8(&self.material).is_err() => {
+                pem::encode("RSA PRIVATE KEY", &self.material).into_bytes()
+            }
+            _ => pem::encode("PRIVATE KEY", &self.material).into_bytes(),
+        }
     }
 
     pub fn header_b64(&self) -> &str {
         &self.header_b64
     }
 
-    pub fn sign(&self, signing_input: &[u8]) -> Vec<u8> {
-        match &self.signer {
+    pub fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>> {
+        let failed = |_| Error::syntax("signing failed");
+        Ok(match &self.signer {
             Signer::Hmac(k) => hmac::sign(k, signing_input).as_ref().to_vec(),
-        }
+            Signer::Ecdsa(k) => k.sign(&SystemRandom::new(), signing_input).map_err(failed)?.as_ref().to_vec(),
+            Signer::Ed25519(k) => k.sign(signing_input).as_ref().to_vec(),
+            Signer::Rsa(k) => {
+                let padding: &dyn signature::RsaEncoding = match self.alg {
+                    Alg::RS384 => &signature::RSA_PKCS1_SHA384,
+                    Alg::RS512 => &signature::RSA_PKCS1_SHA512,
+                    Alg::PS256 => &signature::RSA_PSS_SHA256,
+                    Alg::PS384 => &signature::RSA_PSS_SHA384,
+                    Alg::PS512 => &signature::RSA_PSS_SHA512,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(padding, &SystemRandom::new(), signing_input, &mut sig).map_err(failed)?;
+                sig
+            }
+        })
     }
 
-    /// Constant-time for MACs: ring's verify compares in constant time.
-    pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+    /// Constant-time for MACs (ring's verify); ring's verifiers reject malformed and
+    /// all-zero ECDSA signatures.
+    pub fn verify(&self, signing_input: &[u8], sig: &[u8]) -> bool {
+        let public = |alg: &'static dyn signature::VerificationAlgorithm, key: &[u8]| {
+            signature::UnparsedPublicKey::new(alg, key).verify(signing_input, sig).is_ok()
+        };
         match &self.signer {
-            Signer::Hmac(k) => hmac::verify(k, signing_input, signature).is_ok(),
+            Signer::Hmac(k) => hmac::verify(k, signing_input, sig).is_ok(),
+            Signer::Ecdsa(k) => {
+                let alg = if self.alg == Alg::ES256 { &signature::ECDSA_P256_SHA256_FIXED } else { &signature::ECDSA_P384_SHA384_FIXED };
+                public(alg, k.public_key().as_ref())
+            }
+            Signer::Ed25519(k) => public(&signature::ED25519, k.public_key().as_ref()),
+            Signer::Rsa(k) => {
+                let alg: &'static dyn signature::VerificationAlgorithm = match self.alg {
+                    Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+                    Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+                    Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+                    _ => &signature::RSA_PKCS1_2048_8192_SHA256,
+                };
+                public(alg, k.public().as_ref())
+            }
         }
     }
 
-    pub fn is_active_candidate(&self) -> bool {
-        self.retired_ms.is_none()
+    /// The public JWK (RFC 7517/7518/8037), or None for symmetric keys, which have
+    /// nothing public. Never `d`, `p`, `q`, `dp`, `dq`, `qi` or `k`.
+    pub fn public_jwk(&self) -> Option<serde_json::Value> {
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        let mut jwk = match &self.signer {
+            Signer::Hmac(_) => return None,
+            Signer::Ecdsa(k) => {
+                let point = k.public_key().as_ref();
+                let n = (point.len() - 1) / 2;
+                let crv = if self.alg == Alg::ES256 { "P-256" } else { "P-384" };
+                serde_json::json!({"kty": "EC", "crv": crv, "x": b64(&point[1..1 + n]), "y": b64(&point[1 + n..])})
+            }
+            Signer::Ed25519(k) => serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())}),
+            Signer::Rsa(k) => {
+                let c: signature::RsaPublicKeyComponents<Vec<u8>> = k.public().into();
+                serde_json::json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)})
+            }
+        };
+        if let serde_json::Value::Object(m) = &mut jwk {
+            m.insert("kid".into(), self.kid.clone().into());
+            m.insert("alg".into(), self.alg.name().into());
+            m.insert("use".into(), "sig".into());
+        }
+        Some(jwk)
+    }
+
+    /// Whether the key may still verify at `now_ms`.
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        self.drop_at_ms.is_none_or(|d| now_ms < d)
     }
 }
 
-/// kids appear in JSON headers and replies: keep them short and plain.
+/// kids appear in JSON headers and replies: keep them short and plain. A kid is only
+/// ever looked up in the keyring, never used to build a key name or a path.
 pub fn validate_kid(kid: &str) -> Result<()> {
     let ok = !kid.is_empty()
         && kid.len() <= 64
@@ -159,6 +346,15 @@ pub struct Keyring {
     refresh_secret_bytes: Vec<u8>,
 }
 
+/// One row of JWT.KEY LIST.
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: Alg,
+    pub created_ms: i64,
+    pub state: &'static str,
+    pub drop_at_ms: Option<i64>,
+}
+
 /// The serialized form (RDB aux payload and replication blob).
 #[derive(Serialize, Deserialize)]
 struct KeyringDoc {
@@ -174,6 +370,8 @@ struct KeyDoc {
     kid: String,
     alg: String,
     created: i64,
+    #[serde(default)]
+    activated: Option<i64>,
     retired: Option<i64>,
     drop_at: Option<i64>,
     material: String,
@@ -194,8 +392,14 @@ impl Keyring {
         self.keys.len()
     }
 
+    /// A key by kid, live or not (for administration).
     pub fn get(&self, kid: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// A key that may verify at `now_ms`.
+    pub fn verifier(&self, kid: &str, now_ms: i64) -> Option<&Key> {
+        self.get(kid).filter(|k| k.is_live(now_ms))
     }
 
     pub fn refresh_secret(&self) -> Option<&hmac::Key> {
@@ -220,7 +424,7 @@ impl Keyring {
         self.keys.iter()
     }
 
-    /// Adds a key; a kid is unique.
+    /// Adds a key; a kid is unique. The first key of an empty keyring becomes active.
     pub fn insert(&mut self, key: Key) -> Result<()> {
         if self.get(&key.kid).is_some() {
             return Err(Error::syntax(format!("a key with kid '{}' already exists", key.kid)));
@@ -229,17 +433,100 @@ impl Keyring {
         Ok(())
     }
 
-    pub fn activate(&mut self, kid: &str) -> Result<()> {
-        let i = self
-            .keys
-            .iter()
-            .position(|k| k.kid == kid)
-            .ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?;
-        if !self.keys[i].is_active_candidate() {
-            return Err(Error::syntax(format!("key '{kid}' is retired and cannot sign")));
+    pub fn activate(&mut self, kid: &str, now_ms: i64) -> Result<()> {
+        let i = self.index(kid)?;
+        if self.keys[i].retired_ms.is_some() {
+            return Err(Error::syntax(format!("key '{kid}' is retired and cannot sign again")));
+        }
+        if self.active != Some(i) {
+            self.keys[i].activated_ms = Some(now_ms);
         }
         self.active = Some(i);
         Ok(())
+    }
+
+    fn index(&self, kid: &str) -> Result<usize> {
+        self.keys
+            .iter()
+            .position(|k| k.kid == kid)
+            .ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))
+    }
+
+    /// Stops a key from signing; it verifies for `retention_ms` more, then is dropped.
+    /// The active key cannot be retired: activate (or ROTATE to) another first.
+    pub fn retire(&mut self, kid: &str, now_ms: i64, retention_ms: i64) -> Result<()> {
+        let i = self.index(kid)?;
+        if self.active == Some(i) {
+            return Err(Error::syntax(format!(
+                "key '{kid}' is the active signing key: ACTIVATE another key (or ROTATE) first"
+            )));
+        }
+        let k = &mut self.keys[i];
+        if k.retired_ms.is_none() {
+            k.retired_ms = Some(now_ms);
+            k.drop_at_ms = Some(now_ms.saturating_add(retention_ms));
+        }
+        Ok(())
+    }
+
+    /// A new key (algorithm `alg`, else the active key's, else HS256) becomes active; the
+    /// previous active key is retired with `retention_ms`. Returns the new kid.
+    pub fn rotate(&mut self, alg: Option<Alg>, now_ms: i64, retention_ms: i64, rng: &dyn Random) -> Result<String> {
+        let alg = alg.or_else(|| self.active().map(|k| k.alg)).unwrap_or(Alg::HS256);
+        let kid = self.fresh_kid(rng)?;
+        let key = Key::generate(alg, &kid, now_ms, rng)?;
+        let previous = self.active().map(|k| k.kid.clone());
+        self.insert(key)?;
+        self.activate(&kid, now_ms)?;
+        if let Some(old) = previous {
+            self.retire(&old, now_ms, retention_ms)?;
+        }
+        Ok(kid)
+    }
+
+    pub fn fresh_kid(&self, rng: &dyn Random) -> Result<String> {
+        loop {
+            let kid = random_kid(rng)?;
+            if self.get(&kid).is_none() {
+                return Ok(kid);
+            }
+        }
+    }
+
+    /// Removes keys past their drop time; true when something was removed.
+    pub fn purge(&mut self, now_ms: i64) -> bool {
+        let active_kid = self.active().map(|k| k.kid.clone());
+        let before = self.keys.len();
+        self.keys.retain(|k| k.is_live(now_ms));
+        self.active = active_kid.and_then(|kid| self.keys.iter().position(|k| k.kid == kid));
+        self.keys.len() != before
+    }
+
+    pub fn list(&self) -> Vec<KeyInfo> {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| KeyInfo {
+                kid: k.kid.clone(),
+                alg: k.alg,
+                created_ms: k.created_ms,
+                state: if self.active == Some(i) {
+                    "active"
+                } else if k.retired_ms.is_some() {
+                    "retired"
+                } else {
+                    "ready"
+                },
+                drop_at_ms: k.drop_at_ms,
+            })
+            .collect()
+    }
+
+    /// The JSON Web Key Set of the public keys that may still verify.
+    pub fn jwks(&self, now_ms: i64) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> =
+            self.keys.iter().filter(|k| k.is_live(now_ms)).filter_map(Key::public_jwk).collect();
+        serde_json::json!({ "keys": keys })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -253,6 +540,7 @@ impl Keyring {
                     kid: k.kid.clone(),
                     alg: k.alg.name().to_string(),
                     created: k.created_ms,
+                    activated: k.activated_ms,
                     retired: k.retired_ms,
                     drop_at: k.drop_at_ms,
                     material: STANDARD.encode(&k.material),
@@ -275,12 +563,13 @@ impl Keyring {
             let alg = Alg::from_header(&kd.alg).ok_or_else(|| bad("unknown algorithm"))?;
             let material = STANDARD.decode(kd.material.as_bytes()).map_err(|_| bad("material"))?;
             let mut key = Key::new(&kd.kid, alg, material, kd.created)?;
+            key.activated_ms = kd.activated;
             key.retired_ms = kd.retired;
             key.drop_at_ms = kd.drop_at;
             ring.insert(key)?;
         }
         if let Some(kid) = doc.active {
-            ring.activate(&kid)?;
+            ring.active = Some(ring.index(&kid)?);
         }
         if let Some(r) = doc.refresh {
             ring.set_refresh_secret(STANDARD.decode(r.as_bytes()).map_err(|_| bad("refresh secret"))?);
@@ -295,15 +584,41 @@ mod tests {
     use crate::core::random::testing::Counter;
     use std::cell::Cell;
 
+    fn rng() -> Counter {
+        Counter(Cell::new(1))
+    }
+
     #[test]
-    fn generated_hmac_keys_have_full_length_secrets() {
-        let rng = Counter(Cell::new(1));
-        for alg in [Alg::HS256, Alg::HS384, Alg::HS512] {
-            let k = Key::generate(alg, "k1", 5, &rng).unwrap();
-            assert_eq!(k.material.len(), alg.min_secret_len());
-            let sig = k.sign(b"abc");
-            assert!(k.verify(b"abc", &sig));
-            assert!(!k.verify(b"abd", &sig));
+    fn every_generated_algorithm_signs_and_verifies() {
+        for alg in [Alg::HS256, Alg::HS384, Alg::HS512, Alg::ES256, Alg::ES384, Alg::EdDSA] {
+            let k = Key::generate(alg, "k1", 5, &rng()).unwrap();
+            let sig = k.sign(b"abc").unwrap();
+            assert!(k.verify(b"abc", &sig), "{alg:?}");
+            assert!(!k.verify(b"abd", &sig), "{alg:?}");
+            assert_eq!(k.public_jwk().is_none(), alg.is_hmac());
+            // material round trip through export/import
+            let back = Key::import("k1", alg, &k.export(), 5).unwrap();
+            assert!(back.verify(b"abc", &sig), "{alg:?} export/import");
+        }
+        assert!(Key::generate(Alg::RS256, "r", 0, &rng()).is_err());
+    }
+
+    #[test]
+    fn zero_ecdsa_signature_rejected() {
+        let k = Key::generate(Alg::ES256, "e", 0, &rng()).unwrap();
+        assert!(!k.verify(b"abc", &[0u8; 64]));
+    }
+
+    #[test]
+    fn jwk_has_no_private_parts() {
+        for alg in [Alg::ES256, Alg::ES384, Alg::EdDSA] {
+            let k = Key::generate(alg, "k", 0, &rng()).unwrap();
+            let jwk = k.public_jwk().unwrap();
+            for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+                assert!(jwk.get(private).is_none());
+            }
+            assert_eq!(jwk["kid"], "k");
+            assert_eq!(jwk["use"], "sig");
         }
     }
 
@@ -314,30 +629,55 @@ mod tests {
         assert!(Key::new("bad kid", Alg::HS256, vec![1; 32], 0).is_err());
         assert!(Key::new("\"", Alg::HS256, vec![1; 32], 0).is_err());
         assert!(Key::new(&"k".repeat(65), Alg::HS256, vec![1; 32], 0).is_err());
+        assert!(Key::import("k", Alg::ES256, b"not pem", 0).is_err());
+        assert!(Key::import("k", Alg::ES256, pem::encode("PRIVATE KEY", &[1, 2, 3]).as_bytes(), 0).is_err());
+        let ed = Key::generate(Alg::EdDSA, "k", 0, &rng()).unwrap();
+        assert!(Key::import("k", Alg::ES256, &ed.export(), 0).is_err(), "an Ed25519 key is not an ES256 key");
     }
 
     #[test]
-    fn alg_header_match_is_exact() {
+    fn alg_names() {
         assert_eq!(Alg::from_header("HS256"), Some(Alg::HS256));
         assert_eq!(Alg::from_header("hs256"), None);
         assert_eq!(Alg::from_header("none"), None);
-        assert_eq!(Alg::from_arg("hs384"), Some(Alg::HS384));
+        assert_eq!(Alg::from_arg("eddsa"), Some(Alg::EdDSA));
+    }
+
+    #[test]
+    fn rotation_and_retirement() {
+        let r = rng();
+        let mut ring = Keyring::default();
+        ring.insert(Key::generate(Alg::HS256, "a", 0, &r).unwrap()).unwrap();
+        ring.activate("a", 0).unwrap();
+        assert!(ring.retire("a", 10, 100).is_err(), "the active key cannot be retired");
+        let b = ring.rotate(Some(Alg::ES256), 10, 100, &r).unwrap();
+        assert_eq!(ring.active().unwrap().kid, b);
+        assert!(ring.verifier("a", 109).is_some());
+        assert!(ring.verifier("a", 110).is_none(), "dropped after retention");
+        assert!(ring.activate("a", 20).is_err());
+        assert!(!ring.purge(109));
+        assert!(ring.purge(110));
+        assert_eq!(ring.len(), 1);
+        assert_eq!(ring.active().unwrap().kid, b);
+        let list = ring.list();
+        assert_eq!(list[0].state, "active");
     }
 
     #[test]
     fn keyring_round_trips() {
-        let rng = Counter(Cell::new(7));
+        let r = rng();
         let mut ring = Keyring::default();
-        ring.insert(Key::generate(Alg::HS256, "a", 1, &rng).unwrap()).unwrap();
-        ring.insert(Key::generate(Alg::HS512, "b", 2, &rng).unwrap()).unwrap();
-        assert!(ring.insert(Key::generate(Alg::HS512, "b", 2, &rng).unwrap()).is_err());
-        ring.activate("b").unwrap();
+        ring.insert(Key::generate(Alg::HS256, "a", 1, &r).unwrap()).unwrap();
+        ring.insert(Key::generate(Alg::EdDSA, "b", 2, &r).unwrap()).unwrap();
+        assert!(ring.insert(Key::generate(Alg::HS512, "b", 2, &r).unwrap()).is_err());
+        ring.activate("b", 3).unwrap();
+        ring.retire("a", 4, 1000).unwrap();
         ring.set_refresh_secret(vec![3; 32]);
         let bytes = ring.to_bytes();
         let back = Keyring::from_bytes(&bytes).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back.active().unwrap().kid, "b");
-        let sig = ring.get("a").unwrap().sign(b"x");
+        let sig = ring.get("a").unwrap().sign(b"x").unwrap();
         assert!(back.get("a").unwrap().verify(b"x", &sig));
         assert_eq!(back.to_bytes(), bytes);
         assert!(back.refresh_secret().is_some());

@@ -3,6 +3,7 @@
 pub mod duration;
 pub mod error;
 pub mod keyring;
+pub mod pem;
 pub mod random;
 pub mod refresh;
 pub mod session;

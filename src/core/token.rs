@@ -128,13 +128,17 @@ impl ClassifyName for serde_json::Error {
 const MAX_SIGNATURE_BYTES: usize = 512;
 
 /// Checks the header and the signature; returns the key that verified it.
-pub fn verify_signature<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<&'k Key> {
+pub fn verify_signature<'k>(parts: &Parts<'_>, keyring: &'k Keyring, now_ms: i64) -> Result<&'k Key> {
     // Fast path: tokens we issued carry exactly their key's canonical header, which
     // names the key's own alg and no crit, so header JSON need not be parsed.
     let key = match keyring.by_encoded_header(parts.header_b64) {
         Some(key) => key,
         None => key_from_header(parts, keyring)?,
     };
+    if !key.is_live(now_ms) {
+        // A retired key past its drop time is as unknown as one never seen.
+        return Err(Error::invalid("unknown kid"));
+    }
     let mut signature = [0u8; MAX_SIGNATURE_BYTES];
     if parts.signature_b64.len() > MAX_SIGNATURE_BYTES * 4 / 3 + 1 {
         return Err(Error::invalid("bad signature"));
@@ -318,16 +322,16 @@ pub fn exp_for(now_ms: i64, lifetime_ms: i64) -> i64 {
     now_ms.div_euclid(1000) + (lifetime_ms + 999) / 1000
 }
 
-pub fn sign(key: &Key, payload_json: &str) -> String {
+pub fn sign(key: &Key, payload_json: &str) -> Result<String> {
     let payload_b64 = URL_SAFE_NO_PAD.encode(payload_json);
     let mut token = String::with_capacity(key.header_b64().len() + payload_b64.len() + 90);
     token.push_str(key.header_b64());
     token.push('.');
     token.push_str(&payload_b64);
-    let signature = key.sign(token.as_bytes());
+    let signature = key.sign(token.as_bytes())?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-    token
+    Ok(token)
 }
 
 /// JWT.DECODE: header and payload JSON, unverified. Both must at least be base64url.
@@ -345,18 +349,18 @@ mod tests {
         let mut r = Keyring::default();
         r.insert(Key::new("k1", Alg::HS256, vec![7; 32], 0).unwrap()).unwrap();
         r.insert(Key::new("k2", Alg::HS512, vec![9; 64], 0).unwrap()).unwrap();
-        r.activate("k1").unwrap();
+        r.activate("k1", 0).unwrap();
         r
     }
 
     fn forge(header: &str, payload: &str, key: &Key) -> String {
         let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
-        let sig = key.sign(input.as_bytes());
+        let sig = key.sign(input.as_bytes()).unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
 
     fn verify(t: &str, r: &Keyring) -> Result<()> {
-        verify_signature(&split(t.as_bytes(), 8192)?, r).map(|_| ())
+        verify_signature(&split(t.as_bytes(), 8192)?, r, 0).map(|_| ())
     }
 
     #[test]
@@ -372,9 +376,9 @@ mod tests {
             aud: None,
             public: None,
         };
-        let t = sign(r.active().unwrap(), &claims.to_json());
+        let t = sign(r.active().unwrap(), &claims.to_json()).unwrap();
         let parts = split(t.as_bytes(), 8192).unwrap();
-        assert_eq!(verify_signature(&parts, &r).unwrap().kid, "k1");
+        assert_eq!(verify_signature(&parts, &r, 0).unwrap().kid, "k1");
         let payload = b64_decode(parts.payload_b64).unwrap();
         let c = parse_claims(&payload).unwrap();
         assert_eq!(c.sub.as_deref(), Some("alice \"q\""));
@@ -436,7 +440,7 @@ mod tests {
     #[test]
     fn tampering_rejected() {
         let r = ring();
-        let t = sign(r.active().unwrap(), r#"{"sub":"a"}"#);
+        let t = sign(r.active().unwrap(), r#"{"sub":"a"}"#).unwrap();
         let parts: Vec<&str> = t.split('.').collect();
         let evil = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(r#"{"sub":"b"}"#), parts[2]);
         assert!(verify(&evil, &r).unwrap_err().msg.contains("signature"));

@@ -1,0 +1,61 @@
+//! A once-a-second module timer that keeps the keyring in shape on the primary:
+//! automatic rotation (`jwt.key-rotation`) and dropping retired keys past their time.
+//! Replicas do neither: they receive the result as `JWT.KEY SYNC` (and they already
+//! refuse dropped keys by their drop time, so both sides agree in between).
+
+use crate::commands::key::retention_ms;
+use crate::commands::now_ms;
+use crate::config;
+use crate::core::random::OsRandom;
+use crate::keyring_state;
+use redis_module::{Context, ContextFlags};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+const PERIOD: Duration = Duration::from_secs(1);
+
+pub fn start(ctx: &Context) {
+    ctx.create_timer(PERIOD, tick, ());
+}
+
+fn tick(ctx: &Context, _: ()) {
+    // Never let a panic out of a timer callback: it would abort redis-server.
+    if catch_unwind(AssertUnwindSafe(|| run(ctx))).is_err() {
+        ctx.log_warning("jwt: keyring maintenance failed (panic caught)");
+    }
+    ctx.create_timer(PERIOD, tick, ());
+}
+
+fn run(ctx: &Context) {
+    let flags = ctx.get_flags();
+    if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
+        return;
+    }
+    let Ok(now) = now_ms() else { return };
+    let period = config::KEY_ROTATION.ms();
+    let (stale, due) = {
+        let ring = keyring_state::read();
+        let stale = ring.keys().any(|k| !k.is_live(now));
+        let due = period > 0
+            && ring.active().is_some_and(|k| now - k.activated_ms.unwrap_or(k.created_ms) >= period);
+        (stale, due)
+    };
+    if !stale && !due {
+        return;
+    }
+    let rng = OsRandom::new();
+    let result = keyring_state::update(ctx, |ring| {
+        ring.purge(now);
+        if due {
+            let kid = ring.rotate(None, now, retention_ms().max(period), &rng)?;
+            Ok(Some(kid))
+        } else {
+            Ok(None)
+        }
+    });
+    match result {
+        Ok(Some(kid)) => ctx.log_notice(&format!("jwt: rotated the signing key, new kid {kid}")),
+        Ok(None) => {}
+        Err(e) => ctx.log_warning(&format!("jwt: keyring maintenance: {e}")),
+    }
+}
