@@ -10,10 +10,10 @@ use std::ffi::CString;
 use std::mem::MaybeUninit;
 use std::ptr;
 
-pub struct Info {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub complexity: &'static str,
+pub struct Info<'a> {
+    pub name: &'a str,
+    pub summary: &'a str,
+    pub complexity: &'a str,
     pub arity: i32,
     pub subject_first: bool,
 }
@@ -38,9 +38,14 @@ fn subject_key_spec() -> raw::RedisModuleCommandKeySpec {
     spec
 }
 
+/// Summary and arity for a command found by its full name (`jwt.key|list`).
+pub fn set_by_name(ctx: &Context, full_name: &str, summary: &str, arity: i32) {
+    set(ctx, &Info { name: full_name, summary, complexity: "O(K) where K is the number of keys", arity, subject_first: false });
+}
+
 /// Sets the info of one registered command; logs and carries on when the server
 /// cannot (metadata is an aid, not a requirement to run).
-pub fn set(ctx: &Context, info: &Info) {
+pub fn set(ctx: &Context, info: &Info<'_>) {
     let Some(set_info) = (unsafe { raw::RedisModule_SetCommandInfo }) else { return };
     let Some(get_command) = (unsafe { raw::RedisModule_GetCommand }) else { return };
     let (Ok(name), Ok(summary), Ok(complexity), Ok(since)) = (

@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod rawkey;
 pub mod stats;
 pub mod store;
+pub mod subcommands;
 
 use commands::{guard, key, refresh, token, user};
 use config::*;
@@ -34,7 +35,7 @@ type Allocator = std::alloc::System;
 #[cfg(test)]
 const ALLOCATOR: Allocator = std::alloc::System;
 
-static COMMANDS: &[command_info::Info] = &[
+static COMMANDS: &[command_info::Info<'static>] = &[
     command_info::Info {
         name: "jwt.sign",
         summary: "Creates a session and returns its signed token",
@@ -105,13 +106,6 @@ static COMMANDS: &[command_info::Info] = &[
         arity: 1,
         subject_first: false,
     },
-    command_info::Info {
-        name: "jwt.key",
-        summary: "Administers the signing keyring",
-        complexity: "O(K) where K is the number of keys",
-        arity: -2,
-        subject_first: false,
-    },
 ];
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
@@ -125,6 +119,9 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             ctx.log_warning(&format!("jwt: bad module argument: {e}"));
             return Status::Err;
         }
+    }
+    if subcommands::register(ctx) == Status::Err {
+        return Status::Err;
     }
     for info in COMMANDS {
         command_info::set(ctx, info);
@@ -175,7 +172,6 @@ redis_module! {
         ["jwt.count", |ctx: &Context, args| guard(ctx, args, "JWT.COUNT", user::count), "readonly fast", 1, 1, 1, ""],
         ["jwt.revoke", |ctx: &Context, args| guard(ctx, args, "JWT.REVOKE", user::revoke), "write", 1, 1, 1, ""],
         ["jwt.jwks", |ctx: &Context, args| guard(ctx, args, "JWT.JWKS", key::jwks), "readonly fast", 0, 0, 0, ""],
-        ["jwt.key", |ctx: &Context, args| guard(ctx, args, "JWT.KEY", key::key), "write deny-oom", 0, 0, 0, ""],
     ],
     configurations: [
         i64: [

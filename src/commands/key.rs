@@ -17,28 +17,17 @@ pub fn retention_ms() -> i64 {
     config::SESSION_TTL.ms().max(config::ACCESS_TTL.ms())
 }
 
-/// JWT.KEY <subcommand> ...
-pub fn key(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
-    let mut args = Args::new(argv);
-    let sub = args.next_option().ok_or_else(|| Error::syntax("wrong number of arguments: subcommand is missing"))?;
-    let reply = match sub.as_str() {
-        "GENERATE" => generate(ctx, &mut args),
-        "IMPORT" => import(ctx, &mut args),
-        "ACTIVATE" => activate(ctx, &mut args),
-        "ROTATE" => rotate(ctx, &mut args),
-        "RETIRE" => retire(ctx, &mut args),
-        "LIST" => list(&mut args),
-        "EXPORT" => export(&mut args),
-        "SYNC" => sync(ctx, &mut args),
-        other => Err(Error::syntax(format!(
-            "unknown subcommand '{}' for JWT.KEY (GENERATE, IMPORT, ACTIVATE, ROTATE, RETIRE, LIST, EXPORT)",
-            other.chars().take(32).collect::<String>()
-        ))),
-    }?;
-    if !args.done() {
-        return Err(Error::syntax(format!("too many arguments for JWT.KEY {sub}")));
+/// Arguments of a JWT.KEY subcommand: argv[0] is JWT.KEY, argv[1] the subcommand.
+fn sub_args(argv: &[RedisString]) -> Args<'_> {
+    Args::skipping(argv, 2)
+}
+
+fn finish(args: &Args, name: &str) -> Result<()> {
+    if args.done() {
+        Ok(())
+    } else {
+        Err(Error::syntax(format!("too many arguments for JWT.KEY {name}")))
     }
-    Ok(reply)
 }
 
 fn alg_arg(args: &mut Args) -> Result<Alg> {
@@ -59,13 +48,15 @@ fn kid_arg(args: &mut Args) -> Result<String> {
 
 /// JWT.KEY GENERATE <alg> [KID <kid>] -> kid. The first key of an empty keyring
 /// becomes active; later ones are ready until ACTIVATE.
-fn generate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+pub fn generate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let args = &mut sub_args(argv);
     let alg = alg_arg(args)?;
     let kid = match args.next_option().as_deref() {
         Some("KID") => Some(kid_arg(args)?),
         Some(other) => return Err(super::unknown_option(other, "JWT.KEY GENERATE")),
         None => None,
     };
+    finish(args, "GENERATE")?;
     let now = now_ms()?;
     let rng = OsRandom::new();
     let kid = keyring_state::update(ctx, |ring| {
@@ -90,11 +81,13 @@ fn add(ring: &mut Keyring, key: Key, now: i64) -> Result<()> {
 
 /// JWT.KEY IMPORT <kid> <alg> <secret-or-PEM>: HS* take the secret itself (at least the
 /// hash length), the others a PEM private key. The secret is redacted from logs.
-fn import(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+pub fn import(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let args = &mut sub_args(argv);
     redact(ctx, 4);
     let kid = kid_arg(args)?;
     let alg = alg_arg(args)?;
     let material = args.next_bytes("secret or PEM")?;
+    finish(args, "IMPORT")?;
     let now = now_ms()?;
     let key = Key::import(&kid, alg, material, now)?;
     keyring_state::update(ctx, |ring| add(ring, key, now))?;
@@ -102,8 +95,10 @@ fn import(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
 }
 
 /// JWT.KEY ACTIVATE <kid>: this key signs from now on; the previous one keeps verifying.
-fn activate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+pub fn activate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let args = &mut sub_args(argv);
     let kid = kid_arg(args)?;
+    finish(args, "ACTIVATE")?;
     let now = now_ms()?;
     keyring_state::update(ctx, |ring| ring.activate(&kid, now))?;
     Ok(RedisValue::SimpleStringStatic("OK"))
@@ -111,8 +106,10 @@ fn activate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
 
 /// JWT.KEY ROTATE [<alg>] -> new kid. A new key signs from now on; the old one is
 /// retired and verifies until its tokens can no longer be valid.
-fn rotate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+pub fn rotate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let args = &mut sub_args(argv);
     let alg = if args.done() { None } else { Some(alg_arg(args)?) };
+    finish(args, "ROTATE")?;
     let now = now_ms()?;
     let rng = OsRandom::new();
     let kid = keyring_state::update(ctx, |ring| ring.rotate(alg, now, retention_ms(), &rng))?;
@@ -121,15 +118,18 @@ fn rotate(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
 
 /// JWT.KEY RETIRE <kid>: stops a (non-active) key from signing; it keeps verifying
 /// for the retention period, then it is dropped.
-fn retire(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+pub fn retire(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let args = &mut sub_args(argv);
     let kid = kid_arg(args)?;
+    finish(args, "RETIRE")?;
     let now = now_ms()?;
     keyring_state::update(ctx, |ring| ring.retire(&kid, now, retention_ms()))?;
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
 /// JWT.KEY LIST: one entry per key: kid, alg, created, state, retires_at. Never material.
-fn list(_args: &mut Args) -> Result<RedisValue> {
+pub fn list(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    finish(&sub_args(argv), "LIST")?;
     let now = now_ms()?;
     let ring = keyring_state::read();
     let s = |v: &'static str| RedisValue::SimpleStringStatic(v);
@@ -157,8 +157,10 @@ fn list(_args: &mut Args) -> Result<RedisValue> {
 
 /// JWT.KEY EXPORT <kid> -> [kid, alg, secret-or-PEM], what IMPORT takes back (to keep
 /// the primaries of a cluster on one keyring).
-fn export(args: &mut Args) -> Result<RedisValue> {
+pub fn export(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let args = &mut sub_args(argv);
     let kid = kid_arg(args)?;
+    finish(args, "EXPORT")?;
     let ring = keyring_state::read();
     let key = ring.get(&kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?;
     Ok(RedisValue::Array(vec![
@@ -170,9 +172,11 @@ fn export(args: &mut Args) -> Result<RedisValue> {
 
 /// JWT.KEY SYNC <blob>: replaces the whole keyring. This is how keyring changes reach
 /// replicas and the AOF; it carries secrets, so the argument is redacted.
-fn sync(ctx: &Context, args: &mut Args) -> Result<RedisValue> {
+pub fn sync(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let args = &mut sub_args(argv);
     redact(ctx, 2);
     let blob = args.next_bytes("keyring")?;
+    finish(args, "SYNC")?;
     let ring = Keyring::from_bytes(blob)?;
     keyring_state::replace(ring);
     ctx.replicate_verbatim();

@@ -32,6 +32,24 @@ pub fn guard(ctx: &Context, args: Vec<RedisString>, name: &str, handler: Handler
     }
 }
 
+/// An `extern "C"` command handler around `guard`, for commands registered by hand
+/// (subcommands, which `redis_module!` cannot declare).
+#[macro_export]
+macro_rules! raw_handler {
+    ($fn_name:ident, $label:expr, $handler:path) => {
+        extern "C" fn $fn_name(
+            ctx: *mut redis_module::raw::RedisModuleCtx,
+            argv: *mut *mut redis_module::raw::RedisModuleString,
+            argc: std::os::raw::c_int,
+        ) -> std::os::raw::c_int {
+            let context = redis_module::Context::new(ctx);
+            let args = redis_module::decode_args(ctx, argv, argc);
+            let reply = $crate::commands::guard(&context, args, $label, $handler);
+            context.reply(reply) as std::os::raw::c_int
+        }
+    };
+}
+
 /// Error replies echo user input; the reply path keeps only single bytes, so anything
 /// but printable ASCII becomes '?' (a raw UTF-8 sequence would be cut into garbage).
 fn printable_ascii(s: &str) -> String {
@@ -62,6 +80,11 @@ impl<'a> Args<'a> {
     /// Skips the command name.
     pub fn new(args: &'a [RedisString]) -> Self {
         Args { args, pos: 1 }
+    }
+
+    /// Skips the command and subcommand names (or any `n` leading words).
+    pub fn skipping(args: &'a [RedisString], n: usize) -> Self {
+        Args { args, pos: n }
     }
 
     pub fn done(&self) -> bool {
