@@ -95,14 +95,14 @@ fn hostile_subjects_touch_only_their_own_sessions() {
 fn touch_never_passes_maxage() {
     let s = Server::start();
     let mut c = s.client();
-    let t = sign(&mut c, &["erin", "TTL", "400ms", "MAXAGE", "700ms"]);
+    let t = sign(&mut c, &["erin", "TTL", "1s", "MAXAGE", "1600ms"]);
     for _ in 0..3 {
-        sleep_ms(200);
+        sleep_ms(400);
         let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
     }
-    // ~750 ms after signing: the idle TTL (400 ms from the last touch) would still run,
-    // but MAXAGE (700 ms) has passed.
-    sleep_ms(150);
+    // ~1.8 s after signing: the idle TTL (1 s from the last touch) would still run,
+    // but MAXAGE (1.6 s) has passed.
+    sleep_ms(600);
     assert_eq!(code(verify(&mut c, &t)), "REVOKED");
 }
 
@@ -181,12 +181,12 @@ fn index_trims_itself_under_churn() {
     let mut c = s.client();
     let mut pipe = redis::pipe();
     for _ in 0..5000 {
-        pipe.cmd("JWT.SIGN").arg("ivan").arg("TTL").arg("300ms").ignore();
+        pipe.cmd("JWT.SIGN").arg("ivan").arg("TTL").arg("2s").ignore();
     }
     let _: () = pipe.query(&mut c).unwrap();
     let card: i64 = cmd("ZCARD").arg("jwt:{ivan}").query(&mut c).unwrap();
     assert_eq!(card, 5000);
-    sleep_ms(500);
+    sleep_ms(2200);
     assert_eq!(count(&mut c, "ivan"), 0);
     sign(&mut c, &["ivan", "TTL", "1h"]);
     let card: i64 = cmd("ZCARD").arg("jwt:{ivan}").query(&mut c).unwrap();
