@@ -35,6 +35,37 @@ VERIFY1=$(rps 1 JWT.VERIFY "$TOKEN")
 TOUCH16=$(rps 16 JWT.TOUCH "$TOKEN")
 SIGN16=$(rps 16 JWT.SIGN user:__rand_int__ TTL 1h)
 
+# Memory per session (no DATA) against a plain SET of the same key names, with one
+# session per user (each also pays for its index key) and ten per user.
+M=${BENCH_MEMORY_SESSIONS:-20000}
+mem() { redis-cli -p "$PORT" INFO memory | awk -F: '/^used_memory:/ { print $2 + 0 }'; }
+mem_run() { # mem_run <users> <sessions per user> <command: SIGN|SET>
+    redis-cli -p "$PORT" FLUSHALL >/dev/null
+    local before; before=$(mem)
+    redis-cli -p "$PORT" EVAL "
+        for u = 1, tonumber(ARGV[1]) do
+            for s = 1, tonumber(ARGV[2]) do
+                local sid = string.format('%036d', s)
+                if ARGV[3] == 'SIGN' then
+                    redis.call('JWT.SIGN', 'user' .. u, 'SID', sid, 'TTL', '1h')
+                else
+                    redis.call('SET', 'jwt:{user' .. u .. '}:' .. sid, '1')
+                end
+            end
+        end" 0 "$1" "$2" "$3" >/dev/null
+    echo $(( $(mem) - before ))
+}
+per_session() { # per_session <users> <sessions per user>
+    local n=$(( $1 * $2 )) jwt set
+    jwt=$(mem_run "$1" "$2" SIGN)
+    set=$(mem_run "$1" "$2" SET)
+    printf "memory, %-22s %6.0f bytes/session  SET %4.0f  above SET %4.0f  (bar <= 250)\n" \
+        "$2 session(s) per user:" "$(awk -v a="$jwt" -v n="$n" 'BEGIN{print a/n}')" \
+        "$(awk -v a="$set" -v n="$n" 'BEGIN{print a/n}')" "$(awk -v a="$jwt" -v b="$set" -v n="$n" 'BEGIN{print (a-b)/n}')"
+}
+per_session "$M" 1
+per_session $(( M / 10 )) 10
+
 echo "redis-jwt benchmark: $N requests, 50 clients, HS256 ($(redis-server --version | cut -d' ' -f3))"
 row "JWT.VERIFY -P 16" "$VERIFY16" "GET -P 16" "$GET16" ">= 0.50"
 row "JWT.VERIFY -P 1" "$VERIFY1" "GET -P 1" "$GET1" ">= 0.85"

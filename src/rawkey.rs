@@ -60,6 +60,39 @@ fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     }
 }
 
+/// `RM_Replicate` with fixed shapes, so the hot paths do not build argument vectors:
+/// `b` is a buffer, `l` a long long (the format of `RM_Call`).
+pub mod replicate {
+    use super::*;
+
+    fn call(ctx: &Context) -> Option<(*mut raw::RedisModuleCtx, unsafe extern "C" fn(*mut raw::RedisModuleCtx, *const c_char, *const c_char, ...) -> c_int)> {
+        Some((ctx.get_raw(), unsafe { raw::RedisModule_Replicate }?))
+    }
+
+    /// `<cmd> <key> <integer>` (PEXPIREAT).
+    pub fn key_int(ctx: &Context, cmd: &CStr, key: &[u8], n: i64) {
+        if let Some((c, f)) = call(ctx) {
+            unsafe { f(c, cmd.as_ptr(), c"bl".as_ptr(), key.as_ptr(), key.len(), n as std::os::raw::c_longlong) };
+        }
+    }
+
+    /// `<cmd> <key> <integer> <member>` (ZADD).
+    pub fn key_int_member(ctx: &Context, cmd: &CStr, key: &[u8], n: i64, member: &[u8]) {
+        if let Some((c, f)) = call(ctx) {
+            unsafe {
+                f(c, cmd.as_ptr(), c"blb".as_ptr(), key.as_ptr(), key.len(), n as std::os::raw::c_longlong, member.as_ptr(), member.len())
+            };
+        }
+    }
+
+    /// `<cmd> <key>` (DEL).
+    pub fn key(ctx: &Context, cmd: &CStr, key: &[u8]) {
+        if let Some((c, f)) = call(ctx) {
+            unsafe { f(c, cmd.as_ptr(), c"b".as_ptr(), key.as_ptr(), key.len()) };
+        }
+    }
+}
+
 pub struct Key {
     ctx: *mut raw::RedisModuleCtx,
     ptr: *mut raw::RedisModuleKey,
@@ -135,6 +168,74 @@ impl Key {
         }
         let value = Str { ctx: self.ctx, ptr: out };
         Some(f(bytes_of(value.ptr)))
+    }
+
+    /// Three integer fields in one call (the TOUCH/REFRESH path reads c, i, m together).
+    pub fn hash_get_i64_3(&self, fields: [&CStr; 3]) -> [Option<i64>; 3] {
+        let mut out = [None, None, None];
+        if self.kind() != Kind::Hash {
+            return out;
+        }
+        let Some(get) = (unsafe { raw::RedisModule_HashGet }) else { return out };
+        let (mut v0, mut v1, mut v2): (*mut raw::RedisModuleString, *mut raw::RedisModuleString, *mut raw::RedisModuleString) =
+            (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        let null: *mut c_char = ptr::null_mut();
+        let rc = unsafe {
+            get(
+                self.ptr,
+                raw::REDISMODULE_HASH_CFIELDS as c_int,
+                fields[0].as_ptr(),
+                &mut v0 as *mut *mut raw::RedisModuleString,
+                fields[1].as_ptr(),
+                &mut v1 as *mut *mut raw::RedisModuleString,
+                fields[2].as_ptr(),
+                &mut v2 as *mut *mut raw::RedisModuleString,
+                null,
+            )
+        };
+        if rc != raw::REDISMODULE_OK as c_int {
+            return out;
+        }
+        for (slot, p) in out.iter_mut().zip([v0, v1, v2]) {
+            if !p.is_null() {
+                let s = Str { ctx: self.ctx, ptr: p };
+                *slot = std::str::from_utf8(bytes_of(s.ptr)).ok().and_then(|t| t.parse().ok());
+            }
+        }
+        out
+    }
+
+    /// The key's name as the server holds it (for notifications without a copy).
+    pub fn name(&self) -> Option<*mut raw::RedisModuleString> {
+        let f = unsafe { raw::RedisModule_GetKeyNameFromModuleKey }?;
+        let p = unsafe { f(self.ptr) };
+        (!p.is_null()).then_some(p as *mut raw::RedisModuleString)
+    }
+
+    /// The score of a sorted-set member.
+    pub fn zset_score(&self, member: &[u8]) -> Result<Option<f64>> {
+        if self.kind() != Kind::ZSet {
+            return Ok(None);
+        }
+        let score_of = api!(RedisModule_ZsetScore)?;
+        let m = Str::new(self.ctx, member)?;
+        let mut score = 0f64;
+        let rc = unsafe { score_of(self.ptr, m.ptr, &mut score) };
+        Ok((rc == raw::REDISMODULE_OK as c_int).then_some(score))
+    }
+
+    /// The absolute expiry in ms, approximately (7.0 only reports the remaining time).
+    pub fn expire_at_approx(&self) -> Option<i64> {
+        if self.kind() == Kind::Empty {
+            return None;
+        }
+        if let Some(abs) = unsafe { raw::RedisModule_GetAbsExpire } {
+            let at = unsafe { abs(self.ptr) };
+            return (at >= 0).then_some(at);
+        }
+        let rel = self.ttl_ms()?;
+        let clock = unsafe { raw::RedisModule_Milliseconds }?;
+        Some(unsafe { clock() } + rel)
     }
 
     pub fn hash_get_i64(&self, field: &CStr) -> Option<i64> {

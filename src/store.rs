@@ -9,7 +9,7 @@
 use crate::core::error::{Error, Result};
 use crate::core::refresh::RotationState;
 use crate::core::session::field;
-use crate::rawkey::{Key, Kind};
+use crate::rawkey::{replicate, Key, Kind};
 use redis_module::{Context, NotifyEvent};
 
 pub struct Store<'a> {
@@ -87,11 +87,8 @@ impl<'a> Store<'a> {
 
     pub fn session_state(&self, session_key: &str) -> Option<SessionState> {
         let key = Key::read(self.ctx, session_key.as_bytes()).ok()?;
-        Some(SessionState {
-            created_ms: key.hash_get_i64(field::CREATED)?,
-            idle_ms: key.hash_get_i64(field::IDLE)?,
-            max_deadline_ms: key.hash_get_i64(field::MAX_DEADLINE),
-        })
+        let [created, idle, max] = key.hash_get_i64_3([field::CREATED, field::IDLE, field::MAX_DEADLINE]);
+        Some(SessionState { created_ms: created?, idle_ms: idle?, max_deadline_ms: max })
     }
 
     pub fn session_data(&self, session_key: &str) -> Option<Vec<u8>> {
@@ -144,7 +141,7 @@ impl<'a> Store<'a> {
         let skey = session_key.as_bytes();
         let key = Key::write(self.ctx, skey)?;
         if key.delete()? {
-            self.replicate("DEL", &[skey]);
+            replicate::key(self.ctx, c"DEL", skey);
         }
         let created = s.created_ms.to_string();
         let idle = s.idle_ms.to_string();
@@ -181,18 +178,26 @@ impl<'a> Store<'a> {
 
     fn expire_at(&self, key: &Key, name: &[u8], at_ms: i64) -> Result<()> {
         key.set_expire_at(at_ms)?;
-        self.replicate("PEXPIREAT", &[name, at_ms.to_string().as_bytes()]);
+        replicate::key_int(self.ctx, c"PEXPIREAT", name, at_ms);
         Ok(())
     }
 
     /// Records `sid -> expiry` in the index and keeps the index alive exactly as long as
-    /// its longest-lived session.
+    /// its longest-lived session. When the entry only moves later (SIGN, TOUCH, REFRESH
+    /// as usual) the new maximum is known without a scan.
     fn index_put(&self, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
         let ikey = index_key.as_bytes();
         let index = Key::write(self.ctx, ikey)?;
+        let old = index.zset_score(sid.as_bytes())?;
         index.zset_add(expiry_ms as f64, sid.as_bytes())?;
-        self.replicate("ZADD", &[ikey, expiry_ms.to_string().as_bytes(), sid.as_bytes()]);
-        self.fit_index_expiry(&index, ikey)
+        replicate::key_int_member(self.ctx, c"ZADD", ikey, expiry_ms, sid.as_bytes());
+        if old.is_some_and(|o| (expiry_ms as f64) < o) {
+            return self.fit_index_expiry(&index, ikey);
+        }
+        match index.expire_at_approx() {
+            Some(at) if at > expiry_ms => Ok(()),
+            _ => self.expire_at(&index, ikey, expiry_ms),
+        }
     }
 
     fn fit_index_expiry(&self, index: &Key, ikey: &[u8]) -> Result<()> {
@@ -214,7 +219,7 @@ impl<'a> Store<'a> {
         let skey = session_key.as_bytes();
         let removed = Key::write(self.ctx, skey)?.delete()?;
         if removed {
-            self.replicate("DEL", &[skey]);
+            replicate::key(self.ctx, c"DEL", skey);
         }
         let ikey = index_key.as_bytes();
         let index = Key::write(self.ctx, ikey)?;
@@ -274,7 +279,7 @@ impl<'a> Store<'a> {
         for sid in sids {
             let skey = format!("{index_key}:{sid}");
             if Key::write(self.ctx, skey.as_bytes())?.delete()? {
-                self.replicate("DEL", &[skey.as_bytes()]);
+                replicate::key(self.ctx, c"DEL", skey.as_bytes());
                 self.notify(event, &skey);
                 ended += 1;
             }
