@@ -116,9 +116,11 @@ pub static LEEWAY: DurationConfig = DurationConfig::new(true);
 pub static KEY_ROTATION: DurationConfig = DurationConfig::new(true);
 pub static MAX_TOKEN_BYTES: AtomicI64 = AtomicI64::new(8192);
 pub static MAX_SESSIONS: AtomicI64 = AtomicI64::new(0);
+pub static VERIFY_CACHE: AtomicI64 = AtomicI64::new(4096);
 
 pub const MAX_TOKEN_BYTES_RANGE: (i64, i64) = (256, 1 << 20);
 pub const MAX_SESSIONS_RANGE: (i64, i64) = (0, 1_000_000);
+pub const VERIFY_CACHE_RANGE: (i64, i64) = (0, 1 << 20);
 
 pub fn max_token_bytes() -> usize {
     MAX_TOKEN_BYTES.load(Ordering::Relaxed).max(0) as usize
@@ -148,6 +150,7 @@ pub fn apply_module_arg(name: &str, value: &str) -> Result<(), String> {
         "key-rotation" => dur(&KEY_ROTATION),
         "max-token-bytes" => int(&MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_RANGE),
         "max-sessions" => int(&MAX_SESSIONS, MAX_SESSIONS_RANGE),
+        "verify-cache" => int(&VERIFY_CACHE, VERIFY_CACHE_RANGE),
         _ => Err("unknown option".into()),
     }
     .map_err(|e| format!("jwt.{name}: {e}"))

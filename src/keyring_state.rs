@@ -9,6 +9,7 @@ use crate::core::random::Random;
 use redis_module::native_types::RedisType;
 use redis_module::{raw, Context};
 use std::os::raw::{c_int, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 static KEYRING: RwLock<Keyring> = RwLock::new(Keyring::empty());
@@ -21,9 +22,17 @@ fn write() -> RwLockWriteGuard<'static, Keyring> {
     KEYRING.write().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Bumped on every keyring change: cached verifications of an older keyring are void.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
 /// Replaces the keyring with a replicated or loaded one.
 pub fn replace(ring: Keyring) {
     *write() = ring;
+    GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Propagates the whole keyring to replicas and the AOF as one deterministic command.
@@ -36,9 +45,21 @@ pub fn replicate(ctx: &Context, ring: &Keyring) {
 /// before it mutates, so an error leaves the keyring as it was.
 pub fn update<R>(ctx: &Context, change: impl FnOnce(&mut Keyring) -> Result<R>) -> Result<R> {
     let mut ring = write();
-    let out = change(&mut ring)?;
-    replicate(ctx, &ring);
-    Ok(out)
+    // A change that fails half-way (say ROTATE after its insert) must leave nothing behind.
+    let before = ring.to_bytes();
+    match change(&mut ring) {
+        Ok(out) => {
+            GENERATION.fetch_add(1, Ordering::AcqRel);
+            replicate(ctx, &ring);
+            Ok(out)
+        }
+        Err(e) => {
+            if let Ok(restored) = Keyring::from_bytes(&before) {
+                *ring = restored;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Zero configuration: the first SIGN on an empty keyring creates an HS256 key (and

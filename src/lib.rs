@@ -177,6 +177,7 @@ redis_module! {
         i64: [
             ["max-token-bytes", &MAX_TOKEN_BYTES, 8192, MAX_TOKEN_BYTES_RANGE.0, MAX_TOKEN_BYTES_RANGE.1, ConfigurationFlags::DEFAULT, None],
             ["max-sessions", &MAX_SESSIONS, 0, MAX_SESSIONS_RANGE.0, MAX_SESSIONS_RANGE.1, ConfigurationFlags::DEFAULT, None],
+            ["verify-cache", &VERIFY_CACHE, 4096, VERIFY_CACHE_RANGE.0, VERIFY_CACHE_RANGE.1, ConfigurationFlags::DEFAULT, None],
         ],
         string: [
             ["prefix", &PREFIX, "jwt:", ConfigurationFlags::DEFAULT, None],

@@ -268,3 +268,46 @@ fn tokens_are_redacted_from_slowlog_and_monitor() {
     assert!(text.to_lowercase().contains("jwt.touch"), "{text}");
     assert!(!text.contains(&sig), "token leaked to SLOWLOG: {text}");
 }
+
+#[test]
+fn the_verify_cache_never_skips_a_check_that_can_change() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice", "EXPIRES", "2", "AUD", "web"]);
+    for _ in 0..3 {
+        assert!(verify(&mut c, &t).is_ok(), "cached after the first");
+    }
+    // iss/aud expectations are re-checked on a hit.
+    assert_eq!(code(cmd("JWT.VERIFY").arg(&t).arg("AUD").arg("api").query::<String>(&mut c)), "INVALID");
+    let _: () = cmd("CONFIG").arg("SET").arg("jwt.issuer").arg("auth").query(&mut c).unwrap();
+    assert_eq!(code(verify(&mut c, &t)), "INVALID");
+    let _: () = cmd("CONFIG").arg("SET").arg("jwt.issuer").arg("").query(&mut c).unwrap();
+    assert!(verify(&mut c, &t).is_ok());
+    // A prefix change moves sessions out of reach, cached or not.
+    let _: () = cmd("CONFIG").arg("SET").arg("jwt.prefix").arg("other:").query(&mut c).unwrap();
+    assert_eq!(code(verify(&mut c, &t)), "REVOKED");
+    let _: () = cmd("CONFIG").arg("SET").arg("jwt.prefix").arg("jwt:").query(&mut c).unwrap();
+    assert!(verify(&mut c, &t).is_ok());
+    // Expiry is re-checked on a hit.
+    sleep_ms(3100);
+    assert_eq!(code(verify(&mut c, &t)), "EXPIRED");
+    // Revocation is re-checked on a hit.
+    let t2 = sign(&mut c, &["alice"]);
+    assert!(verify(&mut c, &t2).is_ok());
+    let _: i64 = cmd("JWT.REVOKE").arg("alice").query(&mut c).unwrap();
+    assert_eq!(code(verify(&mut c, &t2)), "REVOKED");
+    // A keyring replaced wholesale (as by a full sync) voids cached signatures.
+    let t3 = sign(&mut c, &["bob"]);
+    assert!(verify(&mut c, &t3).is_ok());
+    let other = Server::start();
+    let mut o = other.client();
+    let _ = sign(&mut o, &["x"]);
+    let kid = info_field(&mut o, "active_kid");
+    let (_, alg, secret): (String, String, Vec<u8>) = cmd("JWT.KEY").arg("EXPORT").arg(&kid).query(&mut o).unwrap();
+    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("imported").arg(&alg).arg(secret).query(&mut c).unwrap();
+    assert!(verify(&mut c, &t3).is_ok(), "adding a key keeps the others");
+    // The cache can be turned off.
+    let _: () = cmd("CONFIG").arg("SET").arg("jwt.verify-cache").arg("0").query(&mut c).unwrap();
+    assert!(verify(&mut c, &t3).is_ok());
+    assert_eq!(code(verify(&mut c, &t)), "EXPIRED");
+}

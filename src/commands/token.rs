@@ -7,7 +7,10 @@ use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Code, Error, Result};
 use crate::core::random::{uuid_v4, OsRandom};
 use crate::core::session::{self, index_key, session_key, token_predates_session};
-use crate::core::token::{self, NewClaims};
+use crate::core::token::{self, ClaimChecks, NewClaims};
+use crate::core::verify_cache::VerifyCache;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use crate::keyring_state;
 use crate::stats;
 use crate::core::refresh::{self, RefreshToken};
@@ -307,34 +310,77 @@ pub struct Expect<'a> {
     pub iss: Option<&'a str>,
 }
 
+/// Tokens whose signature verified recently (see core::verify_cache).
+static VERIFY_CACHE: Mutex<Option<VerifyCache>> = Mutex::new(None);
+
+fn with_cache<R>(f: impl FnOnce(&mut VerifyCache) -> R) -> R {
+    let mut guard = VERIFY_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let size = config::VERIFY_CACHE.load(Ordering::Relaxed).max(0) as usize;
+    if guard.as_ref().is_none_or(|c| c.size() != size) {
+        *guard = Some(VerifyCache::new(size));
+    }
+    match guard.as_mut() {
+        Some(cache) => f(cache),
+        None => f(&mut VerifyCache::new(0)),
+    }
+}
+
+/// The claim checks that run on every VERIFY, cached or not.
+fn check_claims(checks: &ClaimChecks, now: i64, expect: Option<&Expect>) -> Result<()> {
+    if let Some(expect) = expect {
+        checks.check_times(now, config::LEEWAY.ms())?;
+        let iss = expect.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
+        let aud = expect.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+        checks.check_iss_aud(iss.as_deref(), aud.as_deref())?;
+    }
+    Ok(())
+}
+
 /// Signature, then (unless `expect` is None, as for DESTROY) times and iss/aud. The
 /// keyring lock is held only for the signature check.
 pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<Verified> {
     if refresh::looks_like_refresh_token(token) {
         return Err(Error::invalid("this is a refresh token: use it only with JWT.REFRESH"));
     }
-    let parts = token::split(token, config::max_token_bytes())?;
-    {
-        let ring = keyring_state::read();
-        token::verify_signature(&parts, &ring, now)?;
+    if token.len() > config::max_token_bytes() {
+        return Err(Error::invalid(format!("token is longer than jwt.max-token-bytes ({})", config::max_token_bytes())));
     }
-    let payload = token::b64_decode(parts.payload_b64)?;
-    let (iat, session) = {
-        let claims = token::parse_claims(&payload)?;
-        if let Some(expect) = expect {
-            token::check_times(&claims, now, config::LEEWAY.ms())?;
-            let iss = expect.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
-            let aud = expect.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
-            token::check_iss_aud(&claims, iss.as_deref(), aud.as_deref())?;
+    let generation = keyring_state::generation();
+    let hit = with_cache(|cache| {
+        let e = cache.get(token, generation, now)?;
+        // A changed jwt.prefix moves sessions: the cached key would be stale.
+        if let Some((key, _)) = &e.session {
+            let same_prefix = config::PREFIX.with(|p| key.starts_with(p) && key.as_bytes().get(p.len()) == Some(&b'{'));
+            if !same_prefix {
+                return None;
+            }
         }
+        Some((e.checks.clone(), e.payload.to_vec(), e.session.as_ref().map(|(key, n)| SessionRef { key: key.clone(), index_len: *n })))
+    });
+    if let Some((checks, payload, session)) = hit {
+        check_claims(&checks, now, expect)?;
+        return Ok(Verified { payload, iat: checks.iat, session });
+    }
+    let parts = token::split(token, config::max_token_bytes())?;
+    let key_drop_at = {
+        let ring = keyring_state::read();
+        token::verify_signature(&parts, &ring, now)?.drop_at_ms
+    };
+    let payload = token::b64_decode(parts.payload_b64)?;
+    let (checks, session) = {
+        let claims = token::parse_claims(&payload)?;
         let session = match (&claims.sub, &claims.sid) {
             (_, None) => None,
             (Some(sub), Some(sid)) => Some(SessionRef::new(sub, sid)?),
             (None, Some(_)) => return Err(Error::invalid("token has a sid but no sub")),
         };
-        (claims.iat, session)
+        (ClaimChecks::of(&claims), session)
     };
-    Ok(Verified { payload, iat, session })
+    with_cache(|cache| {
+        cache.put(token, generation, key_drop_at, &payload, checks.clone(), session.as_ref().map(|s| (s.key.clone(), s.index_len)))
+    });
+    check_claims(&checks, now, expect)?;
+    Ok(Verified { payload, iat: checks.iat, session })
 }
 
 fn no_session() -> Error {

@@ -8,3 +8,4 @@ pub mod random;
 pub mod refresh;
 pub mod session;
 pub mod token;
+pub mod verify_cache;

@@ -200,46 +200,75 @@ pub fn parse_claims(payload_json: &[u8]) -> Result<Claims<'_>> {
     parse_object(payload_json, "payload")
 }
 
-/// `exp`, `nbf` and `iat` against `now`, each with `leeway`.
-pub fn check_times(c: &Claims<'_>, now_ms: i64, leeway_ms: i64) -> Result<()> {
-    let now = now_ms as f64;
-    let leeway = leeway_ms as f64;
-    if let Some(exp) = c.exp {
-        if now >= exp * 1000.0 + leeway {
-            return Err(Error::new(Code::Expired, "token has expired"));
-        }
-    }
-    if let Some(nbf) = c.nbf {
-        if now + leeway < nbf * 1000.0 {
-            return Err(Error::new(Code::NotBefore, "token is not valid yet (nbf)"));
-        }
-    }
-    if let Some(iat) = c.iat {
-        if iat * 1000.0 > now + leeway + 999.0 {
-            return Err(Error::invalid("token was issued in the future (iat)"));
-        }
-    }
-    Ok(())
+/// The claims VERIFY re-checks on every use, owned (so a verified token can be cached).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClaimChecks {
+    pub iat: Option<f64>,
+    pub exp: Option<f64>,
+    pub nbf: Option<f64>,
+    pub iss: Option<String>,
+    /// None when the token has no `aud`.
+    pub aud: Option<Vec<String>>,
 }
 
-/// When an issuer or audience is expected, the token must carry it.
+impl ClaimChecks {
+    pub fn of(c: &Claims<'_>) -> ClaimChecks {
+        ClaimChecks {
+            iat: c.iat,
+            exp: c.exp,
+            nbf: c.nbf,
+            iss: c.iss.as_deref().map(str::to_string),
+            aud: c.aud.as_ref().map(|a| match a {
+                Audience::One(one) => vec![one.to_string()],
+                Audience::Many(list) => list.iter().map(|s| s.to_string()).collect(),
+            }),
+        }
+    }
+
+    /// `exp`, `nbf` and `iat` against `now`, each with `leeway`.
+    pub fn check_times(&self, now_ms: i64, leeway_ms: i64) -> Result<()> {
+        let now = now_ms as f64;
+        let leeway = leeway_ms as f64;
+        if let Some(exp) = self.exp {
+            if now >= exp * 1000.0 + leeway {
+                return Err(Error::new(Code::Expired, "token has expired"));
+            }
+        }
+        if let Some(nbf) = self.nbf {
+            if now + leeway < nbf * 1000.0 {
+                return Err(Error::new(Code::NotBefore, "token is not valid yet (nbf)"));
+            }
+        }
+        if let Some(iat) = self.iat {
+            if iat * 1000.0 > now + leeway + 999.0 {
+                return Err(Error::invalid("token was issued in the future (iat)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// When an issuer or audience is expected, the token must carry it.
+    pub fn check_iss_aud(&self, iss: Option<&str>, aud: Option<&str>) -> Result<()> {
+        if let Some(want) = iss {
+            if self.iss.as_deref() != Some(want) {
+                return Err(Error::invalid("wrong issuer (iss)"));
+            }
+        }
+        if let Some(want) = aud {
+            if !self.aud.as_ref().is_some_and(|list| list.iter().any(|a| a == want)) {
+                return Err(Error::invalid("wrong audience (aud)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn check_times(c: &Claims<'_>, now_ms: i64, leeway_ms: i64) -> Result<()> {
+    ClaimChecks::of(c).check_times(now_ms, leeway_ms)
+}
+
 pub fn check_iss_aud(c: &Claims<'_>, iss: Option<&str>, aud: Option<&str>) -> Result<()> {
-    if let Some(want) = iss {
-        if c.iss.as_deref() != Some(want) {
-            return Err(Error::invalid("wrong issuer (iss)"));
-        }
-    }
-    if let Some(want) = aud {
-        let ok = match &c.aud {
-            Some(Audience::One(a)) => a == want,
-            Some(Audience::Many(list)) => list.iter().any(|a| a == want),
-            None => false,
-        };
-        if !ok {
-            return Err(Error::invalid("wrong audience (aud)"));
-        }
-    }
-    Ok(())
+    ClaimChecks::of(c).check_iss_aud(iss, aud)
 }
 
 /// Claims a caller may not set through CLAIMS: the module owns them.
