@@ -146,6 +146,7 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
     n("reuse_detections", stats::REUSE_DETECTIONS.get());
     n("revokes", stats::REVOKES.get());
     n("evictions", stats::EVICTIONS.get());
+    n("verify_cache_hits", stats::VERIFY_CACHE_HITS.get());
     for code in Code::ALL {
         n(&format!("failures_{}", code.as_str().to_ascii_lowercase()), stats::failures(code));
     }

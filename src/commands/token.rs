@@ -10,7 +10,7 @@ use crate::core::session::{self, index_key, session_key, token_predates_session}
 use crate::core::token::{self, ClaimChecks, NewClaims};
 use crate::core::verify_cache::VerifyCache;
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use crate::keyring_state;
 use crate::stats;
 use crate::core::refresh::{self, RefreshToken};
@@ -276,7 +276,7 @@ fn sessions_to_evict(store: &Store, ikey: &str, sid: &str, limit: Option<i64>) -
 
 /// A token whose signature verified, with what the session checks need.
 pub struct Verified {
-    pub payload: Vec<u8>,
+    pub payload: Arc<[u8]>,
     pub iat: Option<f64>,
     /// None for a STATELESS token (no `sid`).
     pub session: Option<SessionRef>,
@@ -285,7 +285,7 @@ pub struct Verified {
 /// The session a token names: `<prefix>{<sub>}:<sid>`, built once while the claims are
 /// borrowed from the payload; the index key and the sid are slices of it.
 pub struct SessionRef {
-    pub key: String,
+    pub key: Arc<str>,
     index_len: usize,
 }
 
@@ -294,7 +294,7 @@ impl SessionRef {
         let sub = session::validate_subject(sub.as_bytes()).map_err(|_| Error::invalid("token has an invalid sub"))?;
         session::validate_sid(sid.as_bytes()).map_err(|_| Error::invalid("token has an invalid sid"))?;
         let key = config::PREFIX.with(|p| session_key(p, sub, sid));
-        Ok(SessionRef { index_len: key.len() - sid.len() - 1, key })
+        Ok(SessionRef { index_len: key.len() - sid.len() - 1, key: Arc::from(key) })
     }
     pub fn index_key(&self) -> &str {
         &self.key[..self.index_len]
@@ -355,9 +355,10 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
                 return None;
             }
         }
-        Some((e.checks.clone(), e.payload.to_vec(), e.session.as_ref().map(|(key, n)| SessionRef { key: key.clone(), index_len: *n })))
+        Some((e.checks.clone(), e.payload.clone(), e.session.as_ref().map(|(key, n)| SessionRef { key: key.clone(), index_len: *n })))
     });
     if let Some((checks, payload, session)) = hit {
+        stats::VERIFY_CACHE_HITS.incr();
         check_claims(&checks, now, expect)?;
         return Ok(Verified { payload, iat: checks.iat, session });
     }
@@ -366,7 +367,7 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         let ring = keyring_state::read();
         token::verify_signature(&parts, &ring, now)?.drop_at_ms
     };
-    let payload = token::b64_decode(parts.payload_b64)?;
+    let payload: Arc<[u8]> = token::b64_decode(parts.payload_b64)?.into();
     let (checks, session) = {
         let claims = token::parse_claims(&payload)?;
         let session = match (&claims.sub, &claims.sid) {
@@ -377,10 +378,17 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         (ClaimChecks::of(&claims), session)
     };
     with_cache(|cache| {
-        cache.put(token, generation, key_drop_at, &payload, checks.clone(), session.as_ref().map(|s| (s.key.clone(), s.index_len)))
+        cache.put(token, generation, key_drop_at, payload.clone(), checks.clone(), session.as_ref().map(|s| (s.key.clone(), s.index_len)))
     });
     check_claims(&checks, now, expect)?;
     Ok(Verified { payload, iat: checks.iat, session })
+}
+
+/// Replies a bulk string straight from `bytes` (no copy into a RedisValue). Only as a
+/// handler's last step: the handler then returns NoReply.
+fn reply_bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
+    redis_module::raw::reply_with_string_buffer(ctx.get_raw(), bytes.as_ptr().cast(), bytes.len());
+    RedisValue::NoReply
 }
 
 fn no_session() -> Error {
@@ -431,11 +439,13 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         None => None,
     };
     stats::VERIFIES.incr();
-    let payload = RedisValue::StringBuffer(v.payload);
     Ok(if withdata {
-        RedisValue::Array(vec![payload, data.map_or(RedisValue::Null, RedisValue::StringBuffer)])
+        RedisValue::Array(vec![
+            RedisValue::StringBuffer(v.payload.to_vec()),
+            data.map_or(RedisValue::Null, RedisValue::StringBuffer),
+        ])
     } else {
-        payload
+        reply_bytes(ctx, &v.payload)
     })
 }
 
@@ -476,7 +486,7 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     store.set_expiry(&s.key, s.index_key(), s.sid(), expiry)?;
     store.notify("jwt.touch", &s.key);
     stats::TOUCHES.incr();
-    Ok(RedisValue::StringBuffer(v.payload))
+    Ok(reply_bytes(ctx, &v.payload))
 }
 
 /// JWT.DESTROY <token>: logout. The signature must verify; an expired token may still

@@ -14,16 +14,18 @@
 use super::token::ClaimChecks;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 pub struct CachedToken {
     token: Box<[u8]>,
     generation: u64,
     /// When the verifying key is dropped (retired keys), if ever.
     key_drop_at_ms: Option<i64>,
-    pub payload: Box<[u8]>,
+    /// Shared with the verifications that hit, so a hit copies nothing.
+    pub payload: Arc<[u8]>,
     pub checks: ClaimChecks,
     /// The session key and the length of its index-key prefix, None when stateless.
-    pub session: Option<(String, usize)>,
+    pub session: Option<(Arc<str>, usize)>,
 }
 
 pub struct VerifyCache {
@@ -62,16 +64,16 @@ impl VerifyCache {
         token: &[u8],
         generation: u64,
         key_drop_at_ms: Option<i64>,
-        payload: &[u8],
+        payload: Arc<[u8]>,
         checks: ClaimChecks,
-        session: Option<(String, usize)>,
+        session: Option<(Arc<str>, usize)>,
     ) {
         if let Some(i) = self.slot(token) {
             self.slots[i] = Some(CachedToken {
                 token: token.into(),
                 generation,
                 key_drop_at_ms,
-                payload: payload.into(),
+                payload,
                 checks,
                 session,
             });
@@ -87,16 +89,16 @@ mod tests {
     fn hits_misses_and_generations() {
         let mut c = VerifyCache::new(64);
         assert!(c.get(b"tok", 1, 0).is_none());
-        c.put(b"tok", 1, None, b"{}", ClaimChecks::default(), None);
+        c.put(b"tok", 1, None, Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
         assert_eq!(&*c.get(b"tok", 1, 0).unwrap().payload, b"{}");
         assert!(c.get(b"tok", 2, 0).is_none(), "a keyring change invalidates");
         assert!(c.get(b"tok2", 1, 0).is_none());
         assert!(c.get(b"to", 1, 0).is_none());
-        c.put(b"old", 1, Some(100), b"{}", ClaimChecks::default(), None);
+        c.put(b"old", 1, Some(100), Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
         assert!(c.get(b"old", 1, 99).is_some());
         assert!(c.get(b"old", 1, 100).is_none(), "its key has been dropped");
         let mut off = VerifyCache::new(0);
-        off.put(b"tok", 1, None, b"{}", ClaimChecks::default(), None);
+        off.put(b"tok", 1, None, Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
         assert!(off.get(b"tok", 1, 0).is_none());
     }
 
