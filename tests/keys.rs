@@ -306,31 +306,15 @@ fn stateless_tokens() {
 
 #[test]
 fn secrets_are_redacted_from_slowlog_and_monitor() {
-    use std::io::{BufRead, BufReader, Write};
     let s = Server::start_with(&["--slowlog-log-slower-than", "0"], &[]);
     let mut c = s.client();
-    let mut mon = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-    mon.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-    mon.write_all(b"MONITOR\r\n").unwrap();
-    let mut reader = BufReader::new(mon.try_clone().unwrap());
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
+    let mon = Monitor::attach(&s);
     let secret = "super-secret-value-that-must-not-leak-0123456789";
     let _: () = cmd("JWT.KEY").arg("IMPORT").arg("k").arg("HS256").arg(secret).query(&mut c).unwrap();
-    let _: String = cmd("PING").arg("end-marker").query(&mut c).unwrap();
-    let mut seen = String::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        seen.push_str(&line);
-        if line.contains("end-marker") {
-            break;
-        }
-    }
+    let seen = mon.collect(&mut c);
     // JWT.KEY IMPORT is an admin command: MONITOR does not show it at all.
     assert!(!seen.contains(secret), "MONITOR: {seen}");
-    let log: Value = cmd("SLOWLOG").arg("GET").arg(100).query(&mut c).unwrap();
-    let text = format!("{log:?}");
+    let text = slowlog_text(&mut c);
     assert!(!text.contains(secret), "SLOWLOG: {text}");
     let _: String = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
     assert!(!s.log().contains(secret), "log file");

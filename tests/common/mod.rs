@@ -170,6 +170,47 @@ impl Drop for Server {
     }
 }
 
+/// A raw MONITOR connection: everything the server echoes until a marker command.
+pub struct Monitor {
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Monitor {
+    pub fn attach(server: &Server) -> Monitor {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        stream.write_all(b"MONITOR\r\n").expect("MONITOR");
+        let mut reader = std::io::BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("MONITOR reply");
+        assert!(line.starts_with("+OK"), "{line}");
+        Monitor { reader }
+    }
+
+    /// Sends `PING end-marker` on `c` and returns what MONITOR showed up to it.
+    pub fn collect(mut self, c: &mut Connection) -> String {
+        use std::io::BufRead;
+        let _: String = cmd("PING").arg("end-marker").query(c).expect("PING");
+        let mut seen = String::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("MONITOR line");
+            seen.push_str(&line);
+            if line.contains("end-marker") {
+                return seen;
+            }
+        }
+    }
+}
+
+/// The SLOWLOG as text (set --slowlog-log-slower-than 0 on the server).
+pub fn slowlog_text(c: &mut Connection) -> String {
+    let log: Value = cmd("SLOWLOG").arg("GET").arg(1000).query(c).expect("SLOWLOG");
+    format!("{log:?}")
+}
+
 // ---- small helpers over a connection --------------------------------------------
 
 pub fn sign(c: &mut Connection, args: &[&str]) -> String {
