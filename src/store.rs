@@ -55,6 +55,8 @@ pub struct SessionState {
     pub created_ms: i64,
     pub idle_ms: i64,
     pub max_deadline_ms: Option<i64>,
+    /// When the session key expires now (absolute ms; approximate to 1 ms on 7.0).
+    pub expiry_ms: Option<i64>,
 }
 
 impl<'a> Store<'a> {
@@ -88,7 +90,7 @@ impl<'a> Store<'a> {
     pub fn session_state(&self, session_key: &str) -> Option<SessionState> {
         let key = Key::read(self.ctx, session_key.as_bytes()).ok()?;
         let [created, idle, max] = key.hash_get_i64_3([field::CREATED, field::IDLE, field::MAX_DEADLINE]);
-        Some(SessionState { created_ms: created?, idle_ms: idle?, max_deadline_ms: max })
+        Some(SessionState { created_ms: created?, idle_ms: idle?, max_deadline_ms: max, expiry_ms: key.expire_at_approx() })
     }
 
     pub fn session_data(&self, session_key: &str) -> Option<Vec<u8>> {
@@ -103,6 +105,7 @@ impl<'a> Store<'a> {
                 created_ms: key.hash_get_i64(field::CREATED)?,
                 idle_ms: key.hash_get_i64(field::IDLE)?,
                 max_deadline_ms: key.hash_get_i64(field::MAX_DEADLINE),
+                expiry_ms: None,
             },
             rotation: RotationState {
                 generation: key.hash_get_i64(field::GENERATION)? as u64,

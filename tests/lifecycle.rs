@@ -208,3 +208,27 @@ fn keyspace_notifications() {
         ]
     );
 }
+
+fn changes(c: &mut Connection) -> i64 {
+    let info: String = cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines().find_map(|l| l.strip_prefix("rdb_changes_since_last_save:")).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn a_burst_of_touches_writes_once() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["kim", "TTL", "1h"]);
+    let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
+    let before = changes(&mut c);
+    for _ in 0..10 {
+        let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
+    }
+    assert_eq!(changes(&mut c), before, "deadline within a second of the current one: no write");
+    sleep_ms(1100);
+    let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
+    assert!(changes(&mut c) > before, "a second later the deadline moves");
+    let _: String = cmd("JWT.TOUCH").arg(&t).arg("TTL").arg("10m").query(&mut c).unwrap();
+    let ttl: i64 = cmd("PTTL").arg(format!("jwt:{{kim}}:{}", payload(&t)["sid"].as_str().unwrap())).query(&mut c).unwrap();
+    assert!(ttl <= 600_000, "a shorter TTL is always written: {ttl}");
+}

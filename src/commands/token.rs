@@ -482,8 +482,11 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     if token_predates_session(v.iat, state.created_ms) {
         return Err(Error::revoked());
     }
-    let expiry = session::expiry(now, ttl.unwrap_or(state.idle_ms), state.max_deadline_ms);
-    store.set_expiry(&s.key, s.index_key(), s.sid(), expiry)?;
+    let ttl = ttl.unwrap_or(state.idle_ms);
+    let expiry = session::expiry(now, ttl, state.max_deadline_ms);
+    if !session::touch_is_noop(state.expiry_ms, expiry, ttl) {
+        store.set_expiry(&s.key, s.index_key(), s.sid(), expiry)?;
+    }
     store.notify("jwt.touch", &s.key);
     stats::TOUCHES.incr();
     Ok(reply_bytes(ctx, &v.payload))

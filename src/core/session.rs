@@ -88,6 +88,16 @@ pub fn expiry(now_ms: i64, idle_ms: i64, max_deadline_ms: Option<i64>) -> i64 {
     }
 }
 
+/// Whether a TOUCH may leave the session as it is: the new deadline is later than the
+/// current one by less than min(1 s, TTL/64). A backend touches on every request; this
+/// keeps a burst of requests from rewriting (and replicating) the same deadline again
+/// and again, at the price of a remaining life at most that much short of the request.
+/// A shorter deadline is always written.
+pub fn touch_is_noop(current_expiry_ms: Option<i64>, new_expiry_ms: i64, ttl_ms: i64) -> bool {
+    let tolerance = (ttl_ms / 64).min(1000);
+    current_expiry_ms.is_some_and(|cur| cur <= new_expiry_ms && new_expiry_ms - cur < tolerance)
+}
+
 /// A token belongs to the session incarnation it was issued for. A caller-supplied SID
 /// can be reused after logout; tokens issued (whole seconds) before the current
 /// incarnation was created must not come back to life with it.
@@ -136,6 +146,17 @@ mod tests {
         assert_eq!(expiry(1000, 500, None), 1500);
         assert_eq!(expiry(1000, 500, Some(1200)), 1200);
         assert_eq!(expiry(1000, 500, Some(9000)), 1500);
+    }
+
+    #[test]
+    fn touch_granularity() {
+        assert!(touch_is_noop(Some(100_000), 100_500, 86_400_000), "half a second later: skip");
+        assert!(!touch_is_noop(Some(100_000), 101_000, 86_400_000), "a second later: write");
+        assert!(!touch_is_noop(Some(100_000), 99_000, 86_400_000), "earlier: always write");
+        assert!(!touch_is_noop(Some(100_000), 100_010, 300), "short TTLs: tolerance TTL/64 = 4 ms");
+        assert!(touch_is_noop(Some(100_000), 100_003, 300));
+        assert!(!touch_is_noop(None, 100_000, 1000));
+        assert!(touch_is_noop(Some(100_000), 100_000, 1000), "capped by MAXAGE: nothing to do");
     }
 
     #[test]
