@@ -7,8 +7,8 @@
 //! bumps a generation that invalidates every entry, so a dropped or replaced key never
 //! verifies from the cache.
 //!
-//! Direct-mapped: the token's SipHash (random keys per process, so slots cannot be
-//! aimed at) picks one slot; a new token replaces the slot's old one. The stored token
+//! Direct-mapped: a SipHash of the token's tail (random keys per process, so slots
+//! cannot be aimed at) picks one slot; a new token replaces the slot's old one. The stored token
 //! is compared in full, in constant time, so timing cannot reveal a cached token.
 
 use super::token::ClaimChecks;
@@ -48,9 +48,12 @@ impl VerifyCache {
         self.slots.len()
     }
 
+    /// The slot of a token: a keyed hash of its last 64 bytes (the signature, which
+    /// differs between any two tokens) and its length. The full token is compared after.
     fn slot(&self, token: &[u8]) -> Option<usize> {
         let n = self.slots.len();
-        (n > 0).then(|| (self.hasher.hash_one(token) % n as u64) as usize)
+        let tail = &token[token.len().saturating_sub(64)..];
+        (n > 0).then(|| (self.hasher.hash_one((tail, token.len())) % n as u64) as usize)
     }
 
     pub fn get(&self, token: &[u8], generation: u64, now_ms: i64) -> Option<&CachedToken> {
