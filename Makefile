@@ -2,7 +2,7 @@
 MODULE := target/release/libredis_jwt.so
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build run test test-valkey bench deps clean
+.PHONY: build run test test-valkey bench bench-npm deps clean
 
 build: deps
 	cargo build --release
@@ -26,6 +26,10 @@ test-valkey: build
 
 bench: build
 	bash bench/run.sh
+
+# Against the npm library it replaces (jwt-redis), from one Node process.
+bench-npm: build
+	bash bench/npm/run.sh
 
 # redis-server and libclang (for bindgen) come from Debian's packages.
 deps:
