@@ -176,7 +176,8 @@ impl<'a> Store<'a> {
         }
         self.replicate("HSET", &hset);
         self.expire_at(&key, skey, s.expiry_ms)?;
-        self.index_put(index_key, sid, s.expiry_ms)
+        let index = Key::write(self.ctx, index_key.as_bytes())?;
+        self.index_put_on(&index, index_key, sid, s.expiry_ms)
     }
 
     fn expire_at(&self, key: &Key, name: &[u8], at_ms: i64) -> Result<()> {
@@ -189,17 +190,21 @@ impl<'a> Store<'a> {
     /// its longest-lived session. When the entry only moves later (SIGN, TOUCH, REFRESH
     /// as usual) the new maximum is known without a scan.
     fn index_put(&self, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
+        let index = Key::write(self.ctx, index_key.as_bytes())?;
+        self.index_put_on(&index, index_key, sid, expiry_ms)
+    }
+
+    fn index_put_on(&self, index: &Key, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
         let ikey = index_key.as_bytes();
-        let index = Key::write(self.ctx, ikey)?;
         let old = index.zset_score(sid.as_bytes())?;
         index.zset_add(expiry_ms as f64, sid.as_bytes())?;
         replicate::key_int_member(self.ctx, c"ZADD", ikey, expiry_ms, sid.as_bytes());
         if old.is_some_and(|o| (expiry_ms as f64) < o) {
-            return self.fit_index_expiry(&index, ikey);
+            return self.fit_index_expiry(index, ikey);
         }
         match index.expire_at_approx() {
             Some(at) if at > expiry_ms => Ok(()),
-            _ => self.expire_at(&index, ikey, expiry_ms),
+            _ => self.expire_at(index, ikey, expiry_ms),
         }
     }
 

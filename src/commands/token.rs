@@ -5,7 +5,7 @@ use crate::acl::{self, Access};
 use crate::config;
 use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Code, Error, Result};
-use crate::core::random::{uuid_v4, OsRandom};
+use crate::core::random::{uuid_v4, uuid_v4_pair, OsRandom};
 use crate::core::session::{self, index_key, session_key, token_predates_session};
 use crate::core::token::{self, ClaimChecks, NewClaims};
 use crate::core::verify_cache::VerifyCache;
@@ -101,9 +101,10 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let idle_ms = o.ttl_ms.unwrap_or_else(|| config::SESSION_TTL.ms());
     let max_deadline = o.maxage_ms.map(|m| now.saturating_add(m));
     let expiry = session::expiry(now, idle_ms, max_deadline);
+    let (random_sid, jti) = uuid_v4_pair(&rng)?;
     let sid = match o.sid {
         Some(s) => s.to_string(),
-        None => uuid_v4(&rng)?,
+        None => random_sid,
     };
     let skey = session_key(&prefix, sub, &sid);
     let ikey = index_key(&prefix, sub);
@@ -119,7 +120,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     // With REFRESH the access token always expires (default jwt.access-ttl).
     let access_ms = o.expires_ms.or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
     let claims = SessionClaims::new(o.claims, issuer, audience);
-    let jwt = issue_access_token(sub, Some(&sid), now, access_ms, &claims, &rng, o.key)?;
+    let jwt = issue_access_token_with(sub, Some(&sid), &jti, now, access_ms, &claims, o.key)?;
     let refresh = match o.refresh {
         true => {
             let ring = keyring_state::read();
@@ -235,11 +236,23 @@ pub fn issue_access_token(
     rng: &OsRandom,
     kid: Option<&str>,
 ) -> Result<String> {
-    let jti = uuid_v4(rng)?;
+    issue_access_token_with(sub, sid, &uuid_v4(rng)?, now, lifetime_ms, claims, kid)
+}
+
+/// The same with a jti already drawn.
+fn issue_access_token_with(
+    sub: &str,
+    sid: Option<&str>,
+    jti: &str,
+    now: i64,
+    lifetime_ms: Option<i64>,
+    claims: &SessionClaims,
+    kid: Option<&str>,
+) -> Result<String> {
     let payload = NewClaims {
         sub,
         sid,
-        jti: &jti,
+        jti,
         iat: now.div_euclid(1000),
         exp: lifetime_ms.map(|ms| token::exp_for(now, ms)),
         iss: claims.iss.as_deref(),

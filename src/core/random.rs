@@ -34,7 +34,24 @@ impl Random for OsRandom {
 pub fn uuid_v4(rng: &dyn Random) -> Result<String> {
     let mut bytes = [0u8; 16];
     rng.fill(&mut bytes)?;
-    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string())
+    Ok(uuid_from(bytes))
+}
+
+/// Two UUID v4 from one read of the CSPRNG (SIGN needs a sid and a jti).
+pub fn uuid_v4_pair(rng: &dyn Random) -> Result<(String, String)> {
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes)?;
+    let (a, b) = bytes.split_at(16);
+    let arr = |s: &[u8]| -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out.copy_from_slice(s);
+        out
+    };
+    Ok((uuid_from(arr(a)), uuid_from(arr(b))))
+}
+
+fn uuid_from(bytes: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
 }
 
 #[cfg(test)]
@@ -62,5 +79,8 @@ pub mod testing {
         assert_eq!(&id[14..15], "4");
         let os = OsRandom::new();
         assert_ne!(uuid_v4(&os).unwrap(), uuid_v4(&os).unwrap());
+        let (a, b) = uuid_v4_pair(&os).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(&b[14..15], "4");
     }
 }

@@ -308,34 +308,51 @@ pub struct NewClaims<'a> {
     pub public: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Appends `s` as a JSON string (quotes and escapes) without building a Value.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 impl NewClaims<'_> {
     pub fn to_json(&self) -> String {
-        let s = |v: &str| serde_json::Value::from(v).to_string();
-        let mut out = String::with_capacity(160);
+        use std::fmt::Write;
+        let mut out = String::with_capacity(192);
         out.push_str("{\"sub\":");
-        out.push_str(&s(self.sub));
+        push_json_str(&mut out, self.sub);
         if let Some(sid) = self.sid {
             out.push_str(",\"sid\":");
-            out.push_str(&s(sid));
+            push_json_str(&mut out, sid);
         }
         out.push_str(",\"jti\":");
-        out.push_str(&s(self.jti));
-        out.push_str(&format!(",\"iat\":{}", self.iat));
+        push_json_str(&mut out, self.jti);
+        let _ = write!(out, ",\"iat\":{}", self.iat);
         if let Some(exp) = self.exp {
-            out.push_str(&format!(",\"exp\":{exp}"));
+            let _ = write!(out, ",\"exp\":{exp}");
         }
         if let Some(iss) = self.iss {
             out.push_str(",\"iss\":");
-            out.push_str(&s(iss));
+            push_json_str(&mut out, iss);
         }
         if let Some(aud) = self.aud {
             out.push_str(",\"aud\":");
-            out.push_str(&s(aud));
+            push_json_str(&mut out, aud);
         }
         if let Some(public) = self.public {
             for (k, v) in public {
                 out.push(',');
-                out.push_str(&s(k));
+                push_json_str(&mut out, k);
                 out.push(':');
                 out.push_str(&v.to_string());
             }
@@ -518,6 +535,16 @@ mod tests {
         assert!(parse_public_claims(br#"{"nbf":"x"}"#).is_err());
         assert!(parse_public_claims(br#"{"nbf":5}"#).is_ok());
         assert!(parse_public_claims(b"nope").is_err());
+    }
+
+    #[test]
+    fn claims_json_escapes_like_serde() {
+        for text in ["plain", "q\"uote", "back\\slash", "new\nline", "tab\t", "ctl\u{1}", "ünï😀"] {
+            let mut out = String::new();
+            push_json_str(&mut out, text);
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, text);
+        }
     }
 
     #[test]
