@@ -205,13 +205,6 @@ impl Key {
         out
     }
 
-    /// The key's name as the server holds it (for notifications without a copy).
-    pub fn name(&self) -> Option<*mut raw::RedisModuleString> {
-        let f = unsafe { raw::RedisModule_GetKeyNameFromModuleKey }?;
-        let p = unsafe { f(self.ptr) };
-        (!p.is_null()).then_some(p as *mut raw::RedisModuleString)
-    }
-
     /// The score of a sorted-set member.
     pub fn zset_score(&self, member: &[u8]) -> Result<Option<f64>> {
         if self.kind() != Kind::ZSet {
