@@ -42,6 +42,7 @@ fn jsonwebtoken_alg(alg: &str) -> Algorithm {
         "PS256" => Algorithm::PS256,
         "RS512" => Algorithm::RS512,
         "HS384" => Algorithm::HS384,
+        "HS512" => Algorithm::HS512,
         _ => Algorithm::HS256,
     }
 }
@@ -110,19 +111,38 @@ fn our_tokens_verify_with_only_the_jwks() {
 }
 
 #[test]
+fn our_hmac_tokens_verify_elsewhere_with_the_exported_secret() {
+    let s = Server::start();
+    let mut c = s.client();
+    for alg in ["HS256", "HS384", "HS512"] {
+        let kid = generate(&mut c, alg);
+        let t = sign(&mut c, &["carol", "KEY", &kid, "EXPIRES", "5m"]);
+        let (_, _, secret): (String, String, Vec<u8>) = cmd("JWT.KEY").arg("EXPORT").arg(&kid).query(&mut c).unwrap();
+        let v = validation(match alg {
+            "HS256" => Algorithm::HS256,
+            "HS384" => Algorithm::HS384,
+            _ => Algorithm::HS512,
+        });
+        let data = jsonwebtoken::decode::<serde_json::Value>(&t, &DecodingKey::from_secret(&secret), &v)
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(data.claims["sub"], "carol");
+    }
+}
+
+#[test]
 fn tokens_signed_elsewhere_with_exported_keys_verify_here() {
     let s = Server::start();
     let mut c = s.client();
     let _: () = cmd("JWT.KEY").arg("IMPORT").arg("rsa").arg("RS512").arg(RSA_PEM).query(&mut c).unwrap();
     let mut kids = vec![("rsa".to_string(), "RS512")];
-    for alg in ["HS384", "ES256", "ES384", "EdDSA"] {
+    for alg in ["HS256", "HS384", "HS512", "ES256", "ES384", "EdDSA"] {
         kids.push((generate(&mut c, alg), alg));
     }
     for (kid, alg) in &kids {
         let (k, a, material): (String, String, Vec<u8>) = cmd("JWT.KEY").arg("EXPORT").arg(kid).query(&mut c).unwrap();
         assert_eq!((&k, a.as_str()), (kid, *alg));
         let ek = match *alg {
-            "HS384" => EncodingKey::from_secret(&material),
+            "HS256" | "HS384" | "HS512" => EncodingKey::from_secret(&material),
             "ES256" | "ES384" => EncodingKey::from_ec_pem(&material).unwrap(),
             "EdDSA" => EncodingKey::from_ed_pem(&material).unwrap(),
             _ => EncodingKey::from_rsa_pem(&material).unwrap(),

@@ -224,6 +224,7 @@ impl Key {
     pub fn export(&self) -> Vec<u8> {
         match &self.signer {
             Signer::Hmac(_) => self.material.clone(),
+            Signer::Ed25519(_) => pem::encode("PRIVATE KEY", &ed25519_pkcs8_v1(&self.material)).into_bytes(),
             Signer::Rsa(_) if RsaKeyPair::from_pkcs8(&self.material).is_err() => {
                 pem::encode("RSA PRIVATE KEY", &self.material).into_bytes()
             }
@@ -314,6 +315,22 @@ impl Key {
     pub fn is_live(&self, now_ms: i64) -> bool {
         self.drop_at_ms.is_none_or(|d| now_ms < d)
     }
+}
+
+/// ring writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key), which some
+/// libraries (Python's cryptography among them) refuse; v1 (RFC 8410) is what
+/// `openssl genpkey -algorithm ed25519` writes and every library reads. Same seed.
+fn ed25519_pkcs8_v1(der: &[u8]) -> Vec<u8> {
+    // SEQUENCE { INTEGER version, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } ...
+    const ALG_AND_SEED: [u8; 11] = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    let is_v2 = der.len() > 48 && der[0] == 0x30 && der[2..5] == [0x02, 0x01, 0x01] && der[5..16] == ALG_AND_SEED;
+    if !is_v2 {
+        return der.to_vec();
+    }
+    let mut v1 = vec![0x30, 0x2e, 0x02, 0x01, 0x00];
+    v1.extend_from_slice(&ALG_AND_SEED);
+    v1.extend_from_slice(&der[16..48]);
+    v1
 }
 
 /// kids appear in JSON headers and replies: keep them short and plain. A kid is only
@@ -601,6 +618,16 @@ mod tests {
             assert!(back.verify(b"abc", &sig), "{alg:?} export/import");
         }
         assert!(Key::generate(Alg::RS256, "r", 0, &rng()).is_err());
+    }
+
+    #[test]
+    fn ed25519_exports_as_pkcs8_v1() {
+        let k = Key::generate(Alg::EdDSA, "e", 0, &rng()).unwrap();
+        let (_, der) = pem::decode(&k.export()).unwrap();
+        assert_eq!(der.len(), 48);
+        assert_eq!(&der[..5], &[0x30, 0x2e, 0x02, 0x01, 0x00]);
+        let back = Key::import("e", Alg::EdDSA, &k.export(), 0).unwrap();
+        assert!(back.verify(b"m", &k.sign(b"m").unwrap()));
     }
 
     #[test]

@@ -1,0 +1,90 @@
+//! Interop with Python's PyJWT, a library this project has nothing to do with: tokens we
+//! sign verify there from the JWKS (or the shared secret), and tokens it signs with our
+//! exported keys verify here. The test installs PyJWT with pip when it is missing; it is
+//! skipped (with a message) only where there is no python3 or no way to install.
+mod common;
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const SCRIPT: &str = r#"
+import base64, json, sys, time, jwt
+job = json.load(sys.stdin)
+raw = lambda s: base64.b64decode(s)
+out = {"verified": [], "signed": []}
+jwks = jwt.PyJWKSet.from_json(job["jwks"])
+for t in job["ours"]:
+    header = jwt.get_unverified_header(t["token"])
+    key = raw(t["secret"]) if t["alg"].startswith("HS") else jwks[header["kid"]].key
+    claims = jwt.decode(t["token"], key, algorithms=[t["alg"]], options={"verify_aud": False})
+    out["verified"].append(claims["sub"])
+for k in job["keys"]:
+    token = jwt.encode({"sub": "py-" + k["alg"], "exp": int(time.time()) + 60}, raw(k["material"]), algorithm=k["alg"], headers={"kid": k["kid"]})
+    out["signed"].append(token)
+print(json.dumps(out))
+"#;
+
+fn b64_std(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn pyjwt_available() -> bool {
+    let has = |py: &str| Command::new("python3").args(["-c", py]).output().is_ok_and(|o| o.status.success());
+    if has("import jwt, cryptography") {
+        return true;
+    }
+    let _ = Command::new("python3").args(["-m", "pip", "install", "--quiet", "pyjwt", "cryptography"]).output();
+    has("import jwt, cryptography")
+}
+
+#[test]
+fn tokens_cross_verify_with_pyjwt() {
+    if !pyjwt_available() {
+        eprintln!("SKIPPED: python3 with PyJWT and cryptography is not available");
+        return;
+    }
+    let s = Server::start();
+    let mut c = s.client();
+    let rsa = include_str!("fixtures/rsa2048.pem");
+    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("rsa").arg("RS256").arg(rsa).query(&mut c).unwrap();
+    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("pss").arg("PS256").arg(rsa).query(&mut c).unwrap();
+    let mut kids = vec![("rsa".to_string(), "RS256"), ("pss".to_string(), "PS256")];
+    for alg in ["HS256", "HS384", "HS512", "ES256", "ES384", "EdDSA"] {
+        kids.push((cmd("JWT.KEY").arg("GENERATE").arg(alg).query(&mut c).unwrap(), alg));
+    }
+    let jwks: String = cmd("JWT.JWKS").query(&mut c).unwrap();
+    let mut ours = vec![];
+    let mut keys = vec![];
+    for (kid, alg) in &kids {
+        let token = sign(&mut c, &[&format!("us-{alg}"), "KEY", kid, "EXPIRES", "5m"]);
+        let (_, _, material): (String, String, Vec<u8>) = cmd("JWT.KEY").arg("EXPORT").arg(kid).query(&mut c).unwrap();
+        let material = b64_std(&material);
+        let secret = if alg.starts_with("HS") { material.clone() } else { String::new() };
+        ours.push(serde_json::json!({"token": token, "alg": alg, "secret": secret}));
+        keys.push(serde_json::json!({"kid": kid, "alg": alg, "material": material}));
+    }
+    let text = "a-shared-secret-of-at-least-32-bytes!!";
+    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("txt").arg("HS256").arg(text).query(&mut c).unwrap();
+    ours.push(serde_json::json!({"token": sign(&mut c, &["us-text", "KEY", "txt", "EXPIRES", "5m"]), "alg": "HS256", "secret": b64_std(text.as_bytes())}));
+    keys.push(serde_json::json!({"kid": "txt", "alg": "HS256", "material": b64_std(text.as_bytes())}));
+
+    let job = serde_json::json!({"jwks": jwks, "ours": ours, "keys": keys});
+    let mut py = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    py.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "PyJWT failed: {}", String::from_utf8_lossy(&out.stderr));
+    let result = json(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(result["verified"].as_array().unwrap().len(), ours.len(), "{result}");
+    for t in result["signed"].as_array().unwrap() {
+        let p = json(&verify(&mut c, t.as_str().unwrap()).unwrap_or_else(|e| panic!("{t}: {e}")));
+        assert!(p["sub"].as_str().unwrap().starts_with("py-"));
+    }
+    assert_eq!(result["signed"].as_array().unwrap().len(), keys.len());
+}
