@@ -6,6 +6,7 @@
 //! node state; `config.rs` and `stats.rs` back CONFIG and INFO.
 
 pub mod acl;
+pub mod cluster;
 pub mod command_info;
 pub mod commands;
 pub mod config;

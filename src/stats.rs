@@ -27,7 +27,9 @@ pub static EVICTIONS: Counter = Counter::new();
 pub static REVOKES: Counter = Counter::new();
 pub static VERIFY_CACHE_HITS: Counter = Counter::new();
 
-static FAILURES: [Counter; 8] = [
+static FAILURES: [Counter; 10] = [
+    Counter::new(),
+    Counter::new(),
     Counter::new(),
     Counter::new(),
     Counter::new(),

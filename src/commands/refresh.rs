@@ -31,6 +31,10 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             other => return Err(unknown_option(other, "JWT.REFRESH")),
         }
     }
+    crate::cluster::route_token(ctx, presented, |t| {
+        let (sub, sid) = refresh::peek_session(t)?;
+        Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
+    })?;
     let now = now_ms()?;
     let rng = OsRandom::new();
     let token = {

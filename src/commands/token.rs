@@ -2,6 +2,7 @@
 
 use super::{now_ms, redact, set_once, unknown_option, Args};
 use crate::acl::{self, Access};
+use crate::cluster;
 use crate::config;
 use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Code, Error, Result};
@@ -404,6 +405,14 @@ fn reply_bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
     RedisValue::NoReply
 }
 
+/// The session key a token names, read without verifying anything (cluster routing).
+fn unverified_session_key(token: &[u8]) -> Option<String> {
+    let (_, payload) = token::decode_unverified(token, config::max_token_bytes()).ok()?;
+    let claims = token::parse_claims(&payload).ok()?;
+    let session = SessionRef::new(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()?;
+    Some(session.key.to_string())
+}
+
 fn no_session() -> Error {
     Error::invalid("token has no session (it was signed STATELESS)")
 }
@@ -436,6 +445,7 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let token = args.next_bytes("token")?;
     let (withdata, expect) = parse_verify_options(&mut args, true, "JWT.VERIFY")?;
+    cluster::route_token(ctx, token, unverified_session_key)?;
     let v = authenticate(token, now_ms()?, Some(&expect))?;
     let store = Store::new(ctx);
     let data = match &v.session {
@@ -487,6 +497,7 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             other => return Err(unknown_option(other, "JWT.TOUCH")),
         }
     }
+    cluster::route_token(ctx, token, unverified_session_key)?;
     let now = now_ms()?;
     let v = authenticate(token, now, Some(&Expect::default()))?;
     let s = v.session.as_ref().ok_or_else(no_session)?;
@@ -514,6 +525,7 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     if let Some(extra) = args.next_option() {
         return Err(unknown_option(&extra, "JWT.DESTROY"));
     }
+    cluster::route_token(ctx, token, unverified_session_key)?;
     let v = authenticate(token, now_ms()?, None)?;
     let s = v.session.as_ref().ok_or_else(no_session)?;
     let store = Store::new(ctx);

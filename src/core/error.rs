@@ -22,10 +22,14 @@ pub enum Code {
     Limit,
     /// ACL: the user may not touch the subject's keys (Redis's own code for this).
     NoPerm,
+    /// Cluster: the token's session lives in a slot another node serves.
+    Moved,
+    /// Cluster: the slot is being migrated or is not served; retry later.
+    TryAgain,
 }
 
 impl Code {
-    pub const ALL: [Code; 8] = [
+    pub const ALL: [Code; 10] = [
         Code::Err,
         Code::Invalid,
         Code::Expired,
@@ -34,6 +38,8 @@ impl Code {
         Code::Reused,
         Code::Limit,
         Code::NoPerm,
+        Code::Moved,
+        Code::TryAgain,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,8 @@ impl Code {
             Code::Reused => "REUSED",
             Code::Limit => "LIMIT",
             Code::NoPerm => "NOPERM",
+            Code::Moved => "MOVED",
+            Code::TryAgain => "TRYAGAIN",
         }
     }
 }

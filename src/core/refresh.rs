@@ -84,6 +84,17 @@ pub fn looks_like_refresh_token(token: &[u8]) -> bool {
     token.starts_with(PREFIX.as_bytes())
 }
 
+/// The (sub, sid) a refresh token names, unauthenticated: only for cluster routing.
+pub fn peek_session(token: &[u8]) -> Option<(String, String)> {
+    let raw = URL_SAFE_NO_PAD.decode(token.strip_prefix(PREFIX.as_bytes())?).ok()?;
+    let body = raw.get(..raw.len().checked_sub(TAG_BYTES)?)?;
+    let sub_len = u16::from_be_bytes(body.get(17..19)?.try_into().ok()?) as usize;
+    let sub = std::str::from_utf8(body.get(19..19 + sub_len)?).ok()?;
+    let sid_len = *body.get(19 + sub_len)? as usize;
+    let sid = std::str::from_utf8(body.get(20 + sub_len..20 + sub_len + sid_len)?).ok()?;
+    Some((sub.to_string(), sid.to_string()))
+}
+
 /// Parses and authenticates a refresh token. Anything malformed or with a bad tag is
 /// INVALID; an access token is INVALID with a pointer to the right command.
 pub fn decode(token: &[u8], mac: &hmac::Key, max_bytes: usize) -> Result<RefreshToken> {
@@ -197,6 +208,8 @@ mod tests {
         let s = t.encode(&mac());
         assert!(s.starts_with("jwtr_") && !s.contains('.'));
         assert_eq!(decode(s.as_bytes(), &mac(), 8192).unwrap(), t);
+        assert_eq!(peek_session(s.as_bytes()), Some(("alice".to_string(), "sid-1".to_string())));
+        assert_eq!(peek_session(b"jwtr_AAAA"), None);
         let other = hmac::Key::new(hmac::HMAC_SHA256, &[6u8; 32]);
         assert!(decode(s.as_bytes(), &other, 8192).is_err());
         let mut bytes = s.into_bytes();

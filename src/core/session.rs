@@ -79,6 +79,26 @@ pub fn session_key(prefix: &str, sub: &str, sid: &str) -> String {
     k
 }
 
+/// The Redis Cluster hash slot of a key (CRC16/XMODEM mod 16384, honouring `{tag}`).
+pub fn hash_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let close = key[open + 1..].iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &key[open + 1..open + 1 + close])
+    });
+    crc16(tagged.unwrap_or(key)) % 16384
+}
+
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in bytes {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
 /// When a session ends: its idle deadline, never past its absolute one.
 pub fn expiry(now_ms: i64, idle_ms: i64, max_deadline_ms: Option<i64>) -> i64 {
     let idle = now_ms.saturating_add(idle_ms);
@@ -146,6 +166,16 @@ mod tests {
         assert_eq!(expiry(1000, 500, None), 1500);
         assert_eq!(expiry(1000, 500, Some(1200)), 1200);
         assert_eq!(expiry(1000, 500, Some(9000)), 1500);
+    }
+
+    #[test]
+    fn hash_slots_match_redis() {
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        assert_eq!(hash_slot(b"foo"), 12182);
+        assert_eq!(hash_slot(b"bar"), 5061);
+        assert_eq!(hash_slot(b"jwt:{alice}:s1"), hash_slot(b"alice"));
+        assert_eq!(hash_slot(b"jwt:{alice}"), hash_slot(b"alice"));
+        assert_eq!(hash_slot(b"{}x"), hash_slot(b"{}x"), "empty tag: whole key");
     }
 
     #[test]

@@ -1,0 +1,82 @@
+//! Token commands are keyless (a bearer token has no routable part), yet they derive
+//! the session's keys from the token. In a cluster, a node must not touch a key of a slot
+//! it does not serve: opening it would read nothing or write a stray, unreachable key.
+//! So in cluster mode each token command first asks Redis whether the session key is
+//! local (an `EXISTS` through `RM_Call`, which applies the server's own routing rules,
+//! migrations included) and otherwise answers `MOVED <slot> <host>:<port>` like Redis
+//! does for keyed commands (redis-cli -c and ioredis follow it), or `TRYAGAIN` while the
+//! slot is moving.
+
+use crate::core::error::{Code, Error, Result};
+use crate::core::session::hash_slot;
+use redis_module::{CallOptionsBuilder, CallReply, CallResult, Context, ContextFlags};
+
+/// Whether slot checks apply: cluster mode, and not a command replayed from a primary
+/// or the AOF (those are local by construction).
+pub fn enabled(ctx: &Context) -> bool {
+    let flags = ctx.get_flags();
+    flags.contains(ContextFlags::CLUSTER) && !flags.contains(ContextFlags::REPLICATED) && !flags.contains(ContextFlags::LOADING)
+}
+
+/// Routes by the session a token names, before anything else is done with it: a node
+/// with another keyring must answer MOVED, not INVALID. The claims are read unverified
+/// for this only; the node that serves the slot verifies everything.
+pub fn route_token(ctx: &Context, token: &[u8], session_key_of: impl FnOnce(&[u8]) -> Option<String>) -> Result<()> {
+    if !enabled(ctx) {
+        return Ok(());
+    }
+    match session_key_of(token) {
+        Some(key) => ensure_local(ctx, &key),
+        None => Ok(()), // no session named (garbage or stateless): nothing to route
+    }
+}
+
+pub fn ensure_local(ctx: &Context, session_key: &str) -> Result<()> {
+    if !enabled(ctx) {
+        return Ok(());
+    }
+    let opts = CallOptionsBuilder::new().errors_as_replies().build();
+    let res: CallResult = ctx.call_ext("EXISTS", &opts, &[session_key]);
+    if res.is_ok() {
+        return Ok(());
+    }
+    let slot = hash_slot(session_key.as_bytes());
+    match owner_of(ctx, slot) {
+        Some((host, port, false)) => Err(Error::new(Code::Moved, format!("{slot} {host}:{port}"))),
+        _ => Err(Error::new(Code::TryAgain, format!("slot {slot} is not served here right now"))),
+    }
+}
+
+/// (host, port, is this node) of the primary serving `slot`, from CLUSTER SLOTS.
+fn owner_of(ctx: &Context, slot: u16) -> Option<(String, i64, bool)> {
+    let opts = CallOptionsBuilder::new().errors_as_replies().build();
+    let slots: CallResult = ctx.call_ext("CLUSTER", &opts, &["SLOTS"]);
+    let myid: CallResult = ctx.call_ext("CLUSTER", &opts, &["MYID"]);
+    let myid = match myid {
+        Ok(CallReply::String(s)) => s.to_string().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let Ok(CallReply::Array(ranges)) = slots else { return None };
+    let int = |r: &CallReply| match r {
+        CallReply::I64(i) => Some(i.to_i64()),
+        _ => None,
+    };
+    let text = |r: &CallReply| match r {
+        CallReply::String(s) => s.to_string(),
+        _ => None,
+    };
+    for range in ranges.iter() {
+        let Ok(CallReply::Array(range)) = range else { continue };
+        let (Some(Ok(start)), Some(Ok(end)), Some(Ok(CallReply::Array(node)))) = (range.get(0), range.get(1), range.get(2)) else {
+            continue;
+        };
+        let (Some(start), Some(end)) = (int(&start), int(&end)) else { continue };
+        if (start..=end).contains(&(slot as i64)) {
+            let host = node.get(0).and_then(|r| r.ok()).and_then(|r| text(&r))?;
+            let port = node.get(1).and_then(|r| r.ok()).and_then(|r| int(&r))?;
+            let id = node.get(2).and_then(|r| r.ok()).and_then(|r| text(&r)).unwrap_or_default();
+            return Some((host, port, id == myid));
+        }
+    }
+    None
+}
