@@ -339,3 +339,63 @@ fn secrets_are_redacted_from_slowlog_and_monitor() {
     let _: String = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
     assert!(!s.log().contains(secret), "log file");
 }
+
+#[test]
+fn ecdsa_zero_and_malformed_signatures_are_refused() {
+    let s = Server::start();
+    let mut c = s.client();
+    for alg in ["ES256", "ES384", "EdDSA"] {
+        let kid = generate(&mut c, alg);
+        let t = sign(&mut c, &["alice", "KEY", &kid, "EXPIRES", "5m"]);
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let n = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap().len()
+        };
+        for bad in [vec![0u8; n], vec![0u8; n / 2], vec![0xffu8; n], vec![]] {
+            let forged = format!("{input}.{}", b64(&bad));
+            assert_eq!(code(verify(&mut c, &forged)), "INVALID", "{alg} {} bytes", bad.len());
+        }
+        assert!(verify(&mut c, &t).is_ok());
+    }
+}
+
+#[test]
+fn generated_secrets_come_from_a_real_csprng() {
+    // A proxy for "from the OS CSPRNG": full-length secrets, never repeated, across keys
+    // and across servers (a fixed or time-seeded generator would collide here).
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..2 {
+        let s = Server::start();
+        let mut c = s.client();
+        for alg in ["HS256", "HS512"] {
+            for _ in 0..10 {
+                let kid = generate(&mut c, alg);
+                let (_, _, secret): (String, String, Vec<u8>) = cmd("JWT.KEY").arg("EXPORT").arg(&kid).query(&mut c).unwrap();
+                assert_eq!(secret.len(), if alg == "HS256" { 32 } else { 64 });
+                let distinct: std::collections::HashSet<u8> = secret.iter().copied().collect();
+                assert!(distinct.len() > secret.len() / 2, "secret bytes look random");
+                assert!(seen.insert(secret), "a secret repeated");
+            }
+        }
+    }
+}
+
+#[test]
+fn keyring_sync_is_redacted_on_replicas_too() {
+    let primary = Server::start();
+    let replica = Server::start_with(&["--slowlog-log-slower-than", "0"], &[]);
+    replica.replicate_from(&primary);
+    let mut p = primary.client();
+    let mut r = replica.client();
+    let secret = "replicated-secret-value-that-must-not-leak-0123";
+    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("k").arg("HS256").arg(secret).query(&mut p).unwrap();
+    let _: i64 = cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    assert_eq!(list(&mut r).len(), 1);
+    let text = slowlog_text(&mut r);
+    let b64_secret = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(secret)
+    };
+    assert!(!text.contains(secret) && !text.contains(&b64_secret[..20]), "replica SLOWLOG: {text}");
+}
