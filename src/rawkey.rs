@@ -217,7 +217,8 @@ impl Key {
         Ok((rc == raw::REDISMODULE_OK as c_int).then_some(score))
     }
 
-    /// The absolute expiry in ms, approximately (7.0 only reports the remaining time).
+    /// The absolute expiry in ms (`GetAbsExpire`, 6.2.2+; approximate to 1 ms where a
+    /// server only reports the remaining time).
     pub fn expire_at_approx(&self) -> Option<i64> {
         if self.kind() == Kind::Empty {
             return None;
@@ -243,10 +244,11 @@ impl Key {
         Ok(())
     }
 
-    /// Sets the key's expiry to an absolute unix time in ms. Redis 7.2+ and Valkey have
-    /// `SetAbsExpire`; 7.0 only the relative `SetExpire`, which adds its own clock read.
-    /// Reading the clock on both sides and retrying until they agree makes the stored
-    /// absolute time exactly `at_ms`, so replicas (sent `PEXPIREAT at_ms`) match us.
+    /// Sets the key's expiry to an absolute unix time in ms with `SetAbsExpire` (Redis
+    /// 6.2.2+, Valkey). Should a server lack it, the relative `SetExpire` adds its own
+    /// clock read: reading the clock on both sides and retrying until they agree makes
+    /// the stored absolute time exactly `at_ms` all the same, so replicas (sent
+    /// `PEXPIREAT at_ms`) match us.
     pub fn set_expire_at(&self, at_ms: i64) -> Result<()> {
         if let Some(abs) = unsafe { raw::RedisModule_SetAbsExpire } {
             unsafe { abs(self.ptr, at_ms) };

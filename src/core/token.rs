@@ -311,6 +311,11 @@ pub struct NewClaims<'a> {
 /// Appends `s` as a JSON string (quotes and escapes) without building a Value.
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s); // the usual case: nothing to escape
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
