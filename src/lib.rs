@@ -18,7 +18,7 @@ pub mod stats;
 pub mod store;
 pub mod subcommands;
 
-use commands::{guard, key, refresh, token, user};
+use commands::{guard, key, refresh, sign, token, user};
 use config::*;
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
@@ -164,7 +164,7 @@ redis_module! {
     init: init,
     info: info,
     commands: [
-        ["jwt.sign", |ctx: &Context, args| guard(ctx, args, "JWT.SIGN", token::sign), "write deny-oom", 1, 1, 1, ""],
+        ["jwt.sign", |ctx: &Context, args| guard(ctx, args, "JWT.SIGN", sign::sign), "write deny-oom", 1, 1, 1, ""],
         ["jwt.verify", |ctx: &Context, args| guard(ctx, args, "JWT.VERIFY", token::verify), "readonly fast", 0, 0, 0, ""],
         ["jwt.decode", |ctx: &Context, args| guard(ctx, args, "JWT.DECODE", token::decode), "readonly fast", 0, 0, 0, ""],
         ["jwt.touch", |ctx: &Context, args| guard(ctx, args, "JWT.TOUCH", token::touch), "write fast", 0, 0, 0, ""],

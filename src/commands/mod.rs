@@ -1,8 +1,10 @@
 //! Command handlers: one file per command family, plus the shared panic guard and
 //! argument reader. Handlers parse and validate everything before the first write.
 
+pub mod auth;
 pub mod key;
 pub mod refresh;
+pub mod sign;
 pub mod token;
 pub mod user;
 

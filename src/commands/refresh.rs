@@ -1,6 +1,6 @@
 //! JWT.REFRESH: refresh-token rotation with reuse detection, in one atomic command.
 
-use super::token::{issue_access_token, SessionClaims};
+use super::sign::{issue_access_token, SessionClaims};
 use super::{now_ms, redact, set_once, unknown_option, Args};
 use crate::config;
 use crate::core::duration::parse_positive_ms;

@@ -1,0 +1,144 @@
+//! Authenticating an access token: size, header, signature (or the verify cache), the
+//! claims that can change, and the session it names. Shared by VERIFY, TOUCH, DESTROY.
+
+use crate::config;
+use crate::core::error::{Error, Result};
+use crate::core::refresh;
+use crate::core::session::{self, session_key, token_predates_session};
+use crate::core::token::{self, ClaimChecks};
+use crate::core::verify_cache::VerifyCache;
+use crate::keyring_state;
+use crate::stats;
+use crate::store::Store;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// A token whose signature verified, with what the session checks need.
+pub struct Verified {
+    pub payload: Arc<[u8]>,
+    pub iat: Option<f64>,
+    /// None for a STATELESS token (no `sid`).
+    pub session: Option<SessionRef>,
+}
+
+/// The session a token names: `<prefix>{<sub>}:<sid>`, built once while the claims are
+/// borrowed from the payload; the index key and the sid are slices of it.
+pub struct SessionRef {
+    pub key: Arc<str>,
+    index_len: usize,
+}
+
+impl SessionRef {
+    fn new(sub: &str, sid: &str) -> Result<SessionRef> {
+        let sub = session::validate_subject(sub.as_bytes()).map_err(|_| Error::invalid("token has an invalid sub"))?;
+        session::validate_sid(sid.as_bytes()).map_err(|_| Error::invalid("token has an invalid sid"))?;
+        let key = config::PREFIX.with(|p| session_key(p, sub, sid));
+        Ok(SessionRef { index_len: key.len() - sid.len() - 1, key: Arc::from(key) })
+    }
+    pub fn index_key(&self) -> &str {
+        &self.key[..self.index_len]
+    }
+    pub fn sid(&self) -> &str {
+        &self.key[self.index_len + 1..]
+    }
+}
+
+#[derive(Default)]
+pub struct Expect<'a> {
+    pub aud: Option<&'a str>,
+    pub iss: Option<&'a str>,
+}
+
+/// Tokens whose signature verified recently (see core::verify_cache).
+static VERIFY_CACHE: Mutex<Option<VerifyCache>> = Mutex::new(None);
+
+fn with_cache<R>(f: impl FnOnce(&mut VerifyCache) -> R) -> R {
+    let mut guard = VERIFY_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let size = config::VERIFY_CACHE.load(Ordering::Relaxed).max(0) as usize;
+    if guard.as_ref().is_none_or(|c| c.size() != size) {
+        *guard = Some(VerifyCache::new(size));
+    }
+    match guard.as_mut() {
+        Some(cache) => f(cache),
+        None => f(&mut VerifyCache::new(0)),
+    }
+}
+
+/// The claim checks that run on every VERIFY, cached or not.
+fn check_claims(checks: &ClaimChecks, now: i64, expect: Option<&Expect>) -> Result<()> {
+    if let Some(expect) = expect {
+        checks.check_times(now, config::LEEWAY.ms())?;
+        let iss = expect.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
+        let aud = expect.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+        checks.check_iss_aud(iss.as_deref(), aud.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Signature, then (unless `expect` is None, as for DESTROY) times and iss/aud. The
+/// keyring lock is held only for the signature check.
+pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<Verified> {
+    if refresh::looks_like_refresh_token(token) {
+        return Err(Error::invalid("this is a refresh token: use it only with JWT.REFRESH"));
+    }
+    if token.len() > config::max_token_bytes() {
+        return Err(Error::invalid(format!("token is longer than jwt.max-token-bytes ({})", config::max_token_bytes())));
+    }
+    let generation = keyring_state::generation();
+    let hit = with_cache(|cache| {
+        let e = cache.get(token, generation, now)?;
+        // A changed jwt.prefix moves sessions: the cached key would be stale.
+        if let Some((key, _)) = &e.session {
+            let same_prefix = config::PREFIX.with(|p| key.starts_with(p) && key.as_bytes().get(p.len()) == Some(&b'{'));
+            if !same_prefix {
+                return None;
+            }
+        }
+        Some((e.checks.clone(), e.payload.clone(), e.session.as_ref().map(|(key, n)| SessionRef { key: key.clone(), index_len: *n })))
+    });
+    if let Some((checks, payload, session)) = hit {
+        stats::VERIFY_CACHE_HITS.incr();
+        check_claims(&checks, now, expect)?;
+        return Ok(Verified { payload, iat: checks.iat, session });
+    }
+    let parts = token::split(token, config::max_token_bytes())?;
+    let key_drop_at = {
+        let ring = keyring_state::read();
+        token::verify_signature(&parts, &ring, now)?.drop_at_ms
+    };
+    let payload: Arc<[u8]> = token::b64_decode(parts.payload_b64)?.into();
+    let (checks, session) = {
+        let claims = token::parse_claims(&payload)?;
+        let session = match (&claims.sub, &claims.sid) {
+            (_, None) => None,
+            (Some(sub), Some(sid)) => Some(SessionRef::new(sub, sid)?),
+            (None, Some(_)) => return Err(Error::invalid("token has a sid but no sub")),
+        };
+        (ClaimChecks::of(&claims), session)
+    };
+    with_cache(|cache| {
+        cache.put(token, generation, key_drop_at, payload.clone(), checks.clone(), session.as_ref().map(|s| (s.key.clone(), s.index_len)))
+    });
+    check_claims(&checks, now, expect)?;
+    Ok(Verified { payload, iat: checks.iat, session })
+}
+
+/// The session key a token names, read without verifying anything (cluster routing).
+pub(super) fn unverified_session_key(token: &[u8]) -> Option<String> {
+    let (_, payload) = token::decode_unverified(token, config::max_token_bytes()).ok()?;
+    let claims = token::parse_claims(&payload).ok()?;
+    let session = SessionRef::new(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()?;
+    Some(session.key.to_string())
+}
+
+pub(super) fn no_session() -> Error {
+    Error::invalid("token has no session (it was signed STATELESS)")
+}
+
+/// Is the token's session still the live one?
+pub(super) fn session_is_live(store: &Store, v: &Verified, s: &SessionRef) -> bool {
+    match store.session_created(&s.key) {
+        Some(created) => !token_predates_session(v.iat, created),
+        None => false,
+    }
+}

@@ -1,0 +1,286 @@
+//! JWT.SIGN: a new session and its token (or a STATELESS token), and the access-token
+//! issuing that JWT.REFRESH shares.
+
+use super::{now_ms, set_once, unknown_option, Args};
+use crate::acl::{self, Access};
+use crate::config;
+use crate::core::duration::parse_positive_ms;
+use crate::core::error::{Code, Error, Result};
+use crate::core::random::{uuid_v4, uuid_v4_pair, OsRandom};
+use crate::core::refresh::RefreshToken;
+use crate::core::session::{self, index_key, session_key};
+use crate::core::token::{self, NewClaims};
+use crate::keyring_state;
+use crate::stats;
+use crate::store::{NewSession, RefreshInit, Store};
+use redis_module::{Context, RedisString, RedisValue};
+
+/// Options of JWT.SIGN, validated before anything is written.
+#[derive(Default)]
+struct SignOptions<'a> {
+    claims: Option<serde_json::Map<String, serde_json::Value>>,
+    data: Option<&'a [u8]>,
+    ttl_ms: Option<i64>,
+    expires_ms: Option<i64>,
+    maxage_ms: Option<i64>,
+    sid: Option<&'a str>,
+    aud: Option<&'a str>,
+    iss: Option<&'a str>,
+    limit: Option<i64>,
+    refresh: bool,
+    key: Option<&'a str>,
+    stateless: bool,
+}
+
+fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
+    let mut o = SignOptions::default();
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "CLAIMS" => {
+                let claims = token::parse_public_claims(args.next_bytes("CLAIMS json")?)?;
+                set_once(&mut o.claims, claims, "CLAIMS")?
+            }
+            "DATA" => {
+                let data = args.next_bytes("DATA json")?;
+                serde_json::from_slice::<serde::de::IgnoredAny>(data)
+                    .map_err(|_| Error::syntax("DATA is not valid JSON"))?;
+                set_once(&mut o.data, data, "DATA")?
+            }
+            "TTL" => set_once(&mut o.ttl_ms, parse_positive_ms(args.next_str("TTL duration")?)?, "TTL")?,
+            "EXPIRES" => set_once(&mut o.expires_ms, parse_positive_ms(args.next_str("EXPIRES duration")?)?, "EXPIRES")?,
+            "MAXAGE" => set_once(&mut o.maxage_ms, parse_positive_ms(args.next_str("MAXAGE duration")?)?, "MAXAGE")?,
+            "SID" => set_once(&mut o.sid, session::validate_sid(args.next_bytes("SID")?)?, "SID")?,
+            "AUD" => set_once(&mut o.aud, args.next_str("AUD")?, "AUD")?,
+            "ISS" => set_once(&mut o.iss, args.next_str("ISS")?, "ISS")?,
+            "LIMIT" => {
+                let n = args.next_str("LIMIT count")?;
+                let n = n.parse::<i64>().ok().filter(|n| (0..=config::MAX_SESSIONS_RANGE.1).contains(n));
+                let n = n.ok_or_else(|| Error::syntax("LIMIT must be an integer from 0 (unlimited) up"))?;
+                set_once(&mut o.limit, n, "LIMIT")?
+            }
+            "KEY" => {
+                let kid = args.next_str("KEY kid")?;
+                crate::core::keyring::validate_kid(kid)?;
+                set_once(&mut o.key, kid, "KEY")?
+            }
+            "STATELESS" => {
+                if o.stateless {
+                    return Err(Error::syntax("STATELESS given more than once"));
+                }
+                o.stateless = true
+            }
+            "REFRESH" => {
+                if o.refresh {
+                    return Err(Error::syntax("REFRESH given more than once"));
+                }
+                o.refresh = true
+            }
+            other => return Err(unknown_option(other, "JWT.SIGN")),
+        }
+    }
+    Ok(o)
+}
+
+/// JWT.SIGN <sub> [CLAIMS json] [DATA json] [TTL dur] [EXPIRES dur] [MAXAGE dur] [SID sid] [AUD a] [ISS i]
+pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    let mut args = Args::new(argv);
+    let sub = session::validate_subject(args.next_bytes("subject")?)?;
+    let o = parse_sign_options(&mut args)?;
+    if let Some(kid) = o.key {
+        signing_key_exists(kid)?;
+    }
+    if o.stateless {
+        return sign_stateless(ctx, sub, o);
+    }
+
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    let prefix = config::PREFIX.with(str::to_string);
+    let idle_ms = o.ttl_ms.unwrap_or_else(|| config::SESSION_TTL.ms());
+    let max_deadline = o.maxage_ms.map(|m| now.saturating_add(m));
+    let expiry = session::expiry(now, idle_ms, max_deadline);
+    let (random_sid, jti) = uuid_v4_pair(&rng)?;
+    let sid = match o.sid {
+        Some(s) => s.to_string(),
+        None => random_sid,
+    };
+    let skey = session_key(&prefix, sub, &sid);
+    let ikey = index_key(&prefix, sub);
+    acl::check_key(ctx, &ikey, Access::Write)?;
+    let store = Store::new(ctx);
+    store.check_types(Some(&skey), &ikey)?;
+    let evict = sessions_to_evict(&store, &ikey, &sid, o.limit)?;
+
+    // From here on we write.
+    keyring_state::ensure_signing_key(ctx, now, &rng)?;
+    let issuer = o.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
+    let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+    // With REFRESH the access token always expires (default jwt.access-ttl).
+    let access_ms = o.expires_ms.or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
+    let claims = SessionClaims::new(o.claims, issuer, audience);
+    let jwt = issue_access_token_with(sub, Some(&sid), &jti, now, access_ms, &claims, o.key)?;
+    let refresh = match o.refresh {
+        true => {
+            let ring = keyring_state::read();
+            let mac = ring.refresh_secret().ok_or_else(|| Error::syntax("no refresh secret"))?;
+            Some(RefreshToken::new(now, 1, sub, &sid, &rng)?).map(|t| (t.encode(mac), t.hash()))
+        }
+        false => None,
+    };
+    let stored_claims = claims.to_stored();
+    store.trim_index(&ikey, now)?;
+    if !evict.is_empty() {
+        let refs: Vec<&str> = evict.iter().map(String::as_str).collect();
+        for _ in 0..store.end_sessions(&ikey, &refs, "jwt.evict")? {
+            stats::EVICTIONS.incr();
+        }
+    }
+    store.create_session(
+        &skey,
+        &ikey,
+        &sid,
+        &NewSession {
+            created_ms: now,
+            idle_ms,
+            max_deadline_ms: max_deadline,
+            data: o.data,
+            expiry_ms: expiry,
+            refresh: refresh.as_ref().map(|(_, hash)| RefreshInit {
+                hash: *hash,
+                access_ms: access_ms.unwrap_or_else(|| config::ACCESS_TTL.ms()),
+                claims: stored_claims.as_deref(),
+            }),
+        },
+    )?;
+    store.notify("jwt.sign", &skey);
+    stats::SIGNS.incr();
+    Ok(match refresh {
+        Some((token, _)) => RedisValue::Array(vec![RedisValue::BulkString(jwt), RedisValue::BulkString(token)]),
+        None => RedisValue::BulkString(jwt),
+    })
+}
+
+/// The claims a session's access tokens carry besides the registered ones: iss, aud and
+/// the public CLAIMS. Stored with refreshable sessions so REFRESH re-issues the same.
+pub struct SessionClaims {
+    pub iss: Option<String>,
+    pub aud: Option<String>,
+    pub public: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl SessionClaims {
+    fn new(public: Option<serde_json::Map<String, serde_json::Value>>, iss: Option<String>, aud: Option<String>) -> Self {
+        SessionClaims { iss, aud, public }
+    }
+
+    /// `{"iss":..,"aud":..,"public":{..}}`, or None when there is nothing to keep.
+    fn to_stored(&self) -> Option<Vec<u8>> {
+        if self.iss.is_none() && self.aud.is_none() && self.public.is_none() {
+            return None;
+        }
+        let doc = serde_json::json!({ "iss": self.iss, "aud": self.aud, "public": self.public });
+        serde_json::to_vec(&doc).ok()
+    }
+
+    pub fn from_stored(bytes: Option<&[u8]>) -> Result<Self> {
+        let Some(bytes) = bytes else { return Ok(SessionClaims::new(None, None, None)) };
+        let bad = || Error::syntax("corrupt session claims");
+        let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
+        let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let public = match doc.get("public") {
+            Some(serde_json::Value::Object(m)) => Some(m.clone()),
+            _ => None,
+        };
+        Ok(SessionClaims::new(public, text("iss"), text("aud")))
+    }
+}
+
+/// KEY <kid> must name a key that may sign: present, not retired.
+fn signing_key_exists(kid: &str) -> Result<()> {
+    let ring = keyring_state::read();
+    match ring.get(kid) {
+        Some(k) if k.retired_ms.is_none() => Ok(()),
+        Some(_) => Err(Error::syntax(format!("key '{kid}' is retired and cannot sign"))),
+        None => Err(Error::syntax(format!("no key with kid '{kid}'"))),
+    }
+}
+
+/// JWT.SIGN <sub> STATELESS [EXPIRES dur] [CLAIMS json] [KEY kid] [AUD a] [ISS i]: a
+/// token with no session and no sid (service-to-service calls), always with `exp`
+/// (default jwt.access-ttl). VERIFY accepts it on signature and claims alone.
+fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue> {
+    if o.data.is_some() || o.ttl_ms.is_some() || o.maxage_ms.is_some() || o.sid.is_some() || o.refresh || o.limit.is_some() {
+        return Err(Error::syntax("STATELESS tokens have no session: DATA, TTL, MAXAGE, SID, LIMIT and REFRESH do not apply"));
+    }
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    keyring_state::ensure_signing_key(ctx, now, &rng)?;
+    let issuer = o.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
+    let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+    let claims = SessionClaims::new(o.claims, issuer, audience);
+    let lifetime = o.expires_ms.unwrap_or_else(|| config::ACCESS_TTL.ms());
+    let jwt = issue_access_token(sub, None, now, Some(lifetime), &claims, &rng, o.key)?;
+    stats::SIGNS.incr();
+    Ok(RedisValue::BulkString(jwt))
+}
+
+/// Signs an access token (fresh jti, iat now) with key `kid`, else the active key.
+pub fn issue_access_token(
+    sub: &str,
+    sid: Option<&str>,
+    now: i64,
+    lifetime_ms: Option<i64>,
+    claims: &SessionClaims,
+    rng: &OsRandom,
+    kid: Option<&str>,
+) -> Result<String> {
+    issue_access_token_with(sub, sid, &uuid_v4(rng)?, now, lifetime_ms, claims, kid)
+}
+
+/// The same with a jti already drawn.
+fn issue_access_token_with(
+    sub: &str,
+    sid: Option<&str>,
+    jti: &str,
+    now: i64,
+    lifetime_ms: Option<i64>,
+    claims: &SessionClaims,
+    kid: Option<&str>,
+) -> Result<String> {
+    let payload = NewClaims {
+        sub,
+        sid,
+        jti,
+        iat: now.div_euclid(1000),
+        exp: lifetime_ms.map(|ms| token::exp_for(now, ms)),
+        iss: claims.iss.as_deref(),
+        aud: claims.aud.as_deref(),
+        public: claims.public.as_ref(),
+    };
+    let ring = keyring_state::read();
+    let key = match kid {
+        Some(kid) => ring.get(kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?,
+        None => ring.active().ok_or_else(|| Error::syntax("no active signing key"))?,
+    };
+    token::sign(key, &payload.to_json())
+}
+
+/// Enforces max-sessions (the LIMIT option, else `jwt.max-sessions`) before anything is
+/// written: with policy `deny` a full subject is a LIMIT error; with `evict-oldest` the
+/// oldest sessions (by creation) make room. Re-signing an existing SID does not count.
+/// Commands are atomic, so N+1 concurrent logins with a limit of N leave exactly N.
+fn sessions_to_evict(store: &Store, ikey: &str, sid: &str, limit: Option<i64>) -> Result<Vec<String>> {
+    let limit = limit.unwrap_or_else(|| config::MAX_SESSIONS.load(std::sync::atomic::Ordering::Relaxed));
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let others: Vec<String> = store.sessions(ikey, false)?.into_iter().map(|s| s.sid).filter(|s| s != sid).collect();
+    let excess = (others.len() + 1).saturating_sub(limit as usize);
+    if excess == 0 {
+        return Ok(Vec::new());
+    }
+    if config::MAX_SESSIONS_POLICY.with(|p| p == "deny") {
+        return Err(Error::new(Code::Limit, format!("the subject already has {} sessions (max {limit})", others.len())));
+    }
+    Ok(others.into_iter().take(excess).collect())
+}
