@@ -49,6 +49,30 @@ impl Drop for Str {
     }
 }
 
+thread_local! {
+    /// Hash field names as server strings, made once: `HashGet` with C-string fields
+    /// would build (and free) a string object per call on the VERIFY path. Commands run
+    /// on the main thread, and these live as long as the process.
+    static FIELD_NAMES: std::cell::RefCell<Vec<(usize, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn field_name(field: &CStr) -> Option<*mut raw::RedisModuleString> {
+    let key = field.as_ptr() as usize;
+    FIELD_NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, p)) = names.iter().find(|(k, _)| *k == key) {
+            return Some(*p as *mut raw::RedisModuleString);
+        }
+        let create = unsafe { raw::RedisModule_CreateString }?;
+        let bytes = field.to_bytes();
+        let p = unsafe { create(ptr::null_mut(), bytes.as_ptr().cast::<c_char>(), bytes.len()) };
+        (!p.is_null()).then(|| {
+            names.push((key, p as usize));
+            p
+        })
+    })
+}
+
 fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else { return &[] };
     let mut len = 0usize;
@@ -160,9 +184,10 @@ impl Key {
             return None;
         }
         let get = unsafe { raw::RedisModule_HashGet }?;
+        let name = field_name(field)?;
         let mut out: *mut raw::RedisModuleString = ptr::null_mut();
         let null: *mut c_char = ptr::null_mut();
-        let rc = unsafe { get(self.ptr, raw::REDISMODULE_HASH_CFIELDS as c_int, field.as_ptr(), &mut out, null) };
+        let rc = unsafe { get(self.ptr, raw::REDISMODULE_HASH_NONE as c_int, name, &mut out, null) };
         if rc != raw::REDISMODULE_OK as c_int || out.is_null() {
             return None;
         }
