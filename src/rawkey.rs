@@ -117,6 +117,39 @@ pub mod replicate {
     }
 }
 
+/// A key name as a server string that outlives one command (created without a context,
+/// reference-counted by the server). The verify cache keeps one per cached session so
+/// a hit opens the key without building its name again. Main thread only, like every
+/// command; `Send` only so it can sit in the cache's static.
+pub struct KeyName(*mut raw::RedisModuleString);
+
+unsafe impl Send for KeyName {}
+
+impl KeyName {
+    pub fn new(name: &[u8]) -> Option<KeyName> {
+        let create = unsafe { raw::RedisModule_CreateString }?;
+        let p = unsafe { create(ptr::null_mut(), name.as_ptr().cast::<c_char>(), name.len()) };
+        (!p.is_null()).then_some(KeyName(p))
+    }
+}
+
+impl Clone for KeyName {
+    fn clone(&self) -> Self {
+        if let Some(retain) = unsafe { raw::RedisModule_RetainString } {
+            unsafe { retain(ptr::null_mut(), self.0) };
+        }
+        KeyName(self.0)
+    }
+}
+
+impl Drop for KeyName {
+    fn drop(&mut self) {
+        if let Some(free) = unsafe { raw::RedisModule_FreeString } {
+            unsafe { free(ptr::null_mut(), self.0) };
+        }
+    }
+}
+
 pub struct Key {
     ctx: *mut raw::RedisModuleCtx,
     ptr: *mut raw::RedisModuleKey,
@@ -136,6 +169,13 @@ impl Key {
         let name = Str::new(ctx.get_raw(), name)?;
         // OpenKey keeps its own reference to the name.
         let ptr = unsafe { open(ctx.get_raw(), name.ptr, mode as c_int) };
+        Ok(Key { ctx: ctx.get_raw(), ptr: ptr.cast() })
+    }
+
+    /// Opens a key for reading by a name made earlier.
+    pub fn read_named(ctx: &Context, name: &KeyName) -> Result<Key> {
+        let open = api!(RedisModule_OpenKey)?;
+        let ptr = unsafe { open(ctx.get_raw(), name.0, raw::REDISMODULE_READ as c_int) };
         Ok(Key { ctx: ctx.get_raw(), ptr: ptr.cast() })
     }
 

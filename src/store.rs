@@ -9,7 +9,7 @@
 use crate::core::error::{Error, Result};
 use crate::core::refresh::RotationState;
 use crate::core::session::field;
-use crate::rawkey::{replicate, Key, Kind};
+use crate::rawkey::{replicate, Key, KeyName, Kind};
 use redis_module::{Context, NotifyEvent};
 
 pub struct Store<'a> {
@@ -83,8 +83,12 @@ impl<'a> Store<'a> {
 
     /// The creation time of a live session, or None when it is gone. The VERIFY path:
     /// one key lookup and one field read.
-    pub fn session_created(&self, session_key: &str) -> Option<i64> {
-        Key::read(self.ctx, session_key.as_bytes()).ok()?.hash_get_i64(field::CREATED)
+    pub fn session_created(&self, session_key: &str, name: Option<&KeyName>) -> Option<i64> {
+        let key = match name {
+            Some(name) => Key::read_named(self.ctx, name),
+            None => Key::read(self.ctx, session_key.as_bytes()),
+        };
+        key.ok()?.hash_get_i64(field::CREATED)
     }
 
     pub fn session_state(&self, session_key: &str) -> Option<SessionState> {

@@ -9,6 +9,7 @@ use crate::core::token::{self, ClaimChecks};
 use crate::core::verify_cache::VerifyCache;
 use crate::keyring_state;
 use crate::stats;
+use crate::rawkey::KeyName;
 use crate::store::Store;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,12 @@ pub struct Verified {
 
 /// The session a token names: `<prefix>{<sub>}:<sid>`, built once while the claims are
 /// borrowed from the payload; the index key and the sid are slices of it.
+#[derive(Clone)]
 pub struct SessionRef {
     pub key: Arc<str>,
     index_len: usize,
+    /// The key name as a server string, made once (None if the server refused).
+    pub name: Option<KeyName>,
 }
 
 impl SessionRef {
@@ -33,7 +37,7 @@ impl SessionRef {
         let sub = session::validate_subject(sub.as_bytes()).map_err(|_| Error::invalid("token has an invalid sub"))?;
         session::validate_sid(sid.as_bytes()).map_err(|_| Error::invalid("token has an invalid sid"))?;
         let key = config::PREFIX.with(|p| session_key(p, sub, sid));
-        Ok(SessionRef { index_len: key.len() - sid.len() - 1, key: Arc::from(key) })
+        Ok(SessionRef { index_len: key.len() - sid.len() - 1, name: KeyName::new(key.as_bytes()), key: Arc::from(key) })
     }
     pub fn index_key(&self) -> &str {
         &self.key[..self.index_len]
@@ -50,9 +54,9 @@ pub struct Expect<'a> {
 }
 
 /// Tokens whose signature verified recently (see core::verify_cache).
-static VERIFY_CACHE: Mutex<Option<VerifyCache>> = Mutex::new(None);
+static VERIFY_CACHE: Mutex<Option<VerifyCache<SessionRef>>> = Mutex::new(None);
 
-fn with_cache<R>(f: impl FnOnce(&mut VerifyCache) -> R) -> R {
+fn with_cache<R>(f: impl FnOnce(&mut VerifyCache<SessionRef>) -> R) -> R {
     let mut guard = VERIFY_CACHE.lock().unwrap_or_else(|p| p.into_inner());
     let size = config::VERIFY_CACHE.load(Ordering::Relaxed).max(0) as usize;
     if guard.as_ref().is_none_or(|c| c.size() != size) {
@@ -88,13 +92,14 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
     let hit = with_cache(|cache| {
         let e = cache.get(token, generation, now)?;
         // A changed jwt.prefix moves sessions: the cached key would be stale.
-        if let Some((key, _)) = &e.session {
+        if let Some(s) = &e.session {
+            let key = &s.key;
             let same_prefix = config::PREFIX.with(|p| key.starts_with(p) && key.as_bytes().get(p.len()) == Some(&b'{'));
             if !same_prefix {
                 return None;
             }
         }
-        Some((e.checks.clone(), e.payload.clone(), e.session.as_ref().map(|(key, n)| SessionRef { key: key.clone(), index_len: *n })))
+        Some((e.checks.clone(), e.payload.clone(), e.session.clone()))
     });
     if let Some((checks, payload, session)) = hit {
         stats::VERIFY_CACHE_HITS.incr();
@@ -117,7 +122,7 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         (ClaimChecks::of(&claims), session)
     };
     with_cache(|cache| {
-        cache.put(token, generation, key_drop_at, payload.clone(), checks.clone(), session.as_ref().map(|s| (s.key.clone(), s.index_len)))
+        cache.put(token, generation, key_drop_at, payload.clone(), checks.clone(), session.clone())
     });
     check_claims(&checks, now, expect)?;
     Ok(Verified { payload, iat: checks.iat, session })
@@ -137,7 +142,7 @@ pub(super) fn no_session() -> Error {
 
 /// Is the token's session still the live one?
 pub(super) fn session_is_live(store: &Store, v: &Verified, s: &SessionRef) -> bool {
-    match store.session_created(&s.key) {
+    match store.session_created(&s.key, s.name.as_ref()) {
         Some(created) => !token_predates_session(v.iat, created),
         None => false,
     }

@@ -7,8 +7,8 @@
 //! bumps a generation that invalidates every entry, so a dropped or replaced key never
 //! verifies from the cache.
 //!
-//! Direct-mapped: a SipHash of the token's tail (random keys per process, so slots
-//! cannot be aimed at) picks one slot; a new token replaces the slot's old one. The stored token
+//! Direct-mapped: a seeded hash of the token's tail (random seed per process) picks
+//! one slot; a new token replaces the slot's old one. The stored token
 //! is compared in full, in constant time, so timing cannot reveal a cached token.
 
 use super::token::ClaimChecks;
@@ -16,7 +16,22 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-pub struct CachedToken {
+/// A cheap seeded mix of the token's tail. Slots only steer a cache: aiming a token at a
+/// slot could at worst evict another entry (a slower next VERIFY, never a wrong one), and
+/// the per-process random seed keeps even that from being planned.
+fn mix(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+    }
+    h
+}
+
+/// `S` is what the caller keeps about the token's session (None when stateless).
+pub struct CachedToken<S> {
     token: Box<[u8]>,
     generation: u64,
     /// When the verifying key is dropped (retired keys), if ever.
@@ -24,39 +39,56 @@ pub struct CachedToken {
     /// Shared with the verifications that hit, so a hit copies nothing.
     pub payload: Arc<[u8]>,
     pub checks: ClaimChecks,
-    /// The session key and the length of its index-key prefix, None when stateless.
-    pub session: Option<(Arc<str>, usize)>,
+    pub session: Option<S>,
 }
 
-pub struct VerifyCache {
-    slots: Vec<Option<CachedToken>>,
-    hasher: RandomState,
+pub struct VerifyCache<S> {
+    slots: Vec<Option<CachedToken<S>>>,
+    seed: u64,
 }
 
+/// No early exit: the time taken does not depend on where the tokens differ.
 fn equal_constant_time(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u64;
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (a8.remainder(), b8.remainder());
+    for (x, y) in a8.zip(b8) {
+        let mut wx = [0u8; 8];
+        let mut wy = [0u8; 8];
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        diff |= u64::from_ne_bytes(wx) ^ u64::from_ne_bytes(wy);
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        diff |= (x ^ y) as u64;
+    }
+    diff == 0
 }
 
-impl VerifyCache {
-    pub fn new(size: usize) -> VerifyCache {
+impl<S> VerifyCache<S> {
+    pub fn new(size: usize) -> VerifyCache<S> {
         let mut slots = Vec::new();
         slots.resize_with(size, || None);
-        VerifyCache { slots, hasher: RandomState::new() }
+        // A random seed per cache, from the standard library's per-process random keys.
+        VerifyCache { slots, seed: RandomState::new().hash_one(size) }
     }
 
     pub fn size(&self) -> usize {
         self.slots.len()
     }
 
-    /// The slot of a token: a keyed hash of its last 64 bytes (the signature, which
+    /// The slot of a token: a seeded hash of its last 64 bytes (the signature, which
     /// differs between any two tokens) and its length. The full token is compared after.
     fn slot(&self, token: &[u8]) -> Option<usize> {
         let n = self.slots.len();
         let tail = &token[token.len().saturating_sub(64)..];
-        (n > 0).then(|| (self.hasher.hash_one((tail, token.len())) % n as u64) as usize)
+        (n > 0).then(|| (mix(self.seed, tail) % n as u64) as usize)
     }
 
-    pub fn get(&self, token: &[u8], generation: u64, now_ms: i64) -> Option<&CachedToken> {
+    pub fn get(&self, token: &[u8], generation: u64, now_ms: i64) -> Option<&CachedToken<S>> {
         let entry = self.slots.get(self.slot(token)?)?.as_ref()?;
         let live = entry.key_drop_at_ms.is_none_or(|d| now_ms < d);
         (entry.generation == generation && live && equal_constant_time(&entry.token, token)).then_some(entry)
@@ -69,7 +101,7 @@ impl VerifyCache {
         key_drop_at_ms: Option<i64>,
         payload: Arc<[u8]>,
         checks: ClaimChecks,
-        session: Option<(Arc<str>, usize)>,
+        session: Option<S>,
     ) {
         if let Some(i) = self.slot(token) {
             self.slots[i] = Some(CachedToken {
@@ -90,7 +122,7 @@ mod tests {
 
     #[test]
     fn hits_misses_and_generations() {
-        let mut c = VerifyCache::new(64);
+        let mut c: VerifyCache<()> = VerifyCache::new(64);
         assert!(c.get(b"tok", 1, 0).is_none());
         c.put(b"tok", 1, None, Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
         assert_eq!(&*c.get(b"tok", 1, 0).unwrap().payload, b"{}");
@@ -100,7 +132,7 @@ mod tests {
         c.put(b"old", 1, Some(100), Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
         assert!(c.get(b"old", 1, 99).is_some());
         assert!(c.get(b"old", 1, 100).is_none(), "its key has been dropped");
-        let mut off = VerifyCache::new(0);
+        let mut off: VerifyCache<()> = VerifyCache::new(0);
         off.put(b"tok", 1, None, Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
         assert!(off.get(b"tok", 1, 0).is_none());
     }
@@ -110,5 +142,20 @@ mod tests {
         assert!(equal_constant_time(b"abc", b"abc"));
         assert!(!equal_constant_time(b"abc", b"abd"));
         assert!(!equal_constant_time(b"abc", b"ab"));
+        let long: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        assert!(equal_constant_time(&long, &long.clone()));
+        for i in [0, 7, 8, 150, 295, 299] {
+            let mut other = long.clone();
+            other[i] ^= 1;
+            assert!(!equal_constant_time(&long, &other), "{i}");
+        }
+    }
+
+    #[test]
+    fn slots_spread() {
+        let c: VerifyCache<()> = VerifyCache::new(64);
+        let used: std::collections::HashSet<usize> =
+            (0..256u32).filter_map(|i| c.slot(format!("token-{i}-signature").as_bytes())).collect();
+        assert!(used.len() > 40, "{}", used.len());
     }
 }
