@@ -126,6 +126,10 @@ pub struct KeyName(*mut raw::RedisModuleString);
 unsafe impl Send for KeyName {}
 
 impl KeyName {
+    pub fn as_ptr(&self) -> *mut raw::RedisModuleString {
+        self.0
+    }
+
     pub fn new(name: &[u8]) -> Option<KeyName> {
         let create = unsafe { raw::RedisModule_CreateString }?;
         let p = unsafe { create(ptr::null_mut(), name.as_ptr().cast::<c_char>(), name.len()) };
@@ -177,6 +181,14 @@ impl Key {
         let open = api!(RedisModule_OpenKey)?;
         let ptr = unsafe { open(ctx.get_raw(), name.0, raw::REDISMODULE_READ as c_int) };
         Ok(Key { ctx: ctx.get_raw(), ptr: ptr.cast() })
+    }
+
+    /// Opens a key for reading by its name, made now or earlier.
+    pub fn read_either(ctx: &Context, name: &[u8], made: Option<&KeyName>) -> Result<Key> {
+        match made {
+            Some(n) => Key::read_named(ctx, n),
+            None => Key::read(ctx, name),
+        }
     }
 
     pub fn read(ctx: &Context, name: &[u8]) -> Result<Key> {
@@ -242,18 +254,21 @@ impl Key {
             return out;
         }
         let Some(get) = (unsafe { raw::RedisModule_HashGet }) else { return out };
+        let (Some(f0), Some(f1), Some(f2)) = (field_name(fields[0]), field_name(fields[1]), field_name(fields[2])) else {
+            return out;
+        };
         let (mut v0, mut v1, mut v2): (*mut raw::RedisModuleString, *mut raw::RedisModuleString, *mut raw::RedisModuleString) =
             (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
         let null: *mut c_char = ptr::null_mut();
         let rc = unsafe {
             get(
                 self.ptr,
-                raw::REDISMODULE_HASH_CFIELDS as c_int,
-                fields[0].as_ptr(),
+                raw::REDISMODULE_HASH_NONE as c_int,
+                f0,
                 &mut v0 as *mut *mut raw::RedisModuleString,
-                fields[1].as_ptr(),
+                f1,
                 &mut v1 as *mut *mut raw::RedisModuleString,
-                fields[2].as_ptr(),
+                f2,
                 &mut v2 as *mut *mut raw::RedisModuleString,
                 null,
             )

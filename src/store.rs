@@ -11,6 +11,7 @@ use crate::core::refresh::RotationState;
 use crate::core::session::field;
 use crate::rawkey::{replicate, Key, KeyName, Kind};
 use redis_module::{Context, NotifyEvent};
+use std::ffi::CStr;
 
 pub struct Store<'a> {
     ctx: &'a Context,
@@ -84,15 +85,11 @@ impl<'a> Store<'a> {
     /// The creation time of a live session, or None when it is gone. The VERIFY path:
     /// one key lookup and one field read.
     pub fn session_created(&self, session_key: &str, name: Option<&KeyName>) -> Option<i64> {
-        let key = match name {
-            Some(name) => Key::read_named(self.ctx, name),
-            None => Key::read(self.ctx, session_key.as_bytes()),
-        };
-        key.ok()?.hash_get_i64(field::CREATED)
+        Key::read_either(self.ctx, session_key.as_bytes(), name).ok()?.hash_get_i64(field::CREATED)
     }
 
-    pub fn session_state(&self, session_key: &str) -> Option<SessionState> {
-        let key = Key::read(self.ctx, session_key.as_bytes()).ok()?;
+    pub fn session_state(&self, session_key: &str, name: Option<&KeyName>) -> Option<SessionState> {
+        let key = Key::read_either(self.ctx, session_key.as_bytes(), name).ok()?;
         let [created, idle, max] = key.hash_get_i64_3([field::CREATED, field::IDLE, field::MAX_DEADLINE]);
         Some(SessionState { created_ms: created?, idle_ms: idle?, max_deadline_ms: max, expiry_ms: key.expire_at_approx() })
     }
@@ -283,7 +280,7 @@ impl<'a> Store<'a> {
 
     /// Ends the listed sessions of one subject; returns how many existed. `event` is the
     /// keyspace notification sent for each (jwt.revoke, jwt.evict).
-    pub fn end_sessions(&self, index_key: &str, sids: &[&str], event: &str) -> Result<usize> {
+    pub fn end_sessions(&self, index_key: &str, sids: &[&str], event: &CStr) -> Result<usize> {
         let ikey = index_key.as_bytes();
         let index = Key::write(self.ctx, ikey)?;
         let mut ended = 0;
@@ -292,7 +289,7 @@ impl<'a> Store<'a> {
             let skey = format!("{index_key}:{sid}");
             if Key::write(self.ctx, skey.as_bytes())?.delete()? {
                 replicate::key(self.ctx, c"DEL", skey.as_bytes());
-                self.notify(event, &skey);
+                self.notify(event, &skey, None);
                 ended += 1;
             }
             if index.zset_rem(sid.as_bytes())? {
@@ -306,8 +303,21 @@ impl<'a> Store<'a> {
         Ok(ended)
     }
 
-    /// A keyspace notification of the module class on the session key.
-    pub fn notify(&self, event: &str, session_key: &str) {
-        let _ = self.ctx.notify_keyspace_event(NotifyEvent::MODULE, event, &self.ctx.create_string(session_key));
+    /// A keyspace notification of the module class on the session key (`name` when the
+    /// caller already holds it as a server string).
+    pub fn notify(&self, event: &CStr, session_key: &str, name: Option<&KeyName>) {
+        let Some(notify) = (unsafe { redis_module::raw::RedisModule_NotifyKeyspaceEvent }) else { return };
+        let made;
+        let key = match name {
+            Some(n) => n.as_ptr(),
+            None => match KeyName::new(session_key.as_bytes()) {
+                Some(n) => {
+                    made = n;
+                    made.as_ptr()
+                }
+                None => return,
+            },
+        };
+        unsafe { notify(self.ctx.get_raw(), NotifyEvent::MODULE.bits(), event.as_ptr(), key) };
     }
 }

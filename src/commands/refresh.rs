@@ -55,7 +55,7 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let decision = refresh::decide(&record.rotation, &token, &next.hash(), now, config::REFRESH_GRACE.ms())?;
     let rotation = match decision {
         Decision::Reuse => {
-            store.end_sessions(&ikey, &[sid], "jwt.reuse")?;
+            store.end_sessions(&ikey, &[sid], c"jwt.reuse")?;
             stats::REUSE_DETECTIONS.incr();
             return Err(Error::new(
                 Code::Reused,
@@ -75,7 +75,7 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     store.save_rotation(&skey, &rotation)?;
     let expiry = session::expiry(now, record.state.idle_ms, record.state.max_deadline_ms);
     store.set_expiry(&skey, &ikey, sid, expiry)?;
-    store.notify("jwt.refresh", &skey);
+    store.notify(c"jwt.refresh", &skey, None);
     stats::REFRESHES.incr();
     Ok(RedisValue::Array(vec![RedisValue::BulkString(access), RedisValue::BulkString(refresh_token)]))
 }

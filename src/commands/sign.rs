@@ -131,7 +131,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     store.trim_index(&ikey, now)?;
     if !evict.is_empty() {
         let refs: Vec<&str> = evict.iter().map(String::as_str).collect();
-        for _ in 0..store.end_sessions(&ikey, &refs, "jwt.evict")? {
+        for _ in 0..store.end_sessions(&ikey, &refs, c"jwt.evict")? {
             stats::EVICTIONS.incr();
         }
     }
@@ -152,7 +152,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             }),
         },
     )?;
-    store.notify("jwt.sign", &skey);
+    store.notify(c"jwt.sign", &skey, None);
     stats::SIGNS.incr();
     Ok(match refresh {
         Some((token, _)) => RedisValue::Array(vec![RedisValue::BulkString(jwt), RedisValue::BulkString(token)]),

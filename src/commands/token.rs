@@ -96,7 +96,7 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let v = authenticate(token, now, Some(&Expect::default()))?;
     let s = v.session.as_ref().ok_or_else(no_session)?;
     let store = Store::new(ctx);
-    let state = store.session_state(&s.key).ok_or_else(Error::revoked)?;
+    let state = store.session_state(&s.key, s.name.as_ref()).ok_or_else(Error::revoked)?;
     if token_predates_session(v.iat, state.created_ms) {
         return Err(Error::revoked());
     }
@@ -105,7 +105,7 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     if !session::touch_is_noop(state.expiry_ms, expiry, ttl) {
         store.set_expiry(&s.key, s.index_key(), s.sid(), expiry)?;
     }
-    store.notify("jwt.touch", &s.key);
+    store.notify(c"jwt.touch", &s.key, s.name.as_ref());
     stats::TOUCHES.incr();
     Ok(reply_bytes(ctx, &v.payload))
 }
@@ -128,7 +128,7 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     }
     let removed = store.delete_session(&s.key, s.index_key(), s.sid())?;
     if removed {
-        store.notify("jwt.destroy", &s.key);
+        store.notify(c"jwt.destroy", &s.key, s.name.as_ref());
         stats::DESTROYS.incr();
     }
     Ok(RedisValue::Integer(removed as i64))

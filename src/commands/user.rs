@@ -106,7 +106,7 @@ pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             .collect(),
     };
     let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
-    let ended = store.end_sessions(&ikey, &refs, "jwt.revoke")?;
+    let ended = store.end_sessions(&ikey, &refs, c"jwt.revoke")?;
     for _ in 0..ended {
         stats::REVOKES.incr();
     }
