@@ -2,7 +2,7 @@
 MODULE := target/release/libredis_jwt.so
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build run test test-valkey bench bench-npm deps clean
+.PHONY: build run test test-valkey bench bench-npm bench-instructions deps clean
 
 build: deps
 	cargo build --release
@@ -26,6 +26,10 @@ test-valkey: build
 
 bench: build
 	bash bench/run.sh
+
+# Instructions per operation under callgrind (repeatable where ops/s are not).
+bench-instructions: build
+	bash bench/instructions.sh
 
 # Against the npm library it replaces (jwt-redis), from one Node process.
 bench-npm: build
