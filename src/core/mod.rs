@@ -5,6 +5,7 @@ pub mod error;
 pub mod keyring;
 pub mod pem;
 pub mod random;
+mod robustness;
 pub mod refresh;
 pub mod session;
 pub mod token;
