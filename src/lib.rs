@@ -171,7 +171,7 @@ redis_module! {
         ["jwt.destroy", |ctx: &Context, args| guard(ctx, args, "JWT.DESTROY", token::destroy), "write", 0, 0, 0, ""],
         ["jwt.refresh", |ctx: &Context, args| guard(ctx, args, "JWT.REFRESH", refresh::refresh), "write deny-oom", 0, 0, 0, ""],
         ["jwt.sessions", |ctx: &Context, args| guard(ctx, args, "JWT.SESSIONS", user::sessions), "readonly", 1, 1, 1, ""],
-        ["jwt.count", |ctx: &Context, args| guard(ctx, args, "JWT.COUNT", user::count), "readonly fast", 1, 1, 1, ""],
+        ["jwt.count", |ctx: &Context, args| guard(ctx, args, "JWT.COUNT", user::count), "readonly", 1, 1, 1, ""],
         ["jwt.revoke", |ctx: &Context, args| guard(ctx, args, "JWT.REVOKE", user::revoke), "write", 1, 1, 1, ""],
         ["jwt.jwks", |ctx: &Context, args| guard(ctx, args, "JWT.JWKS", key::jwks), "readonly fast", 0, 0, 0, ""],
     ],
