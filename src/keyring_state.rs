@@ -62,6 +62,29 @@ pub fn update<R>(ctx: &Context, change: impl FnOnce(&mut Keyring) -> Result<R>) 
     }
 }
 
+/// How much later than needed a retired key's drop time is moved when a session keeps
+/// one of its tokens alive, so a session touched all day changes the keyring hourly.
+const DROP_SLACK_MS: i64 = 3_600_000;
+
+/// A session whose token key `kid` signed (a token without `exp`) now lives until
+/// `until_ms`: the key must keep verifying that long, even if it is retired.
+pub fn keep_key_for(ctx: &Context, kid: &str, until_ms: i64) -> Result<()> {
+    let extend = {
+        let ring = read();
+        match ring.get(kid) {
+            Some(key) => {
+                key.note_valid_until(until_ms);
+                key.needs_later_drop(until_ms)
+            }
+            None => false,
+        }
+    };
+    if extend {
+        update(ctx, |ring| ring.extend_drop(kid, until_ms, DROP_SLACK_MS))?;
+    }
+    Ok(())
+}
+
 /// Zero configuration: the first SIGN on an empty keyring creates an HS256 key (and
 /// the refresh-token MAC secret), both from the CSPRNG.
 pub fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()> {

@@ -399,3 +399,30 @@ fn keyring_sync_is_redacted_on_replicas_too() {
     };
     assert!(!text.contains(secret) && !text.contains(&b64_secret[..20]), "replica SLOWLOG: {text}");
 }
+
+fn retires_at(c: &mut Connection, kid: &str) -> i64 {
+    let rows: Vec<Vec<Value>> = cmd("JWT.KEY").arg("LIST").query(c).unwrap();
+    let row = rows.iter().find(|r| redis::from_redis_value::<String>(&r[1]).unwrap() == kid).unwrap();
+    redis::from_redis_value(&row[9]).unwrap()
+}
+
+#[test]
+fn a_retired_key_outlives_every_token_it_signed() {
+    // Retention by configuration is one second here; the tokens say longer.
+    let s = Server::start_with(&[], &["session-ttl", "1", "access-ttl", "1"]);
+    let mut c = s.client();
+    let long = sign(&mut c, &["amy", "TTL", "1h", "EXPIRES", "3"]);
+    let sliding = sign(&mut c, &["ben", "TTL", "2s"]);
+    let kid = header(&long)["kid"].as_str().unwrap().to_string();
+    let _: String = cmd("JWT.KEY").arg("ROTATE").query(&mut c).unwrap();
+    let exp_ms = payload(&long)["exp"].as_i64().unwrap() * 1000;
+    assert!(retires_at(&mut c, &kid) >= exp_ms, "kept until the longest exp");
+    sleep_ms(1500);
+    assert!(verify(&mut c, &long).is_ok(), "past the configured retention, within its exp");
+    // The sliding session is touched past the key's drop time: the key stays with it.
+    let _: String = cmd("JWT.TOUCH").arg(&sliding).arg("TTL").arg("4s").query(&mut c).unwrap();
+    assert!(retires_at(&mut c, &kid) > now_s() * 1000 + 3000);
+    sleep_ms(1500);
+    assert!(verify(&mut c, &sliding).is_ok(), "the session lives, so does its token");
+    assert_eq!(code(verify(&mut c, &long)), "EXPIRED");
+}

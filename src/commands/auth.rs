@@ -6,7 +6,7 @@ use crate::core::error::{Error, Result};
 use crate::core::refresh;
 use crate::core::session::{self, session_key, token_predates_session};
 use crate::core::token::{self, ClaimChecks};
-use crate::core::verify_cache::VerifyCache;
+use crate::core::verify_cache::{Verdict, VerifyCache};
 use crate::keyring_state;
 use crate::stats;
 use crate::rawkey::KeyName;
@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 pub struct Verified {
     pub payload: Arc<[u8]>,
     pub iat: Option<f64>,
+    pub exp: Option<f64>,
+    /// The key that verified it.
+    pub kid: Arc<str>,
     /// None for a STATELESS token (no `sid`).
     pub session: Option<SessionRef>,
 }
@@ -99,17 +102,18 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
                 return None;
             }
         }
-        Some((e.checks.clone(), e.payload.clone(), e.session.clone()))
+        Some((e.checks.clone(), e.payload.clone(), e.session.clone(), e.kid.clone()))
     });
-    if let Some((checks, payload, session)) = hit {
+    if let Some((checks, payload, session, kid)) = hit {
         stats::VERIFY_CACHE_HITS.incr();
         check_claims(&checks, now, expect)?;
-        return Ok(Verified { payload, iat: checks.iat, session });
+        return Ok(Verified { payload, iat: checks.iat, exp: checks.exp, kid, session });
     }
     let parts = token::split(token, config::max_token_bytes())?;
-    let key_drop_at = {
+    let (kid, key_drop_at_ms): (Arc<str>, _) = {
         let ring = keyring_state::read();
-        token::verify_signature(&parts, &ring, now)?.drop_at_ms
+        let key = token::verify_signature(&parts, &ring, now)?;
+        (Arc::from(key.kid.as_str()), key.drop_at_ms)
     };
     let payload: Arc<[u8]> = token::b64_decode(parts.payload_b64)?.into();
     let (checks, session) = {
@@ -122,10 +126,17 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         (ClaimChecks::of(&claims), session)
     };
     with_cache(|cache| {
-        cache.put(token, generation, key_drop_at, payload.clone(), checks.clone(), session.clone())
+        let verdict = Verdict {
+            kid: kid.clone(),
+            key_drop_at_ms,
+            payload: payload.clone(),
+            checks: checks.clone(),
+            session: session.clone(),
+        };
+        cache.put(token, generation, verdict)
     });
     check_claims(&checks, now, expect)?;
-    Ok(Verified { payload, iat: checks.iat, session })
+    Ok(Verified { payload, iat: checks.iat, exp: checks.exp, kid, session })
 }
 
 /// The session key a token names, read without verifying anything (cluster routing).

@@ -1,6 +1,6 @@
 //! JWT.REFRESH: refresh-token rotation with reuse detection, in one atomic command.
 
-use super::sign::{issue_access_token, SessionClaims};
+use super::sign::{AccessToken, SessionClaims};
 use super::{now_ms, redact, set_once, unknown_option, Args};
 use crate::config;
 use crate::core::duration::parse_positive_ms;
@@ -66,14 +66,23 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     };
     let next = RefreshToken { generation: rotation.generation, ..next };
     let claims = SessionClaims::from_stored(record.claims.as_deref())?;
-    let access = issue_access_token(sub, Some(sid), now, Some(expires.unwrap_or(record.access_ms)), &claims, &rng, None)?;
+    let expiry = session::expiry(now, record.state.idle_ms, record.state.max_deadline_ms);
+    let access = AccessToken {
+        sub,
+        sid: Some(sid),
+        now,
+        lifetime_ms: Some(expires.unwrap_or(record.access_ms)),
+        session_end_ms: expiry,
+        claims: &claims,
+        kid: None,
+    }
+    .issue_new(&rng)?;
     let refresh_token = {
         let ring = keyring_state::read();
         let mac = ring.refresh_secret().ok_or_else(|| Error::syntax("no refresh secret"))?;
         next.encode(mac)
     };
     store.save_rotation(&skey, &rotation)?;
-    let expiry = session::expiry(now, record.state.idle_ms, record.state.max_deadline_ms);
     store.set_expiry(&skey, &ikey, sid, expiry)?;
     store.notify(c"jwt.refresh", &skey, None);
     stats::REFRESHES.incr();

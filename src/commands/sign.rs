@@ -118,7 +118,16 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     // With REFRESH the access token always expires (default jwt.access-ttl).
     let access_ms = o.expires_ms.or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
     let claims = SessionClaims::new(o.claims, issuer, audience);
-    let jwt = issue_access_token_with(sub, Some(&sid), &jti, now, access_ms, &claims, o.key)?;
+    let jwt = AccessToken {
+        sub,
+        sid: Some(&sid),
+        now,
+        lifetime_ms: access_ms,
+        session_end_ms: expiry,
+        claims: &claims,
+        kid: o.key,
+    }
+    .issue(&jti)?;
     let refresh = match o.refresh {
         true => {
             let ring = keyring_state::read();
@@ -219,50 +228,51 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
     let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
     let claims = SessionClaims::new(o.claims, issuer, audience);
     let lifetime = o.expires_ms.unwrap_or_else(|| config::ACCESS_TTL.ms());
-    let jwt = issue_access_token(sub, None, now, Some(lifetime), &claims, &rng, o.key)?;
+    let token = AccessToken { sub, sid: None, now, lifetime_ms: Some(lifetime), session_end_ms: 0, claims: &claims, kid: o.key };
+    let jwt = token.issue_new(&rng)?;
     stats::SIGNS.incr();
     Ok(RedisValue::BulkString(jwt))
 }
 
-/// Signs an access token (fresh jti, iat now) with key `kid`, else the active key.
-pub fn issue_access_token(
-    sub: &str,
-    sid: Option<&str>,
-    now: i64,
-    lifetime_ms: Option<i64>,
-    claims: &SessionClaims,
-    rng: &OsRandom,
-    kid: Option<&str>,
-) -> Result<String> {
-    issue_access_token_with(sub, sid, &uuid_v4(rng)?, now, lifetime_ms, claims, kid)
+/// An access token to sign: a fresh jti, `iat` now, `exp` after `lifetime_ms` if any,
+/// with key `kid`, else the active key.
+pub struct AccessToken<'a> {
+    pub sub: &'a str,
+    pub sid: Option<&'a str>,
+    pub now: i64,
+    pub lifetime_ms: Option<i64>,
+    /// When the token's session ends: how long a token without `exp` can be valid.
+    pub session_end_ms: i64,
+    pub claims: &'a SessionClaims,
+    pub kid: Option<&'a str>,
 }
 
-/// The same with a jti already drawn.
-fn issue_access_token_with(
-    sub: &str,
-    sid: Option<&str>,
-    jti: &str,
-    now: i64,
-    lifetime_ms: Option<i64>,
-    claims: &SessionClaims,
-    kid: Option<&str>,
-) -> Result<String> {
-    let payload = NewClaims {
-        sub,
-        sid,
-        jti,
-        iat: now.div_euclid(1000),
-        exp: lifetime_ms.map(|ms| token::exp_for(now, ms)),
-        iss: claims.iss.as_deref(),
-        aud: claims.aud.as_deref(),
-        public: claims.public.as_ref(),
-    };
-    let ring = keyring_state::read();
-    let key = match kid {
-        Some(kid) => ring.get(kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?,
-        None => ring.active().ok_or_else(|| Error::syntax("no active signing key"))?,
-    };
-    token::sign(key, &payload.to_json())
+impl AccessToken<'_> {
+    pub fn issue(&self, jti: &str) -> Result<String> {
+        let exp = self.lifetime_ms.map(|ms| token::exp_for(self.now, ms));
+        let payload = NewClaims {
+            sub: self.sub,
+            sid: self.sid,
+            jti,
+            iat: self.now.div_euclid(1000),
+            exp,
+            iss: self.claims.iss.as_deref(),
+            aud: self.claims.aud.as_deref(),
+            public: self.claims.public.as_ref(),
+        };
+        let ring = keyring_state::read();
+        let key = match self.kid {
+            Some(kid) => ring.get(kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?,
+            None => ring.active().ok_or_else(|| Error::syntax("no active signing key"))?,
+        };
+        // Retiring this key later must keep it until this token can no longer be valid.
+        key.note_valid_until(exp.map_or(self.session_end_ms, |e| e.saturating_mul(1000)));
+        token::sign(key, &payload.to_json())
+    }
+
+    pub fn issue_new(&self, rng: &OsRandom) -> Result<String> {
+        self.issue(&uuid_v4(rng)?)
+    }
 }
 
 /// Enforces max-sessions (the LIMIT option, else `jwt.max-sessions`) before anything is

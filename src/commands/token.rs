@@ -8,6 +8,7 @@ use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Error, Result};
 use crate::core::session::{self, token_predates_session};
 use crate::core::token;
+use crate::keyring_state;
 use crate::stats;
 use crate::store::Store;
 use redis_module::{Context, RedisString, RedisValue};
@@ -104,6 +105,10 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let expiry = session::expiry(now, ttl, state.max_deadline_ms);
     if !session::touch_is_noop(state.expiry_ms, expiry, ttl) {
         store.set_expiry(&s.key, s.index_key(), s.sid(), expiry)?;
+        if v.exp.is_none() {
+            // This token lives as long as its session: so must the key that signed it.
+            keyring_state::keep_key_for(ctx, &v.kid, expiry)?;
+        }
     }
     store.notify(c"jwt.touch", &s.key, s.name.as_ref());
     stats::TOUCHES.incr();

@@ -112,6 +112,11 @@ pub struct Key {
     /// Set when the key stopped signing; it keeps verifying until `drop_at_ms`.
     pub retired_ms: Option<i64>,
     pub drop_at_ms: Option<i64>,
+    /// The latest moment a token this key signed can still be valid, as far as this node
+    /// knows: its `exp`, or for a token without one, its session's end (which TOUCH and
+    /// REFRESH push). Retiring the key keeps it at least this long. Updated on every
+    /// signature without replication (it travels with the next keyring change).
+    valid_until_ms: std::sync::atomic::AtomicI64,
     /// The secret (HMAC) or the private key DER (PKCS#8, or PKCS#1 for RSA).
     material: Vec<u8>,
     signer: Signer,
@@ -164,6 +169,7 @@ impl Key {
             activated_ms: None,
             retired_ms: None,
             drop_at_ms: None,
+            valid_until_ms: std::sync::atomic::AtomicI64::new(0),
             material,
             signer,
             header_b64: URL_SAFE_NO_PAD.encode(header),
@@ -311,6 +317,21 @@ impl Key {
         Some(jwk)
     }
 
+    /// Records that a token of this key may be valid until `until_ms`.
+    pub fn note_valid_until(&self, until_ms: i64) {
+        self.valid_until_ms.fetch_max(until_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn valid_until_ms(&self) -> i64 {
+        self.valid_until_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a retired key's drop time must move later for a token valid until
+    /// `until_ms` (a TOUCH or REFRESH of a session whose token this key signed).
+    pub fn needs_later_drop(&self, until_ms: i64) -> bool {
+        self.drop_at_ms.is_some_and(|d| until_ms > d)
+    }
+
     /// Whether the key may still verify at `now_ms`.
     pub fn is_live(&self, now_ms: i64) -> bool {
         self.drop_at_ms.is_none_or(|d| now_ms < d)
@@ -389,6 +410,8 @@ struct KeyDoc {
     created: i64,
     #[serde(default)]
     activated: Option<i64>,
+    #[serde(default)]
+    valid_until: i64,
     retired: Option<i64>,
     drop_at: Option<i64>,
     material: String,
@@ -481,8 +504,20 @@ impl Keyring {
         let k = &mut self.keys[i];
         if k.retired_ms.is_none() {
             k.retired_ms = Some(now_ms);
-            k.drop_at_ms = Some(now_ms.saturating_add(retention_ms));
+            k.drop_at_ms = Some(now_ms.saturating_add(retention_ms).max(k.valid_until_ms()));
         }
+        Ok(())
+    }
+
+    /// Keeps a retired key until at least `until_ms` (plus `slack_ms`, so that a session
+    /// touched again and again moves the drop time once per slack, not every time).
+    pub fn extend_drop(&mut self, kid: &str, until_ms: i64, slack_ms: i64) -> Result<()> {
+        let i = self.index(kid)?;
+        let k = &mut self.keys[i];
+        if k.needs_later_drop(until_ms) {
+            k.drop_at_ms = Some(until_ms.saturating_add(slack_ms));
+        }
+        k.note_valid_until(until_ms);
         Ok(())
     }
 
@@ -558,6 +593,7 @@ impl Keyring {
                     alg: k.alg.name().to_string(),
                     created: k.created_ms,
                     activated: k.activated_ms,
+                    valid_until: k.valid_until_ms(),
                     retired: k.retired_ms,
                     drop_at: k.drop_at_ms,
                     material: STANDARD.encode(&k.material),
@@ -581,6 +617,7 @@ impl Keyring {
             let material = STANDARD.decode(kd.material.as_bytes()).map_err(|_| bad("material"))?;
             let mut key = Key::new(&kd.kid, alg, material, kd.created)?;
             key.activated_ms = kd.activated;
+            key.note_valid_until(kd.valid_until);
             key.retired_ms = kd.retired;
             key.drop_at_ms = kd.drop_at;
             ring.insert(key)?;
@@ -688,6 +725,24 @@ mod tests {
         assert_eq!(ring.active().unwrap().kid, b);
         let list = ring.list();
         assert_eq!(list[0].state, "active");
+    }
+
+    #[test]
+    fn retirement_waits_for_the_longest_token() {
+        let r = rng();
+        let mut ring = Keyring::default();
+        ring.insert(Key::generate(Alg::HS256, "a", 0, &r).unwrap()).unwrap();
+        ring.activate("a", 0).unwrap();
+        ring.get("a").unwrap().note_valid_until(5_000);
+        ring.rotate(None, 10, 100, &r).unwrap();
+        assert_eq!(ring.get("a").unwrap().drop_at_ms, Some(5_000), "kept for its longest token");
+        assert!(ring.get("a").unwrap().needs_later_drop(6_000));
+        ring.extend_drop("a", 6_000, 1_000).unwrap();
+        assert_eq!(ring.get("a").unwrap().drop_at_ms, Some(7_000));
+        ring.extend_drop("a", 6_500, 1_000).unwrap();
+        assert_eq!(ring.get("a").unwrap().drop_at_ms, Some(7_000), "within the slack: unchanged");
+        let back = Keyring::from_bytes(&ring.to_bytes()).unwrap();
+        assert_eq!(back.get("a").unwrap().valid_until_ms(), 6_500);
     }
 
     #[test]

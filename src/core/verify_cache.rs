@@ -30,16 +30,23 @@ fn mix(seed: u64, bytes: &[u8]) -> u64 {
     h
 }
 
-/// `S` is what the caller keeps about the token's session (None when stateless).
-pub struct CachedToken<S> {
-    token: Box<[u8]>,
-    generation: u64,
-    /// When the verifying key is dropped (retired keys), if ever.
-    key_drop_at_ms: Option<i64>,
+/// What a verification established about a token. `S` is what the caller keeps about
+/// the token's session (None when stateless).
+pub struct Verdict<S> {
+    /// The key that verified the signature.
+    pub kid: Arc<str>,
+    /// When that key is dropped (retired keys), if ever.
+    pub key_drop_at_ms: Option<i64>,
     /// Shared with the verifications that hit, so a hit copies nothing.
     pub payload: Arc<[u8]>,
     pub checks: ClaimChecks,
     pub session: Option<S>,
+}
+
+struct CachedToken<S> {
+    token: Box<[u8]>,
+    generation: u64,
+    verdict: Verdict<S>,
 }
 
 pub struct VerifyCache<S> {
@@ -88,30 +95,15 @@ impl<S> VerifyCache<S> {
         (n > 0).then(|| (mix(self.seed, tail) % n as u64) as usize)
     }
 
-    pub fn get(&self, token: &[u8], generation: u64, now_ms: i64) -> Option<&CachedToken<S>> {
+    pub fn get(&self, token: &[u8], generation: u64, now_ms: i64) -> Option<&Verdict<S>> {
         let entry = self.slots.get(self.slot(token)?)?.as_ref()?;
-        let live = entry.key_drop_at_ms.is_none_or(|d| now_ms < d);
-        (entry.generation == generation && live && equal_constant_time(&entry.token, token)).then_some(entry)
+        let live = entry.verdict.key_drop_at_ms.is_none_or(|d| now_ms < d);
+        (entry.generation == generation && live && equal_constant_time(&entry.token, token)).then_some(&entry.verdict)
     }
 
-    pub fn put(
-        &mut self,
-        token: &[u8],
-        generation: u64,
-        key_drop_at_ms: Option<i64>,
-        payload: Arc<[u8]>,
-        checks: ClaimChecks,
-        session: Option<S>,
-    ) {
+    pub fn put(&mut self, token: &[u8], generation: u64, verdict: Verdict<S>) {
         if let Some(i) = self.slot(token) {
-            self.slots[i] = Some(CachedToken {
-                token: token.into(),
-                generation,
-                key_drop_at_ms,
-                payload,
-                checks,
-                session,
-            });
+            self.slots[i] = Some(CachedToken { token: token.into(), generation, verdict });
         }
     }
 }
@@ -120,20 +112,24 @@ impl<S> VerifyCache<S> {
 mod tests {
     use super::*;
 
+    fn verdict(key_drop_at_ms: Option<i64>) -> Verdict<()> {
+        Verdict { kid: Arc::from("k"), key_drop_at_ms, payload: Arc::from(&b"{}"[..]), checks: ClaimChecks::default(), session: None }
+    }
+
     #[test]
     fn hits_misses_and_generations() {
         let mut c: VerifyCache<()> = VerifyCache::new(64);
         assert!(c.get(b"tok", 1, 0).is_none());
-        c.put(b"tok", 1, None, Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
+        c.put(b"tok", 1, verdict(None));
         assert_eq!(&*c.get(b"tok", 1, 0).unwrap().payload, b"{}");
         assert!(c.get(b"tok", 2, 0).is_none(), "a keyring change invalidates");
         assert!(c.get(b"tok2", 1, 0).is_none());
         assert!(c.get(b"to", 1, 0).is_none());
-        c.put(b"old", 1, Some(100), Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
+        c.put(b"old", 1, verdict(Some(100)));
         assert!(c.get(b"old", 1, 99).is_some());
         assert!(c.get(b"old", 1, 100).is_none(), "its key has been dropped");
         let mut off: VerifyCache<()> = VerifyCache::new(0);
-        off.put(b"tok", 1, None, Arc::from(&b"{}"[..]), ClaimChecks::default(), None);
+        off.put(b"tok", 1, verdict(None));
         assert!(off.get(b"tok", 1, 0).is_none());
     }
 
