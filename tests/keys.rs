@@ -215,9 +215,7 @@ fn retired_keys_are_dropped_when_their_tokens_cannot_be_valid() {
 
 #[test]
 fn automatic_rotation_reaches_the_replica() {
-    let primary = Server::start();
-    let replica = Server::start();
-    replica.replicate_from(&primary);
+    let (primary, replica) = Server::primary_and_replica();
     let mut p = primary.client();
     let mut r = replica.client();
     let t = sign(&mut p, &["erin", "EXPIRES", "10m"]);
@@ -242,9 +240,7 @@ fn automatic_rotation_reaches_the_replica() {
 
 #[test]
 fn keyring_changes_replicate_and_survive_partial_sync() {
-    let primary = Server::start();
-    let replica = Server::start();
-    replica.replicate_from(&primary);
+    let (primary, replica) = Server::primary_and_replica();
     let mut p = primary.client();
     let mut r = replica.client();
     let kid = generate(&mut p, "EdDSA");

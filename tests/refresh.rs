@@ -181,9 +181,7 @@ fn refresh_extends_the_session_but_not_past_maxage() {
 
 #[test]
 fn survives_reload_and_replicates() {
-    let primary = Server::start();
-    let replica = Server::start();
-    replica.replicate_from(&primary);
+    let (primary, replica) = Server::primary_and_replica();
     let mut p = primary.client();
     let mut rc = replica.client();
     let (_, r1) = sign_pair(&mut p, &["judy"]);

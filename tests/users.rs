@@ -203,9 +203,7 @@ fn index_trims_itself_under_churn() {
 
 #[test]
 fn index_after_debug_reload_and_revoke_replicates() {
-    let primary = Server::start();
-    let replica = Server::start();
-    replica.replicate_from(&primary);
+    let (primary, replica) = Server::primary_and_replica();
     let mut p = primary.client();
     let mut r = replica.client();
     let t1 = sign(&mut p, &["kate", "SID", "a"]);

@@ -153,6 +153,14 @@ impl Server {
         }
     }
 
+    /// A primary and a replica in sync with it.
+    pub fn primary_and_replica() -> (Server, Server) {
+        let primary = Server::start();
+        let replica = Server::start();
+        replica.replicate_from(&primary);
+        (primary, replica)
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
