@@ -39,7 +39,7 @@ bench-npm: build
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
-	ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1 || missing="$$missing libclang-dev"; \
+	{ ls /usr/lib/llvm-*/lib/libclang.so* || ls /usr/lib/*/libclang-[0-9]*.so*; } >/dev/null 2>&1 || missing="$$missing libclang-dev"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing:$$missing"; apt-get update && apt-get install -y $$missing; \
