@@ -109,6 +109,28 @@ pub mod replicate {
         }
     }
 
+    /// `HSET <key> f1 v1 .. fn vn` for 2 to 4 fields, the shapes SIGN writes; None when
+    /// the shape is another (the caller then replicates through the general path).
+    pub fn hset(ctx: &Context, key: &[u8], fields: &[(&CStr, &[u8])]) -> Option<()> {
+        let (c, f) = call(ctx)?;
+        let cmd = c"HSET".as_ptr();
+        unsafe {
+            match fields {
+                [(f1, v1), (f2, v2)] => f(c, cmd, c"bcbcb".as_ptr(), key.as_ptr(), key.len(), f1.as_ptr(), v1.as_ptr(), v1.len(), f2.as_ptr(), v2.as_ptr(), v2.len()),
+                [(f1, v1), (f2, v2), (f3, v3)] => f(
+                    c, cmd, c"bcbcbcb".as_ptr(), key.as_ptr(), key.len(), f1.as_ptr(), v1.as_ptr(), v1.len(), f2.as_ptr(),
+                    v2.as_ptr(), v2.len(), f3.as_ptr(), v3.as_ptr(), v3.len(),
+                ),
+                [(f1, v1), (f2, v2), (f3, v3), (f4, v4)] => f(
+                    c, cmd, c"bcbcbcbcb".as_ptr(), key.as_ptr(), key.len(), f1.as_ptr(), v1.as_ptr(), v1.len(), f2.as_ptr(),
+                    v2.as_ptr(), v2.len(), f3.as_ptr(), v3.as_ptr(), v3.len(), f4.as_ptr(), v4.as_ptr(), v4.len(),
+                ),
+                _ => return None,
+            }
+        };
+        Some(())
+    }
+
     /// `<cmd> <key>` (DEL).
     pub fn key(ctx: &Context, cmd: &CStr, key: &[u8]) {
         if let Some((c, f)) = call(ctx) {
@@ -320,7 +342,32 @@ impl Key {
         let set = api!(RedisModule_HashSet)?;
         let v = Str::new(self.ctx, value)?;
         let null: *mut c_char = ptr::null_mut();
-        unsafe { set(self.ptr, raw::REDISMODULE_HASH_CFIELDS as c_int, field.as_ptr(), v.ptr, null) };
+        match field_name(field) {
+            Some(name) => unsafe { set(self.ptr, raw::REDISMODULE_HASH_NONE as c_int, name, v.ptr, null) },
+            None => unsafe { set(self.ptr, raw::REDISMODULE_HASH_CFIELDS as c_int, field.as_ptr(), v.ptr, null) },
+        };
+        Ok(())
+    }
+
+    /// Several fields at once (one call per pair of fields: the API is variadic).
+    pub fn hash_set_all(&self, fields: &[(&CStr, &[u8])]) -> Result<()> {
+        let set = api!(RedisModule_HashSet)?;
+        let null: *mut c_char = ptr::null_mut();
+        for pair in fields.chunks(2) {
+            match pair {
+                [(f1, v1), (f2, v2)] => {
+                    let (Some(n1), Some(n2)) = (field_name(f1), field_name(f2)) else {
+                        self.hash_set(f1, v1)?;
+                        self.hash_set(f2, v2)?;
+                        continue;
+                    };
+                    let (s1, s2) = (Str::new(self.ctx, v1)?, Str::new(self.ctx, v2)?);
+                    unsafe { set(self.ptr, raw::REDISMODULE_HASH_NONE as c_int, n1, s1.ptr, n2, s2.ptr, null) };
+                }
+                [(f, v)] => self.hash_set(f, v)?,
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -352,6 +399,22 @@ impl Key {
         }
         let del = api!(RedisModule_DeleteKey)?;
         Ok(unsafe { del(self.ptr) } == raw::REDISMODULE_OK as c_int)
+    }
+
+    /// Sets a member's score; returns its previous score, if it had one.
+    pub fn zset_set_score(&self, score: f64, member: &[u8]) -> Result<Option<f64>> {
+        let add = api!(RedisModule_ZsetAdd)?;
+        let m = Str::new(self.ctx, member)?;
+        let old = match (self.kind(), unsafe { raw::RedisModule_ZsetScore }) {
+            (Kind::ZSet, Some(score_of)) => {
+                let mut s = 0f64;
+                (unsafe { score_of(self.ptr, m.ptr, &mut s) } == raw::REDISMODULE_OK as c_int).then_some(s)
+            }
+            _ => None,
+        };
+        let mut flags: c_int = 0;
+        unsafe { add(self.ptr, score, m.ptr, &mut flags) };
+        Ok(old)
     }
 
     pub fn zset_add(&self, score: f64, member: &[u8]) -> Result<()> {

@@ -170,12 +170,14 @@ impl<'a> Store<'a> {
                 fields.push((field::CLAIMS, j));
             }
         }
-        let mut hset: Vec<&[u8]> = vec![skey];
-        for (name, value) in &fields {
-            key.hash_set(name, value)?;
-            hset.extend([name.to_bytes(), *value]);
+        key.hash_set_all(&fields)?;
+        if replicate::hset(self.ctx, skey, &fields).is_none() {
+            let mut hset: Vec<&[u8]> = vec![skey];
+            for (name, value) in &fields {
+                hset.extend([name.to_bytes(), *value]);
+            }
+            self.replicate("HSET", &hset);
         }
-        self.replicate("HSET", &hset);
         self.expire_at(&key, skey, s.expiry_ms)?;
         let index = Key::write(self.ctx, index_key.as_bytes())?;
         self.index_put_on(&index, index_key, sid, s.expiry_ms)
@@ -197,8 +199,7 @@ impl<'a> Store<'a> {
 
     fn index_put_on(&self, index: &Key, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
         let ikey = index_key.as_bytes();
-        let old = index.zset_score(sid.as_bytes())?;
-        index.zset_add(expiry_ms as f64, sid.as_bytes())?;
+        let old = index.zset_set_score(expiry_ms as f64, sid.as_bytes())?;
         replicate::key_int_member(self.ctx, c"ZADD", ikey, expiry_ms, sid.as_bytes());
         if old.is_some_and(|o| (expiry_ms as f64) < o) {
             return self.fit_index_expiry(index, ikey);
