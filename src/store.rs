@@ -140,7 +140,8 @@ impl<'a> Store<'a> {
         Ok(())
     }
 
-    /// Writes a new session (replacing one with the same sid) and indexes it.
+    /// Writes a new session (replacing one with the same sid) and indexes it, trimming
+    /// the index of sessions that ended before this one began.
     pub fn create_session(&self, session_key: &str, index_key: &str, sid: &str, s: &NewSession) -> Result<()> {
         let skey = session_key.as_bytes();
         let key = Key::write(self.ctx, skey)?;
@@ -180,6 +181,7 @@ impl<'a> Store<'a> {
         }
         self.expire_at(&key, skey, s.expiry_ms)?;
         let index = Key::write(self.ctx, index_key.as_bytes())?;
+        self.trim_on(&index, index_key.as_bytes(), s.created_ms)?;
         self.index_put_on(&index, index_key, sid, s.expiry_ms)
     }
 
@@ -242,9 +244,7 @@ impl<'a> Store<'a> {
 
     /// Drops index entries of sessions whose deadline has passed (Redis expires a key
     /// once its time is strictly in the past).
-    pub fn trim_index(&self, index_key: &str, now_ms: i64) -> Result<()> {
-        let ikey = index_key.as_bytes();
-        let index = Key::write(self.ctx, ikey)?;
+    fn trim_on(&self, index: &Key, ikey: &[u8], now_ms: i64) -> Result<()> {
         let stale = index.zset_range(f64::NEG_INFINITY, now_ms as f64, false)?;
         if stale.is_empty() {
             return Ok(());

@@ -137,7 +137,6 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         false => None,
     };
     let stored_claims = claims.to_stored();
-    store.trim_index(&ikey, now)?;
     if !evict.is_empty() {
         let refs: Vec<&str> = evict.iter().map(String::as_str).collect();
         for _ in 0..store.end_sessions(&ikey, &refs, c"jwt.evict")? {
