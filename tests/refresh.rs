@@ -118,7 +118,6 @@ fn type_separation_and_forgery() {
     let (a, r) = sign_pair(&mut c, &["frank"]);
     assert!(error_text(verify(&mut c, &r)).contains("refresh token"));
     assert_eq!(code(cmd("JWT.TOUCH").arg(&r).query::<String>(&mut c)), "INVALID");
-    assert_eq!(code(cmd("JWT.DESTROY").arg(&r).query::<i64>(&mut c)), "INVALID");
     assert!(error_text(refresh(&mut c, &a)).contains("access token"));
     let before: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
     let mut bytes = r.clone().into_bytes();
@@ -195,4 +194,27 @@ fn survives_reload_and_replicates() {
     let d2: String = cmd("DEBUG").arg("DIGEST").query(&mut rc).unwrap();
     assert_eq!(d1, d2, "the replica holds the rotated state");
     assert!(cmd("JWT.REFRESH").arg(&r1).query::<(String, String)>(&mut rc).is_err(), "writes refused on a replica");
+}
+
+#[test]
+fn logout_with_a_refresh_token() {
+    let s = Server::start();
+    let mut c = s.client();
+    let (a, r) = sign_pair(&mut c, &["kim", "SID", "k"]);
+    let mut bytes = r.clone().into_bytes();
+    let i = bytes.len() - 60;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    assert_eq!(code(cmd("JWT.DESTROY").arg(String::from_utf8(bytes).unwrap()).query::<i64>(&mut c)), "INVALID");
+    assert!(verify(&mut c, &a).is_ok(), "a forged refresh token logs nobody out");
+    let n: i64 = cmd("JWT.DESTROY").arg(&r).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(code(verify(&mut c, &a)), "REVOKED");
+    let n: i64 = cmd("JWT.DESTROY").arg(&r).query(&mut c).unwrap();
+    assert_eq!(n, 0, "already gone");
+    // A refresh token of an earlier session with the same SID ends nothing.
+    sleep_ms(5);
+    let (a2, _) = sign_pair(&mut c, &["kim", "SID", "k"]);
+    let n: i64 = cmd("JWT.DESTROY").arg(&r).query(&mut c).unwrap();
+    assert_eq!(n, 0);
+    assert!(verify(&mut c, &a2).is_ok());
 }

@@ -6,7 +6,8 @@ use crate::cluster;
 use crate::config;
 use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Error, Result};
-use crate::core::session::{self, token_predates_session};
+use crate::core::refresh;
+use crate::core::session::{self, index_key, session_key, token_predates_session};
 use crate::core::token;
 use crate::keyring_state;
 use crate::stats;
@@ -116,13 +117,17 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 }
 
 /// JWT.DESTROY <token>: logout. The signature must verify; an expired token may still
-/// end its session. 1 when a session was removed, 0 when it was already gone.
+/// end its session. A refresh token works too (clients often hold only that one at
+/// logout). 1 when a session was removed, 0 when it was already gone.
 pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
     let mut args = Args::new(argv);
     let token = args.next_bytes("token")?;
     if let Some(extra) = args.next_option() {
         return Err(unknown_option(&extra, "JWT.DESTROY"));
+    }
+    if refresh::looks_like_refresh_token(token) {
+        return destroy_by_refresh_token(ctx, token);
     }
     cluster::route_token(ctx, token, unverified_session_key)?;
     let v = authenticate(token, now_ms()?, None)?;
@@ -131,10 +136,37 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     if !session_is_live(&store, &v, s) {
         return Ok(RedisValue::Integer(0));
     }
-    let removed = store.delete_session(&s.key, s.index_key(), s.sid())?;
+    end(&store, &s.key, s.index_key(), s.sid())
+}
+
+fn end(store: &Store, skey: &str, ikey: &str, sid: &str) -> Result<RedisValue> {
+    let removed = store.delete_session(skey, ikey, sid)?;
     if removed {
-        store.notify(c"jwt.destroy", &s.key, s.name.as_ref());
+        store.notify(c"jwt.destroy", skey, None);
         stats::DESTROYS.incr();
     }
     Ok(RedisValue::Integer(removed as i64))
+}
+
+/// Logout with a refresh token: any genuine one of the session's incarnation (its MAC
+/// verifies and it names the live session), rotated away or not: ending the session is
+/// what a replayed token would cause anyway.
+fn destroy_by_refresh_token(ctx: &Context, presented: &[u8]) -> Result<RedisValue> {
+    cluster::route_token(ctx, presented, |t| {
+        let (sub, sid) = refresh::peek_session(t)?;
+        Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
+    })?;
+    let token = {
+        let ring = keyring_state::read();
+        let mac = ring.refresh_secret().ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
+        refresh::decode(presented, mac, config::max_token_bytes())?
+    };
+    let sub = session::validate_subject(token.sub.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
+    let sid = session::validate_sid(token.sid.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
+    let (skey, ikey) = config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub)));
+    let store = Store::new(ctx);
+    match store.session_created(&skey, None) {
+        Some(created) if created == token.created_ms => end(&store, &skey, &ikey, sid),
+        _ => Ok(RedisValue::Integer(0)),
+    }
 }
