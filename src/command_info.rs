@@ -63,7 +63,7 @@ pub fn set(ctx: &Context, info: &Info<'_>) {
     }
     let zero: raw::RedisModuleCommandKeySpec = unsafe { MaybeUninit::zeroed().assume_init() };
     let mut specs = if info.subject_first { vec![subject_key_spec(), zero] } else { vec![zero] };
-    let mut raw_info = raw::RedisModuleCommandInfo {
+    let raw_info = raw::RedisModuleCommandInfo {
         version: &INFO_VERSION,
         summary: summary.as_ptr(),
         complexity: complexity.as_ptr(),
@@ -74,7 +74,7 @@ pub fn set(ctx: &Context, info: &Info<'_>) {
         key_specs: if info.subject_first { specs.as_mut_ptr() } else { ptr::null_mut() },
         args: ptr::null_mut(),
     };
-    if unsafe { set_info(command, &mut raw_info) } != raw::REDISMODULE_OK as i32 {
+    if unsafe { set_info(command, &raw_info) } != raw::REDISMODULE_OK as i32 {
         ctx.log_warning(&format!("could not set command info of {}", info.name));
     }
 }

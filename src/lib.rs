@@ -110,7 +110,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
 ];
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         ctx.log_warning("jwt: module arguments come in pairs: <config-name> <value>");
         return Status::Err;
     }

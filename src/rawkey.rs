@@ -227,18 +227,10 @@ impl Key {
         }
         let Some(key_type) = (unsafe { raw::RedisModule_KeyType }) else { return Kind::Other };
         match unsafe { key_type(self.ptr) } as isize {
-            x if x == raw::REDISMODULE_KEYTYPE_EMPTY as isize => Kind::Empty,
-            x if x == raw::REDISMODULE_KEYTYPE_HASH as isize => Kind::Hash,
-            x if x == raw::REDISMODULE_KEYTYPE_ZSET as isize => Kind::ZSet,
+            raw::REDISMODULE_KEYTYPE_EMPTY => Kind::Empty,
+            raw::REDISMODULE_KEYTYPE_HASH => Kind::Hash,
+            raw::REDISMODULE_KEYTYPE_ZSET => Kind::ZSet,
             _ => Kind::Other,
-        }
-    }
-
-    /// Number of fields of a hash or members of a sorted set.
-    pub fn len(&self) -> usize {
-        match unsafe { raw::RedisModule_ValueLength } {
-            Some(f) if !self.ptr.is_null() => unsafe { f(self.ptr) },
-            _ => 0,
         }
     }
 

@@ -28,8 +28,8 @@ pub fn parse_ms(text: &str) -> Result<i64> {
     if number.is_empty() || number.ends_with('.') || number.matches('.').count() > 1 {
         return Err(bad());
     }
-    if number.starts_with('-') {
-        if number[1..].contains('-') {
+    if let Some(magnitude) = number.strip_prefix('-') {
+        if magnitude.contains('-') {
             return Err(bad());
         }
         return Err(Error::syntax(format!("duration '{}' must not be negative", shorten(text))));
