@@ -13,6 +13,25 @@ use crate::stats;
 use crate::store::Store;
 use redis_module::{Context, RedisString, RedisValue};
 
+/// Routes (cluster), authenticates (the node's refresh MAC) and locates a refresh
+/// token: the token with its sub and sid validated, its session key and index key.
+pub(super) fn open_refresh_token(ctx: &Context, presented: &[u8]) -> Result<(RefreshToken, String, String)> {
+    crate::cluster::route_token(ctx, presented, |t| {
+        let (sub, sid) = refresh::peek_session(t)?;
+        Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
+    })?;
+    let token = {
+        let ring = keyring_state::read();
+        let mac = ring.refresh_secret().ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
+        refresh::decode(presented, mac, config::max_token_bytes())?
+    };
+    let malformed = |_| Error::invalid("malformed refresh token");
+    let sub = session::validate_subject(token.sub.as_bytes()).map_err(malformed)?;
+    let sid = session::validate_sid(token.sid.as_bytes()).map_err(malformed)?;
+    let (skey, ikey) = config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub)));
+    Ok((token, skey, ikey))
+}
+
 /// JWT.REFRESH <refresh_token> [EXPIRES <dur>] -> [access_token, refresh_token]
 ///
 /// The presented token must be the session's current one: it is rotated (a new pair is
@@ -31,20 +50,10 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             other => return Err(unknown_option(other, "JWT.REFRESH")),
         }
     }
-    crate::cluster::route_token(ctx, presented, |t| {
-        let (sub, sid) = refresh::peek_session(t)?;
-        Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
-    })?;
+    let (token, skey, ikey) = open_refresh_token(ctx, presented)?;
+    let (sub, sid) = (token.sub.as_str(), token.sid.as_str());
     let now = now_ms()?;
     let rng = OsRandom::new();
-    let token = {
-        let ring = keyring_state::read();
-        let mac = ring.refresh_secret().ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
-        refresh::decode(presented, mac, config::max_token_bytes())?
-    };
-    let sub = session::validate_subject(token.sub.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
-    let sid = session::validate_sid(token.sid.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
-    let (skey, ikey) = config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub)));
     let store = Store::new(ctx);
     let record = store.refresh_record(&skey).ok_or_else(Error::revoked)?;
     if record.state.created_ms != token.created_ms {

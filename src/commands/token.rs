@@ -7,7 +7,7 @@ use crate::config;
 use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Error, Result};
 use crate::core::refresh;
-use crate::core::session::{self, index_key, session_key, token_predates_session};
+use crate::core::session::{self, token_predates_session};
 use crate::core::token;
 use crate::keyring_state;
 use crate::stats;
@@ -152,21 +152,10 @@ fn end(store: &Store, skey: &str, ikey: &str, sid: &str) -> Result<RedisValue> {
 /// verifies and it names the live session), rotated away or not: ending the session is
 /// what a replayed token would cause anyway.
 fn destroy_by_refresh_token(ctx: &Context, presented: &[u8]) -> Result<RedisValue> {
-    cluster::route_token(ctx, presented, |t| {
-        let (sub, sid) = refresh::peek_session(t)?;
-        Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
-    })?;
-    let token = {
-        let ring = keyring_state::read();
-        let mac = ring.refresh_secret().ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
-        refresh::decode(presented, mac, config::max_token_bytes())?
-    };
-    let sub = session::validate_subject(token.sub.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
-    let sid = session::validate_sid(token.sid.as_bytes()).map_err(|_| Error::invalid("malformed refresh token"))?;
-    let (skey, ikey) = config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub)));
+    let (token, skey, ikey) = super::refresh::open_refresh_token(ctx, presented)?;
     let store = Store::new(ctx);
     match store.session_created(&skey, None) {
-        Some(created) if created == token.created_ms => end(&store, &skey, &ikey, sid),
+        Some(created) if created == token.created_ms => end(&store, &skey, &ikey, &token.sid),
         _ => Ok(RedisValue::Integer(0)),
     }
 }
