@@ -19,14 +19,22 @@ pub fn check_key(ctx: &Context, key: &str, access: Access) -> Result<()> {
     if flags.contains(ContextFlags::REPLICATED) || flags.contains(ContextFlags::LOADING) {
         return Ok(());
     }
-    let (Some(user_name), Some(user_by_name), Some(check), Some(free_user), Some(create), Some(free)) = (
+    let (
+        Some(user_name),
+        Some(user_by_name),
+        Some(check),
+        Some(free_user),
+        Some(create),
+        Some(free),
+    ) = (
         unsafe { raw::RedisModule_GetCurrentUserName },
         unsafe { raw::RedisModule_GetModuleUserFromUserName },
         unsafe { raw::RedisModule_ACLCheckKeyPermissions },
         unsafe { raw::RedisModule_FreeModuleUser },
         unsafe { raw::RedisModule_CreateString },
         unsafe { raw::RedisModule_FreeString },
-    ) else {
+    )
+    else {
         return Ok(()); // a server without ACL key checks for modules
     };
     let name = unsafe { user_name(ctx.get_raw()) };
@@ -36,7 +44,10 @@ pub fn check_key(ctx: &Context, key: &str, access: Access) -> Result<()> {
     let user = unsafe { user_by_name(name) };
     unsafe { free(ctx.get_raw(), name) };
     if user.is_null() {
-        return Err(Error::new(crate::core::error::Code::Err, "the current user no longer exists"));
+        return Err(Error::new(
+            crate::core::error::Code::Err,
+            "the current user no longer exists",
+        ));
     }
     let perms = match access {
         Access::Read => raw::REDISMODULE_CMD_KEY_ACCESS,

@@ -15,13 +15,19 @@ use redis_module::{CallOptionsBuilder, CallReply, CallResult, Context, ContextFl
 /// or the AOF (those are local by construction).
 pub fn enabled(ctx: &Context) -> bool {
     let flags = ctx.get_flags();
-    flags.contains(ContextFlags::CLUSTER) && !flags.contains(ContextFlags::REPLICATED) && !flags.contains(ContextFlags::LOADING)
+    flags.contains(ContextFlags::CLUSTER)
+        && !flags.contains(ContextFlags::REPLICATED)
+        && !flags.contains(ContextFlags::LOADING)
 }
 
 /// Routes by the session a token names, before anything else is done with it: a node
 /// with another keyring must answer MOVED, not INVALID. The claims are read unverified
 /// for this only; the node that serves the slot verifies everything.
-pub fn route_token(ctx: &Context, token: &[u8], session_key_of: impl FnOnce(&[u8]) -> Option<String>) -> Result<()> {
+pub fn route_token(
+    ctx: &Context,
+    token: &[u8],
+    session_key_of: impl FnOnce(&[u8]) -> Option<String>,
+) -> Result<()> {
     if !enabled(ctx) {
         return Ok(());
     }
@@ -43,7 +49,10 @@ pub fn ensure_local(ctx: &Context, session_key: &str) -> Result<()> {
     let slot = hash_slot(session_key.as_bytes());
     match owner_of(ctx, slot) {
         Some((host, port, false)) => Err(Error::new(Code::Moved, format!("{slot} {host}:{port}"))),
-        _ => Err(Error::new(Code::TryAgain, format!("slot {slot} is not served here right now"))),
+        _ => Err(Error::new(
+            Code::TryAgain,
+            format!("slot {slot} is not served here right now"),
+        )),
     }
 }
 
@@ -56,7 +65,9 @@ fn owner_of(ctx: &Context, slot: u16) -> Option<(String, i64, bool)> {
         Ok(CallReply::String(s)) => s.to_string().unwrap_or_default(),
         _ => String::new(),
     };
-    let Ok(CallReply::Array(ranges)) = slots else { return None };
+    let Ok(CallReply::Array(ranges)) = slots else {
+        return None;
+    };
     let int = |r: &CallReply| match r {
         CallReply::I64(i) => Some(i.to_i64()),
         _ => None,
@@ -66,15 +77,25 @@ fn owner_of(ctx: &Context, slot: u16) -> Option<(String, i64, bool)> {
         _ => None,
     };
     for range in ranges.iter() {
-        let Ok(CallReply::Array(range)) = range else { continue };
-        let (Some(Ok(start)), Some(Ok(end)), Some(Ok(CallReply::Array(node)))) = (range.get(0), range.get(1), range.get(2)) else {
+        let Ok(CallReply::Array(range)) = range else {
             continue;
         };
-        let (Some(start), Some(end)) = (int(&start), int(&end)) else { continue };
+        let (Some(Ok(start)), Some(Ok(end)), Some(Ok(CallReply::Array(node)))) =
+            (range.get(0), range.get(1), range.get(2))
+        else {
+            continue;
+        };
+        let (Some(start), Some(end)) = (int(&start), int(&end)) else {
+            continue;
+        };
         if (start..=end).contains(&(slot as i64)) {
             let host = node.get(0).and_then(|r| r.ok()).and_then(|r| text(&r))?;
             let port = node.get(1).and_then(|r| r.ok()).and_then(|r| int(&r))?;
-            let id = node.get(2).and_then(|r| r.ok()).and_then(|r| text(&r)).unwrap_or_default();
+            let id = node
+                .get(2)
+                .and_then(|r| r.ok())
+                .and_then(|r| text(&r))
+                .unwrap_or_default();
             return Some((host, port, id == myid));
         }
     }

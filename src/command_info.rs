@@ -28,7 +28,9 @@ const INFO_VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommand
 fn subject_key_spec() -> raw::RedisModuleCommandKeySpec {
     // Zeroed, then filled: bindgen unions have no safe constructor.
     let mut spec: raw::RedisModuleCommandKeySpec = unsafe { MaybeUninit::zeroed().assume_init() };
-    spec.flags = (raw::REDISMODULE_CMD_KEY_NOT_KEY | raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS) as u64;
+    spec.flags = (raw::REDISMODULE_CMD_KEY_NOT_KEY
+        | raw::REDISMODULE_CMD_KEY_RO
+        | raw::REDISMODULE_CMD_KEY_ACCESS) as u64;
     spec.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
     spec.bs.index.pos = 1;
     spec.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
@@ -40,14 +42,27 @@ fn subject_key_spec() -> raw::RedisModuleCommandKeySpec {
 
 /// Summary and arity for a command found by its full name (`jwt.key|list`).
 pub fn set_by_name(ctx: &Context, full_name: &str, summary: &str, arity: i32) {
-    set(ctx, &Info { name: full_name, summary, complexity: "O(K) where K is the number of keys", arity, subject_first: false });
+    set(
+        ctx,
+        &Info {
+            name: full_name,
+            summary,
+            complexity: "O(K) where K is the number of keys",
+            arity,
+            subject_first: false,
+        },
+    );
 }
 
 /// Sets the info of one registered command; logs and carries on when the server
 /// cannot (metadata is an aid, not a requirement to run).
 pub fn set(ctx: &Context, info: &Info<'_>) {
-    let Some(set_info) = (unsafe { raw::RedisModule_SetCommandInfo }) else { return };
-    let Some(get_command) = (unsafe { raw::RedisModule_GetCommand }) else { return };
+    let Some(set_info) = (unsafe { raw::RedisModule_SetCommandInfo }) else {
+        return;
+    };
+    let Some(get_command) = (unsafe { raw::RedisModule_GetCommand }) else {
+        return;
+    };
     let (Ok(name), Ok(summary), Ok(complexity), Ok(since)) = (
         CString::new(info.name),
         CString::new(info.summary),
@@ -62,7 +77,11 @@ pub fn set(ctx: &Context, info: &Info<'_>) {
         return;
     }
     let zero: raw::RedisModuleCommandKeySpec = unsafe { MaybeUninit::zeroed().assume_init() };
-    let mut specs = if info.subject_first { vec![subject_key_spec(), zero] } else { vec![zero] };
+    let mut specs = if info.subject_first {
+        vec![subject_key_spec(), zero]
+    } else {
+        vec![zero]
+    };
     let raw_info = raw::RedisModuleCommandInfo {
         version: &INFO_VERSION,
         summary: summary.as_ptr(),
@@ -71,7 +90,11 @@ pub fn set(ctx: &Context, info: &Info<'_>) {
         history: ptr::null_mut(),
         tips: ptr::null(),
         arity: info.arity,
-        key_specs: if info.subject_first { specs.as_mut_ptr() } else { ptr::null_mut() },
+        key_specs: if info.subject_first {
+            specs.as_mut_ptr()
+        } else {
+            ptr::null_mut()
+        },
         args: ptr::null_mut(),
     };
     if unsafe { set_info(command, &raw_info) } != raw::REDISMODULE_OK as i32 {

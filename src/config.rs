@@ -17,7 +17,11 @@ pub struct DurationConfig {
 
 impl DurationConfig {
     const fn new(allow_zero: bool) -> Self {
-        DurationConfig { text: Mutex::new(String::new()), ms: AtomicI64::new(0), allow_zero }
+        DurationConfig {
+            text: Mutex::new(String::new()),
+            ms: AtomicI64::new(0),
+            allow_zero,
+        }
     }
 
     pub fn ms(&self) -> i64 {
@@ -39,10 +43,14 @@ impl DurationConfig {
 
 impl ConfigurationValue<RedisString> for DurationConfig {
     fn get(&self, _: &ConfigurationContext) -> RedisString {
-        RedisString::create(None, self.text.lock().unwrap_or_else(|p| p.into_inner()).as_str())
+        RedisString::create(
+            None,
+            self.text.lock().unwrap_or_else(|p| p.into_inner()).as_str(),
+        )
     }
     fn set(&self, _: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
-        self.apply(&val.to_string_lossy()).map_err(RedisError::String)
+        self.apply(&val.to_string_lossy())
+            .map_err(RedisError::String)
     }
 }
 
@@ -54,7 +62,10 @@ pub struct TextConfig {
 
 impl TextConfig {
     const fn new(validate: fn(&str) -> Result<(), String>) -> Self {
-        TextConfig { value: RwLock::new(String::new()), validate }
+        TextConfig {
+            value: RwLock::new(String::new()),
+            validate,
+        }
     }
 
     /// Runs `f` on the current value without copying it.
@@ -79,7 +90,9 @@ impl ConfigurationValue<RedisString> for TextConfig {
         self.with(|v| RedisString::create(None, v))
     }
     fn set(&self, _: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
-        let text = val.try_as_str().map_err(|_| RedisError::Str("value must be UTF-8 text"))?;
+        let text = val
+            .try_as_str()
+            .map_err(|_| RedisError::Str("value must be UTF-8 text"))?;
         self.apply(text).map_err(RedisError::String)
     }
 }

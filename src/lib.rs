@@ -149,7 +149,10 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
     n("evictions", stats::EVICTIONS.get());
     n("verify_cache_hits", stats::VERIFY_CACHE_HITS.get());
     for code in Code::ALL {
-        n(&format!("failures_{}", code.as_str().to_ascii_lowercase()), stats::failures(code));
+        n(
+            &format!("failures_{}", code.as_str().to_ascii_lowercase()),
+            stats::failures(code),
+        );
     }
     let ring = keyring_state::read();
     ctx.add_info_field_str("active_kid", ring.active().map_or("", |k| k.kid.as_str()));

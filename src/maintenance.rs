@@ -37,7 +37,9 @@ fn run(ctx: &Context) {
         let ring = keyring_state::read();
         let stale = ring.keys().any(|k| !k.is_live(now));
         let due = period > 0
-            && ring.active().is_some_and(|k| now - k.activated_ms.unwrap_or(k.created_ms) >= period);
+            && ring
+                .active()
+                .is_some_and(|k| now - k.activated_ms.unwrap_or(k.created_ms) >= period);
         (stale, due)
     };
     if !stale && !due {

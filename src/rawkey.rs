@@ -15,7 +15,8 @@ use std::ptr;
 /// error reply, never a panic.
 macro_rules! api {
     ($name:ident) => {
-        unsafe { raw::$name }.ok_or_else(|| Error::syntax(concat!("server lacks ", stringify!($name))))
+        unsafe { raw::$name }
+            .ok_or_else(|| Error::syntax(concat!("server lacks ", stringify!($name))))
     };
 }
 
@@ -65,7 +66,13 @@ fn field_name(field: &CStr) -> Option<*mut raw::RedisModuleString> {
         }
         let create = unsafe { raw::RedisModule_CreateString }?;
         let bytes = field.to_bytes();
-        let p = unsafe { create(ptr::null_mut(), bytes.as_ptr().cast::<c_char>(), bytes.len()) };
+        let p = unsafe {
+            create(
+                ptr::null_mut(),
+                bytes.as_ptr().cast::<c_char>(),
+                bytes.len(),
+            )
+        };
         (!p.is_null()).then(|| {
             names.push((key, p as usize));
             p
@@ -74,7 +81,9 @@ fn field_name(field: &CStr) -> Option<*mut raw::RedisModuleString> {
 }
 
 fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
-    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else { return &[] };
+    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
+        return &[];
+    };
     let mut len = 0usize;
     let p = unsafe { ptr_len(s, &mut len) };
     if p.is_null() {
@@ -89,14 +98,28 @@ fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
 pub mod replicate {
     use super::*;
 
-    fn call(ctx: &Context) -> Option<(*mut raw::RedisModuleCtx, unsafe extern "C" fn(*mut raw::RedisModuleCtx, *const c_char, *const c_char, ...) -> c_int)> {
+    fn call(
+        ctx: &Context,
+    ) -> Option<(
+        *mut raw::RedisModuleCtx,
+        unsafe extern "C" fn(*mut raw::RedisModuleCtx, *const c_char, *const c_char, ...) -> c_int,
+    )> {
         Some((ctx.get_raw(), unsafe { raw::RedisModule_Replicate }?))
     }
 
     /// `<cmd> <key> <integer>` (PEXPIREAT).
     pub fn key_int(ctx: &Context, cmd: &CStr, key: &[u8], n: i64) {
         if let Some((c, f)) = call(ctx) {
-            unsafe { f(c, cmd.as_ptr(), c"bl".as_ptr(), key.as_ptr(), key.len(), n as std::os::raw::c_longlong) };
+            unsafe {
+                f(
+                    c,
+                    cmd.as_ptr(),
+                    c"bl".as_ptr(),
+                    key.as_ptr(),
+                    key.len(),
+                    n as std::os::raw::c_longlong,
+                )
+            };
         }
     }
 
@@ -104,7 +127,16 @@ pub mod replicate {
     pub fn key_int_member(ctx: &Context, cmd: &CStr, key: &[u8], n: i64, member: &[u8]) {
         if let Some((c, f)) = call(ctx) {
             unsafe {
-                f(c, cmd.as_ptr(), c"blb".as_ptr(), key.as_ptr(), key.len(), n as std::os::raw::c_longlong, member.as_ptr(), member.len())
+                f(
+                    c,
+                    cmd.as_ptr(),
+                    c"blb".as_ptr(),
+                    key.as_ptr(),
+                    key.len(),
+                    n as std::os::raw::c_longlong,
+                    member.as_ptr(),
+                    member.len(),
+                )
             };
         }
     }
@@ -116,14 +148,53 @@ pub mod replicate {
         let cmd = c"HSET".as_ptr();
         unsafe {
             match fields {
-                [(f1, v1), (f2, v2)] => f(c, cmd, c"bcbcb".as_ptr(), key.as_ptr(), key.len(), f1.as_ptr(), v1.as_ptr(), v1.len(), f2.as_ptr(), v2.as_ptr(), v2.len()),
+                [(f1, v1), (f2, v2)] => f(
+                    c,
+                    cmd,
+                    c"bcbcb".as_ptr(),
+                    key.as_ptr(),
+                    key.len(),
+                    f1.as_ptr(),
+                    v1.as_ptr(),
+                    v1.len(),
+                    f2.as_ptr(),
+                    v2.as_ptr(),
+                    v2.len(),
+                ),
                 [(f1, v1), (f2, v2), (f3, v3)] => f(
-                    c, cmd, c"bcbcbcb".as_ptr(), key.as_ptr(), key.len(), f1.as_ptr(), v1.as_ptr(), v1.len(), f2.as_ptr(),
-                    v2.as_ptr(), v2.len(), f3.as_ptr(), v3.as_ptr(), v3.len(),
+                    c,
+                    cmd,
+                    c"bcbcbcb".as_ptr(),
+                    key.as_ptr(),
+                    key.len(),
+                    f1.as_ptr(),
+                    v1.as_ptr(),
+                    v1.len(),
+                    f2.as_ptr(),
+                    v2.as_ptr(),
+                    v2.len(),
+                    f3.as_ptr(),
+                    v3.as_ptr(),
+                    v3.len(),
                 ),
                 [(f1, v1), (f2, v2), (f3, v3), (f4, v4)] => f(
-                    c, cmd, c"bcbcbcbcb".as_ptr(), key.as_ptr(), key.len(), f1.as_ptr(), v1.as_ptr(), v1.len(), f2.as_ptr(),
-                    v2.as_ptr(), v2.len(), f3.as_ptr(), v3.as_ptr(), v3.len(), f4.as_ptr(), v4.as_ptr(), v4.len(),
+                    c,
+                    cmd,
+                    c"bcbcbcbcb".as_ptr(),
+                    key.as_ptr(),
+                    key.len(),
+                    f1.as_ptr(),
+                    v1.as_ptr(),
+                    v1.len(),
+                    f2.as_ptr(),
+                    v2.as_ptr(),
+                    v2.len(),
+                    f3.as_ptr(),
+                    v3.as_ptr(),
+                    v3.len(),
+                    f4.as_ptr(),
+                    v4.as_ptr(),
+                    v4.len(),
                 ),
                 _ => return None,
             }
@@ -195,14 +266,20 @@ impl Key {
         let name = Str::new(ctx.get_raw(), name)?;
         // OpenKey keeps its own reference to the name.
         let ptr = unsafe { open(ctx.get_raw(), name.ptr, mode as c_int) };
-        Ok(Key { ctx: ctx.get_raw(), ptr: ptr.cast() })
+        Ok(Key {
+            ctx: ctx.get_raw(),
+            ptr: ptr.cast(),
+        })
     }
 
     /// Opens a key for reading by a name made earlier.
     pub fn read_named(ctx: &Context, name: &KeyName) -> Result<Key> {
         let open = api!(RedisModule_OpenKey)?;
         let ptr = unsafe { open(ctx.get_raw(), name.0, raw::REDISMODULE_READ as c_int) };
-        Ok(Key { ctx: ctx.get_raw(), ptr: ptr.cast() })
+        Ok(Key {
+            ctx: ctx.get_raw(),
+            ptr: ptr.cast(),
+        })
     }
 
     /// Opens a key for reading by its name, made now or earlier.
@@ -225,7 +302,9 @@ impl Key {
         if self.ptr.is_null() {
             return Kind::Empty;
         }
-        let Some(key_type) = (unsafe { raw::RedisModule_KeyType }) else { return Kind::Other };
+        let Some(key_type) = (unsafe { raw::RedisModule_KeyType }) else {
+            return Kind::Other;
+        };
         match unsafe { key_type(self.ptr) } as isize {
             raw::REDISMODULE_KEYTYPE_EMPTY => Kind::Empty,
             raw::REDISMODULE_KEYTYPE_HASH => Kind::Hash,
@@ -253,11 +332,22 @@ impl Key {
         let name = field_name(field)?;
         let mut out: *mut raw::RedisModuleString = ptr::null_mut();
         let null: *mut c_char = ptr::null_mut();
-        let rc = unsafe { get(self.ptr, raw::REDISMODULE_HASH_NONE as c_int, name, &mut out, null) };
+        let rc = unsafe {
+            get(
+                self.ptr,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                name,
+                &mut out,
+                null,
+            )
+        };
         if rc != raw::REDISMODULE_OK as c_int || out.is_null() {
             return None;
         }
-        let value = Str { ctx: self.ctx, ptr: out };
+        let value = Str {
+            ctx: self.ctx,
+            ptr: out,
+        };
         Some(f(bytes_of(value.ptr)))
     }
 
@@ -267,12 +357,21 @@ impl Key {
         if self.kind() != Kind::Hash {
             return out;
         }
-        let Some(get) = (unsafe { raw::RedisModule_HashGet }) else { return out };
-        let (Some(f0), Some(f1), Some(f2)) = (field_name(fields[0]), field_name(fields[1]), field_name(fields[2])) else {
+        let Some(get) = (unsafe { raw::RedisModule_HashGet }) else {
             return out;
         };
-        let (mut v0, mut v1, mut v2): (*mut raw::RedisModuleString, *mut raw::RedisModuleString, *mut raw::RedisModuleString) =
-            (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        let (Some(f0), Some(f1), Some(f2)) = (
+            field_name(fields[0]),
+            field_name(fields[1]),
+            field_name(fields[2]),
+        ) else {
+            return out;
+        };
+        let (mut v0, mut v1, mut v2): (
+            *mut raw::RedisModuleString,
+            *mut raw::RedisModuleString,
+            *mut raw::RedisModuleString,
+        ) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
         let null: *mut c_char = ptr::null_mut();
         let rc = unsafe {
             get(
@@ -292,8 +391,13 @@ impl Key {
         }
         for (slot, p) in out.iter_mut().zip([v0, v1, v2]) {
             if !p.is_null() {
-                let s = Str { ctx: self.ctx, ptr: p };
-                *slot = std::str::from_utf8(bytes_of(s.ptr)).ok().and_then(|t| t.parse().ok());
+                let s = Str {
+                    ctx: self.ctx,
+                    ptr: p,
+                };
+                *slot = std::str::from_utf8(bytes_of(s.ptr))
+                    .ok()
+                    .and_then(|t| t.parse().ok());
             }
         }
         out
@@ -327,7 +431,8 @@ impl Key {
     }
 
     pub fn hash_get_i64(&self, field: &CStr) -> Option<i64> {
-        self.hash_get(field, |b| std::str::from_utf8(b).ok()?.parse().ok()).flatten()
+        self.hash_get(field, |b| std::str::from_utf8(b).ok()?.parse().ok())
+            .flatten()
     }
 
     pub fn hash_set(&self, field: &CStr, value: &[u8]) -> Result<()> {
@@ -335,8 +440,24 @@ impl Key {
         let v = Str::new(self.ctx, value)?;
         let null: *mut c_char = ptr::null_mut();
         match field_name(field) {
-            Some(name) => unsafe { set(self.ptr, raw::REDISMODULE_HASH_NONE as c_int, name, v.ptr, null) },
-            None => unsafe { set(self.ptr, raw::REDISMODULE_HASH_CFIELDS as c_int, field.as_ptr(), v.ptr, null) },
+            Some(name) => unsafe {
+                set(
+                    self.ptr,
+                    raw::REDISMODULE_HASH_NONE as c_int,
+                    name,
+                    v.ptr,
+                    null,
+                )
+            },
+            None => unsafe {
+                set(
+                    self.ptr,
+                    raw::REDISMODULE_HASH_CFIELDS as c_int,
+                    field.as_ptr(),
+                    v.ptr,
+                    null,
+                )
+            },
         };
         Ok(())
     }
@@ -354,7 +475,17 @@ impl Key {
                         continue;
                     };
                     let (s1, s2) = (Str::new(self.ctx, v1)?, Str::new(self.ctx, v2)?);
-                    unsafe { set(self.ptr, raw::REDISMODULE_HASH_NONE as c_int, n1, s1.ptr, n2, s2.ptr, null) };
+                    unsafe {
+                        set(
+                            self.ptr,
+                            raw::REDISMODULE_HASH_NONE as c_int,
+                            n1,
+                            s1.ptr,
+                            n2,
+                            s2.ptr,
+                            null,
+                        )
+                    };
                 }
                 [(f, v)] => self.hash_set(f, v)?,
                 _ => {}
@@ -400,7 +531,8 @@ impl Key {
         let old = match (self.kind(), unsafe { raw::RedisModule_ZsetScore }) {
             (Kind::ZSet, Some(score_of)) => {
                 let mut s = 0f64;
-                (unsafe { score_of(self.ptr, m.ptr, &mut s) } == raw::REDISMODULE_OK as c_int).then_some(s)
+                (unsafe { score_of(self.ptr, m.ptr, &mut s) } == raw::REDISMODULE_OK as c_int)
+                    .then_some(s)
             }
             _ => None,
         };
@@ -430,7 +562,12 @@ impl Key {
     }
 
     /// Members with scores in [min, max) (or [min, max] when `max_inclusive`), lowest first.
-    pub fn zset_range(&self, min: f64, max: f64, max_inclusive: bool) -> Result<Vec<(Vec<u8>, f64)>> {
+    pub fn zset_range(
+        &self,
+        min: f64,
+        max: f64,
+        max_inclusive: bool,
+    ) -> Result<Vec<(Vec<u8>, f64)>> {
         let mut out = Vec::new();
         if self.kind() != Kind::ZSet {
             return Ok(out);
@@ -440,14 +577,19 @@ impl Key {
         let next = api!(RedisModule_ZsetRangeNext)?;
         let end = api!(RedisModule_ZsetRangeEndReached)?;
         let stop = api!(RedisModule_ZsetRangeStop)?;
-        if unsafe { first(self.ptr, min, max, 0, (!max_inclusive) as c_int) } != raw::REDISMODULE_OK as c_int {
+        if unsafe { first(self.ptr, min, max, 0, (!max_inclusive) as c_int) }
+            != raw::REDISMODULE_OK as c_int
+        {
             return Ok(out);
         }
         while unsafe { end(self.ptr) } == 0 {
             let mut score = 0f64;
             let ele = unsafe { current(self.ptr, &mut score) };
             if !ele.is_null() {
-                let s = Str { ctx: self.ctx, ptr: ele };
+                let s = Str {
+                    ctx: self.ctx,
+                    ptr: ele,
+                };
                 out.push((bytes_of(s.ptr).to_vec(), score));
             }
             if unsafe { next(self.ptr) } == 0 {
@@ -476,7 +618,10 @@ impl Key {
         if ele.is_null() {
             return Ok(None);
         }
-        drop(Str { ctx: self.ctx, ptr: ele });
+        drop(Str {
+            ctx: self.ctx,
+            ptr: ele,
+        });
         Ok(Some(score))
     }
 }

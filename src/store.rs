@@ -71,12 +71,22 @@ impl<'a> Store<'a> {
 
     /// Refuses to write over keys of another type (say a string a user SET by hand).
     pub fn check_types(&self, session_key: Option<&str>, index_key: &str) -> Result<()> {
-        if !matches!(Key::read(self.ctx, index_key.as_bytes())?.kind(), Kind::Empty | Kind::ZSet) {
-            return Err(Error::syntax(format!("key {index_key} exists and is not a jwt session index")));
+        if !matches!(
+            Key::read(self.ctx, index_key.as_bytes())?.kind(),
+            Kind::Empty | Kind::ZSet
+        ) {
+            return Err(Error::syntax(format!(
+                "key {index_key} exists and is not a jwt session index"
+            )));
         }
         if let Some(k) = session_key {
-            if !matches!(Key::read(self.ctx, k.as_bytes())?.kind(), Kind::Empty | Kind::Hash) {
-                return Err(Error::syntax(format!("key {k} exists and is not a jwt session")));
+            if !matches!(
+                Key::read(self.ctx, k.as_bytes())?.kind(),
+                Kind::Empty | Kind::Hash
+            ) {
+                return Err(Error::syntax(format!(
+                    "key {k} exists and is not a jwt session"
+                )));
             }
         }
         Ok(())
@@ -85,17 +95,27 @@ impl<'a> Store<'a> {
     /// The creation time of a live session, or None when it is gone. The VERIFY path:
     /// one key lookup and one field read.
     pub fn session_created(&self, session_key: &str, name: Option<&KeyName>) -> Option<i64> {
-        Key::read_either(self.ctx, session_key.as_bytes(), name).ok()?.hash_get_i64(field::CREATED)
+        Key::read_either(self.ctx, session_key.as_bytes(), name)
+            .ok()?
+            .hash_get_i64(field::CREATED)
     }
 
     pub fn session_state(&self, session_key: &str, name: Option<&KeyName>) -> Option<SessionState> {
         let key = Key::read_either(self.ctx, session_key.as_bytes(), name).ok()?;
-        let [created, idle, max] = key.hash_get_i64_3([field::CREATED, field::IDLE, field::MAX_DEADLINE]);
-        Some(SessionState { created_ms: created?, idle_ms: idle?, max_deadline_ms: max, expiry_ms: key.expire_at_approx() })
+        let [created, idle, max] =
+            key.hash_get_i64_3([field::CREATED, field::IDLE, field::MAX_DEADLINE]);
+        Some(SessionState {
+            created_ms: created?,
+            idle_ms: idle?,
+            max_deadline_ms: max,
+            expiry_ms: key.expire_at_approx(),
+        })
     }
 
     pub fn session_data(&self, session_key: &str) -> Option<Vec<u8>> {
-        Key::read(self.ctx, session_key.as_bytes()).ok()?.hash_get(field::DATA, <[u8]>::to_vec)
+        Key::read(self.ctx, session_key.as_bytes())
+            .ok()?
+            .hash_get(field::DATA, <[u8]>::to_vec)
     }
 
     pub fn refresh_record(&self, session_key: &str) -> Option<RefreshRecord> {
@@ -142,7 +162,13 @@ impl<'a> Store<'a> {
 
     /// Writes a new session (replacing one with the same sid) and indexes it, trimming
     /// the index of sessions that ended before this one began.
-    pub fn create_session(&self, session_key: &str, index_key: &str, sid: &str, s: &NewSession) -> Result<()> {
+    pub fn create_session(
+        &self,
+        session_key: &str,
+        index_key: &str,
+        sid: &str,
+        s: &NewSession,
+    ) -> Result<()> {
         let skey = session_key.as_bytes();
         let key = Key::write(self.ctx, skey)?;
         if key.delete()? {
@@ -151,8 +177,10 @@ impl<'a> Store<'a> {
         let created = s.created_ms.to_string();
         let idle = s.idle_ms.to_string();
         let max = s.max_deadline_ms.map(|m| m.to_string());
-        let mut fields: Vec<(&std::ffi::CStr, &[u8])> =
-            vec![(field::CREATED, created.as_bytes()), (field::IDLE, idle.as_bytes())];
+        let mut fields: Vec<(&std::ffi::CStr, &[u8])> = vec![
+            (field::CREATED, created.as_bytes()),
+            (field::IDLE, idle.as_bytes()),
+        ];
         if let Some(m) = &max {
             fields.push((field::MAX_DEADLINE, m.as_bytes()));
         }
@@ -220,7 +248,13 @@ impl<'a> Store<'a> {
     }
 
     /// Moves a session's end (and its index entry) to `expiry_ms`.
-    pub fn set_expiry(&self, session_key: &str, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
+    pub fn set_expiry(
+        &self,
+        session_key: &str,
+        index_key: &str,
+        sid: &str,
+        expiry_ms: i64,
+    ) -> Result<()> {
         let key = Key::write(self.ctx, session_key.as_bytes())?;
         self.expire_at(&key, session_key.as_bytes(), expiry_ms)?;
         self.index_put(index_key, sid, expiry_ms)
@@ -252,7 +286,10 @@ impl<'a> Store<'a> {
         for (sid, _) in &stale {
             index.zset_rem(sid)?;
         }
-        self.replicate("ZREMRANGEBYSCORE", &[ikey, b"-inf", format!("({now_ms}").as_bytes()]);
+        self.replicate(
+            "ZREMRANGEBYSCORE",
+            &[ikey, b"-inf", format!("({now_ms}").as_bytes()],
+        );
         Ok(())
     }
 
@@ -262,16 +299,23 @@ impl<'a> Store<'a> {
         let index = Key::read(self.ctx, index_key.as_bytes())?;
         let mut out = Vec::new();
         for (sid, _) in index.zset_range(f64::NEG_INFINITY, f64::INFINITY, true)? {
-            let Ok(sid) = String::from_utf8(sid) else { continue };
+            let Ok(sid) = String::from_utf8(sid) else {
+                continue;
+            };
             let key = Key::read(self.ctx, format!("{index_key}:{sid}").as_bytes())?;
-            let (Some(created_ms), Some(ttl_ms)) = (key.hash_get_i64(field::CREATED), key.ttl_ms()) else {
+            let (Some(created_ms), Some(ttl_ms)) = (key.hash_get_i64(field::CREATED), key.ttl_ms())
+            else {
                 continue;
             };
             out.push(SessionInfo {
                 created_ms,
                 ttl_ms,
                 max_deadline_ms: key.hash_get_i64(field::MAX_DEADLINE),
-                data: if with_data { key.hash_get(field::DATA, <[u8]>::to_vec) } else { None },
+                data: if with_data {
+                    key.hash_get(field::DATA, <[u8]>::to_vec)
+                } else {
+                    None
+                },
                 sid,
             });
         }
@@ -307,7 +351,9 @@ impl<'a> Store<'a> {
     /// A keyspace notification of the module class on the session key (`name` when the
     /// caller already holds it as a server string).
     pub fn notify(&self, event: &CStr, session_key: &str, name: Option<&KeyName>) {
-        let Some(notify) = (unsafe { redis_module::raw::RedisModule_NotifyKeyspaceEvent }) else { return };
+        let Some(notify) = (unsafe { redis_module::raw::RedisModule_NotifyKeyspaceEvent }) else {
+            return;
+        };
         let made;
         let key = match name {
             Some(n) => n.as_ptr(),
@@ -319,6 +365,13 @@ impl<'a> Store<'a> {
                 None => return,
             },
         };
-        unsafe { notify(self.ctx.get_raw(), NotifyEvent::MODULE.bits(), event.as_ptr(), key) };
+        unsafe {
+            notify(
+                self.ctx.get_raw(),
+                NotifyEvent::MODULE.bits(),
+                event.as_ptr(),
+                key,
+            )
+        };
     }
 }

@@ -16,18 +16,70 @@ raw_handler!(key_list, "JWT.KEY LIST", key::list);
 raw_handler!(key_export, "JWT.KEY EXPORT", key::export);
 raw_handler!(key_sync, "JWT.KEY SYNC", key::sync);
 
-type Handler = extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, std::os::raw::c_int) -> std::os::raw::c_int;
+type Handler = extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *mut *mut raw::RedisModuleString,
+    std::os::raw::c_int,
+) -> std::os::raw::c_int;
 
 /// name, handler, flags, arity (counting `JWT.KEY` and the subcommand), summary
 const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
-    ("generate", key_generate, "write deny-oom admin", -3, "Generates a key (HS*, ES256/384, EdDSA)"),
-    ("import", key_import, "write deny-oom admin", 5, "Imports an HMAC secret or a PEM private key"),
-    ("activate", key_activate, "write admin", 3, "Makes a key the signing key"),
-    ("rotate", key_rotate, "write deny-oom admin", -2, "A new signing key; the old one retires"),
-    ("retire", key_retire, "write admin", 3, "Stops a key from signing; it verifies until its tokens end"),
-    ("list", key_list, "readonly fast", 2, "Lists the keys (never their material)"),
-    ("export", key_export, "readonly admin", 3, "Exports a key's material for IMPORT elsewhere"),
-    ("sync", key_sync, "write admin", 3, "Replaces the keyring (replication and AOF)"),
+    (
+        "generate",
+        key_generate,
+        "write deny-oom admin",
+        -3,
+        "Generates a key (HS*, ES256/384, EdDSA)",
+    ),
+    (
+        "import",
+        key_import,
+        "write deny-oom admin",
+        5,
+        "Imports an HMAC secret or a PEM private key",
+    ),
+    (
+        "activate",
+        key_activate,
+        "write admin",
+        3,
+        "Makes a key the signing key",
+    ),
+    (
+        "rotate",
+        key_rotate,
+        "write deny-oom admin",
+        -2,
+        "A new signing key; the old one retires",
+    ),
+    (
+        "retire",
+        key_retire,
+        "write admin",
+        3,
+        "Stops a key from signing; it verifies until its tokens end",
+    ),
+    (
+        "list",
+        key_list,
+        "readonly fast",
+        2,
+        "Lists the keys (never their material)",
+    ),
+    (
+        "export",
+        key_export,
+        "readonly admin",
+        3,
+        "Exports a key's material for IMPORT elsewhere",
+    ),
+    (
+        "sync",
+        key_sync,
+        "write admin",
+        3,
+        "Replaces the keyring (replication and AOF)",
+    ),
 ];
 
 pub fn register(ctx: &Context) -> Status {
@@ -39,8 +91,12 @@ pub fn register(ctx: &Context) -> Status {
         ctx.log_warning("jwt: this server cannot register subcommands (Redis 7.0+ needed)");
         return Status::Err;
     };
-    let (Ok(name), Ok(empty)) = (CString::new("jwt.key"), CString::new("")) else { return Status::Err };
-    if unsafe { create(ctx.get_raw(), name.as_ptr(), None, empty.as_ptr(), 0, 0, 0) } != raw::REDISMODULE_OK as i32 {
+    let (Ok(name), Ok(empty)) = (CString::new("jwt.key"), CString::new("")) else {
+        return Status::Err;
+    };
+    if unsafe { create(ctx.get_raw(), name.as_ptr(), None, empty.as_ptr(), 0, 0, 0) }
+        != raw::REDISMODULE_OK as i32
+    {
         return Status::Err;
     }
     let parent = unsafe { get(ctx.get_raw(), name.as_ptr()) };
@@ -48,8 +104,20 @@ pub fn register(ctx: &Context) -> Status {
         return Status::Err;
     }
     for (sub, handler, flags, arity, summary) in KEY_SUBCOMMANDS {
-        let (Ok(sub_c), Ok(flags_c)) = (CString::new(*sub), CString::new(*flags)) else { return Status::Err };
-        let rc = unsafe { create_sub(parent, sub_c.as_ptr(), Some(*handler), flags_c.as_ptr(), 0, 0, 0) };
+        let (Ok(sub_c), Ok(flags_c)) = (CString::new(*sub), CString::new(*flags)) else {
+            return Status::Err;
+        };
+        let rc = unsafe {
+            create_sub(
+                parent,
+                sub_c.as_ptr(),
+                Some(*handler),
+                flags_c.as_ptr(),
+                0,
+                0,
+                0,
+            )
+        };
         if rc != raw::REDISMODULE_OK as i32 {
             ctx.log_warning(&format!("jwt: could not register JWT.KEY {sub}"));
             return Status::Err;

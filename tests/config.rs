@@ -27,13 +27,34 @@ fn defaults() {
         assert_eq!(config_get(&mut c, name), want, "{name}");
     }
     let t = sign(&mut c, &["alice"]);
-    let ttl: i64 = cmd("PTTL").arg(format!("jwt:{{alice}}:{}", payload(&t)["sid"].as_str().unwrap())).query(&mut c).unwrap();
-    assert!(ttl > 86_390_000 && ttl <= 86_400_000, "default session-ttl is one day: {ttl}");
+    let ttl: i64 = cmd("PTTL")
+        .arg(format!(
+            "jwt:{{alice}}:{}",
+            payload(&t)["sid"].as_str().unwrap()
+        ))
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        ttl > 86_390_000 && ttl <= 86_400_000,
+        "default session-ttl is one day: {ttl}"
+    );
 }
 
 #[test]
 fn loadmodule_arguments_with_and_without_prefix() {
-    let s = Server::start_with(&[], &["prefix", "app:", "jwt.session-ttl", "1h", "issuer", "auth", "jwt.audience", "web"]);
+    let s = Server::start_with(
+        &[],
+        &[
+            "prefix",
+            "app:",
+            "jwt.session-ttl",
+            "1h",
+            "issuer",
+            "auth",
+            "jwt.audience",
+            "web",
+        ],
+    );
     let mut c = s.client();
     assert_eq!(config_get(&mut c, "jwt.prefix"), "app:");
     assert_eq!(config_get(&mut c, "jwt.session-ttl"), "1h");
@@ -45,20 +66,43 @@ fn loadmodule_arguments_with_and_without_prefix() {
     assert!(ttl > 3_590_000 && ttl <= 3_600_000, "{ttl}");
     assert!(verify(&mut c, &t).is_ok());
     // Verification expects the configured issuer/audience.
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.audience").arg("mobile").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.audience")
+        .arg("mobile")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(code(verify(&mut c, &t)), "INVALID");
-    assert!(cmd("JWT.VERIFY").arg(&t).arg("AUD").arg("web").query::<String>(&mut c).is_ok());
+    assert!(cmd("JWT.VERIFY")
+        .arg(&t)
+        .arg("AUD")
+        .arg("web")
+        .query::<String>(&mut c)
+        .is_ok());
 }
 
 #[test]
 fn invalid_loadmodule_arguments_refuse_to_load() {
-    for args in [vec!["session-ttl", "forever"], vec!["nope", "1"], vec!["prefix"], vec!["max-token-bytes", "10"]] {
+    for args in [
+        vec!["session-ttl", "forever"],
+        vec!["nope", "1"],
+        vec!["prefix"],
+        vec!["max-token-bytes", "10"],
+    ] {
         let dir = std::env::temp_dir().join(format!("redis-jwt-badargs-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let mut line = vec![module_path().display().to_string()];
         line.extend(args.iter().map(|s| s.to_string()));
         let mut child = std::process::Command::new(server_binary())
-            .args(["--port", "0", "--dir", dir.to_str().unwrap(), "--save", "", "--loadmodule"])
+            .args([
+                "--port",
+                "0",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--save",
+                "",
+                "--loadmodule",
+            ])
             .args(&line)
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -73,7 +117,10 @@ fn invalid_loadmodule_arguments_refuse_to_load() {
         }
         let _ = child.kill();
         let _ = child.wait();
-        assert!(matches!(status, Some(s) if !s.success()), "{args:?} must refuse to load");
+        assert!(
+            matches!(status, Some(s) if !s.success()),
+            "{args:?} must refuse to load"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -97,7 +144,15 @@ fn config_set_validates() {
         ("jwt.max-token-bytes", "lots"),
     ] {
         let before = config_get(&mut c, name);
-        assert!(cmd("CONFIG").arg("SET").arg(name).arg(bad).query::<()>(&mut c).is_err(), "{name}={bad}");
+        assert!(
+            cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(bad)
+                .query::<()>(&mut c)
+                .is_err(),
+            "{name}={bad}"
+        );
         assert_eq!(config_get(&mut c, name), before, "{name} unchanged");
     }
     for (name, good) in [
@@ -109,7 +164,12 @@ fn config_set_validates() {
         ("jwt.max-token-bytes", "4096"),
         ("jwt.prefix", "sess:"),
     ] {
-        let _: () = cmd("CONFIG").arg("SET").arg(name).arg(good).query(&mut c).unwrap();
+        let _: () = cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(good)
+            .query(&mut c)
+            .unwrap();
         assert_eq!(config_get(&mut c, name), good);
     }
 }
@@ -118,8 +178,20 @@ fn config_set_validates() {
 fn max_token_bytes_applies() {
     let s = Server::start();
     let mut c = s.client();
-    let t = sign(&mut c, &["alice", "CLAIMS", &format!(r#"{{"pad":"{}"}}"#, "x".repeat(600))]);
+    let t = sign(
+        &mut c,
+        &[
+            "alice",
+            "CLAIMS",
+            &format!(r#"{{"pad":"{}"}}"#, "x".repeat(600)),
+        ],
+    );
     assert!(verify(&mut c, &t).is_ok());
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.max-token-bytes").arg("512").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.max-token-bytes")
+        .arg("512")
+        .query(&mut c)
+        .unwrap();
     assert!(error_text(verify(&mut c, &t)).contains("max-token-bytes"));
 }

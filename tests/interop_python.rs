@@ -30,11 +30,18 @@ fn b64_std(bytes: &[u8]) -> String {
 }
 
 fn pyjwt_available() -> bool {
-    let has = |py: &str| Command::new("python3").args(["-c", py]).output().is_ok_and(|o| o.status.success());
+    let has = |py: &str| {
+        Command::new("python3")
+            .args(["-c", py])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     if has("import jwt, cryptography") {
         return true;
     }
-    let _ = Command::new("python3").args(["-m", "pip", "install", "--quiet", "pyjwt", "cryptography"]).output();
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "pyjwt", "cryptography"])
+        .output();
     has("import jwt, cryptography")
 }
 
@@ -47,27 +54,59 @@ fn tokens_cross_verify_with_pyjwt() {
     let s = Server::start();
     let mut c = s.client();
     let rsa = include_str!("fixtures/rsa2048.pem");
-    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("rsa").arg("RS256").arg(rsa).query(&mut c).unwrap();
-    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("pss").arg("PS256").arg(rsa).query(&mut c).unwrap();
+    let _: () = cmd("JWT.KEY")
+        .arg("IMPORT")
+        .arg("rsa")
+        .arg("RS256")
+        .arg(rsa)
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("JWT.KEY")
+        .arg("IMPORT")
+        .arg("pss")
+        .arg("PS256")
+        .arg(rsa)
+        .query(&mut c)
+        .unwrap();
     let mut kids = vec![("rsa".to_string(), "RS256"), ("pss".to_string(), "PS256")];
     for alg in ["HS256", "HS384", "HS512", "ES256", "ES384", "EdDSA"] {
-        kids.push((cmd("JWT.KEY").arg("GENERATE").arg(alg).query(&mut c).unwrap(), alg));
+        kids.push((
+            cmd("JWT.KEY")
+                .arg("GENERATE")
+                .arg(alg)
+                .query(&mut c)
+                .unwrap(),
+            alg,
+        ));
     }
     let jwks: String = cmd("JWT.JWKS").query(&mut c).unwrap();
     let mut ours = vec![];
     let mut keys = vec![];
     for (kid, alg) in &kids {
         let token = sign(&mut c, &[&format!("us-{alg}"), "KEY", kid, "EXPIRES", "5m"]);
-        let (_, _, material): (String, String, Vec<u8>) = cmd("JWT.KEY").arg("EXPORT").arg(kid).query(&mut c).unwrap();
+        let (_, _, material): (String, String, Vec<u8>) =
+            cmd("JWT.KEY").arg("EXPORT").arg(kid).query(&mut c).unwrap();
         let material = b64_std(&material);
-        let secret = if alg.starts_with("HS") { material.clone() } else { String::new() };
+        let secret = if alg.starts_with("HS") {
+            material.clone()
+        } else {
+            String::new()
+        };
         ours.push(serde_json::json!({"token": token, "alg": alg, "secret": secret}));
         keys.push(serde_json::json!({"kid": kid, "alg": alg, "material": material}));
     }
     let text = "a-shared-secret-of-at-least-32-bytes!!";
-    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("txt").arg("HS256").arg(text).query(&mut c).unwrap();
+    let _: () = cmd("JWT.KEY")
+        .arg("IMPORT")
+        .arg("txt")
+        .arg("HS256")
+        .arg(text)
+        .query(&mut c)
+        .unwrap();
     ours.push(serde_json::json!({"token": sign(&mut c, &["us-text", "KEY", "txt", "EXPIRES", "5m"]), "alg": "HS256", "secret": b64_std(text.as_bytes())}));
-    keys.push(serde_json::json!({"kid": "txt", "alg": "HS256", "material": b64_std(text.as_bytes())}));
+    keys.push(
+        serde_json::json!({"kid": "txt", "alg": "HS256", "material": b64_std(text.as_bytes())}),
+    );
 
     let job = serde_json::json!({"jwks": jwks, "ours": ours, "keys": keys});
     let mut py = Command::new("python3")
@@ -77,11 +116,23 @@ fn tokens_cross_verify_with_pyjwt() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    py.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+    py.stdin
+        .take()
+        .unwrap()
+        .write_all(job.to_string().as_bytes())
+        .unwrap();
     let out = py.wait_with_output().unwrap();
-    assert!(out.status.success(), "PyJWT failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "PyJWT failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result = json(&String::from_utf8(out.stdout).unwrap());
-    assert_eq!(result["verified"].as_array().unwrap().len(), ours.len(), "{result}");
+    assert_eq!(
+        result["verified"].as_array().unwrap().len(),
+        ours.len(),
+        "{result}"
+    );
     for t in result["signed"].as_array().unwrap() {
         let p = json(&verify(&mut c, t.as_str().unwrap()).unwrap_or_else(|e| panic!("{t}: {e}")));
         assert!(p["sub"].as_str().unwrap().starts_with("py-"));

@@ -6,30 +6,50 @@ use common::*;
 fn sign_verify_touch_destroy() {
     let s = Server::start();
     let mut c = s.client();
-    let t = sign(&mut c, &["alice", "CLAIMS", r#"{"role":"admin"}"#, "TTL", "10m"]);
+    let t = sign(
+        &mut c,
+        &["alice", "CLAIMS", r#"{"role":"admin"}"#, "TTL", "10m"],
+    );
     let p = json(&verify(&mut c, &t).unwrap());
     assert_eq!(p["sub"], "alice");
     assert_eq!(p["role"], "admin");
-    assert!(p["exp"].is_null(), "no EXPIRES: the token lives as long as its session");
+    assert!(
+        p["exp"].is_null(),
+        "no EXPIRES: the token lives as long as its session"
+    );
     let sid = p["sid"].as_str().unwrap().to_string();
     assert_eq!(sid.len(), 36);
     let skey = format!("jwt:{{alice}}:{sid}");
     let ttl_before: i64 = cmd("PTTL").arg(&skey).query(&mut c).unwrap();
-    assert!(ttl_before > 590_000 && ttl_before <= 600_000, "{ttl_before}");
+    assert!(
+        ttl_before > 590_000 && ttl_before <= 600_000,
+        "{ttl_before}"
+    );
 
-    let touched: String = cmd("JWT.TOUCH").arg(&t).arg("TTL").arg("2h").query(&mut c).unwrap();
+    let touched: String = cmd("JWT.TOUCH")
+        .arg(&t)
+        .arg("TTL")
+        .arg("2h")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(json(&touched), p);
     let ttl_after: i64 = cmd("PTTL").arg(&skey).query(&mut c).unwrap();
     assert!(ttl_after > 7_000_000, "TTL grew: {ttl_after}");
     let idx_ttl: i64 = cmd("PTTL").arg("jwt:{alice}").query(&mut c).unwrap();
-    assert!(idx_ttl >= ttl_after - 5 && idx_ttl <= ttl_after + 5, "index lives as its session: {idx_ttl}");
+    assert!(
+        idx_ttl >= ttl_after - 5 && idx_ttl <= ttl_after + 5,
+        "index lives as its session: {idx_ttl}"
+    );
 
     let n: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
     assert_eq!(n, 1);
     assert_eq!(code(verify(&mut c, &t)), "REVOKED");
     let n: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
     assert_eq!(n, 0, "already gone");
-    assert_eq!(code(cmd("JWT.TOUCH").arg(&t).query::<String>(&mut c)), "REVOKED");
+    assert_eq!(
+        code(cmd("JWT.TOUCH").arg(&t).query::<String>(&mut c)),
+        "REVOKED"
+    );
     assert_eq!(dbsize(&mut c), 0, "session and index are gone");
 }
 
@@ -38,7 +58,20 @@ fn token_claims() {
     let s = Server::start();
     let mut c = s.client();
     let before = now_s();
-    let t = sign(&mut c, &["bob", "EXPIRES", "15 minutes", "AUD", "web", "ISS", "auth.example", "CLAIMS", r#"{"n":[1,{"x":true}]}"#]);
+    let t = sign(
+        &mut c,
+        &[
+            "bob",
+            "EXPIRES",
+            "15 minutes",
+            "AUD",
+            "web",
+            "ISS",
+            "auth.example",
+            "CLAIMS",
+            r#"{"n":[1,{"x":true}]}"#,
+        ],
+    );
     let p = payload(&t);
     let iat = p["iat"].as_i64().unwrap();
     assert!(iat >= before && iat <= now_s());
@@ -51,10 +84,42 @@ fn token_claims() {
     let t2 = sign(&mut c, &["bob"]);
     assert_ne!(payload(&t2)["jti"], p["jti"], "fresh jti per token");
     // iss/aud checks at verify time
-    assert!(cmd("JWT.VERIFY").arg(&t).arg("AUD").arg("web").query::<String>(&mut c).is_ok());
-    assert_eq!(code(cmd("JWT.VERIFY").arg(&t).arg("AUD").arg("api").query::<String>(&mut c)), "INVALID");
-    assert_eq!(code(cmd("JWT.VERIFY").arg(&t).arg("ISS").arg("evil").query::<String>(&mut c)), "INVALID");
-    assert_eq!(code(cmd("JWT.VERIFY").arg(&t2).arg("AUD").arg("web").query::<String>(&mut c)), "INVALID");
+    assert!(cmd("JWT.VERIFY")
+        .arg(&t)
+        .arg("AUD")
+        .arg("web")
+        .query::<String>(&mut c)
+        .is_ok());
+    assert_eq!(
+        code(
+            cmd("JWT.VERIFY")
+                .arg(&t)
+                .arg("AUD")
+                .arg("api")
+                .query::<String>(&mut c)
+        ),
+        "INVALID"
+    );
+    assert_eq!(
+        code(
+            cmd("JWT.VERIFY")
+                .arg(&t)
+                .arg("ISS")
+                .arg("evil")
+                .query::<String>(&mut c)
+        ),
+        "INVALID"
+    );
+    assert_eq!(
+        code(
+            cmd("JWT.VERIFY")
+                .arg(&t2)
+                .arg("AUD")
+                .arg("web")
+                .query::<String>(&mut c)
+        ),
+        "INVALID"
+    );
     // header
     let (h, pl): (String, String) = cmd("JWT.DECODE").arg(&t).query(&mut c).unwrap();
     let h = json(&h);
@@ -68,13 +133,24 @@ fn token_claims() {
 fn private_data_is_never_in_the_token() {
     let s = Server::start();
     let mut c = s.client();
-    let t = sign(&mut c, &["carol", "DATA", r#"{"cart":[1,2],"secret":"s3"}"#]);
+    let t = sign(
+        &mut c,
+        &["carol", "DATA", r#"{"cart":[1,2],"secret":"s3"}"#],
+    );
     assert!(!t.contains("s3") && payload(&t).get("secret").is_none());
-    let (p, d): (String, String) = cmd("JWT.VERIFY").arg(&t).arg("WITHDATA").query(&mut c).unwrap();
+    let (p, d): (String, String) = cmd("JWT.VERIFY")
+        .arg(&t)
+        .arg("WITHDATA")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(json(&p)["sub"], "carol");
     assert_eq!(json(&d)["secret"], "s3");
     let t2 = sign(&mut c, &["carol"]);
-    let (_, d): (String, Option<String>) = cmd("JWT.VERIFY").arg(&t2).arg("withdata").query(&mut c).unwrap();
+    let (_, d): (String, Option<String>) = cmd("JWT.VERIFY")
+        .arg(&t2)
+        .arg("withdata")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(d, None);
 }
 
@@ -88,14 +164,22 @@ fn expired_and_not_yet_valid() {
     assert_eq!(code(verify(&mut c, &future)), "NOTBEFORE");
     sleep_ms(2100);
     assert_eq!(code(verify(&mut c, &t)), "EXPIRED");
-    assert_eq!(code(cmd("JWT.TOUCH").arg(&t).query::<String>(&mut c)), "EXPIRED");
+    assert_eq!(
+        code(cmd("JWT.TOUCH").arg(&t).query::<String>(&mut c)),
+        "EXPIRED"
+    );
     // An expired token may still log out.
     let n: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
     assert_eq!(n, 1);
     // leeway
     let t = sign(&mut c, &["dave", "EXPIRES", "1"]);
     sleep_ms(2100);
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.leeway").arg("5m").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.leeway")
+        .arg("5m")
+        .query(&mut c)
+        .unwrap();
     assert!(verify(&mut c, &t).is_ok());
     assert!(verify(&mut c, &future).is_ok(), "nbf within leeway");
 }
@@ -120,9 +204,17 @@ fn touch_uses_the_session_idle_ttl_and_maxage_caps_it() {
     let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
     let ttl: i64 = cmd("PTTL").arg(&key).query(&mut c).unwrap();
     assert!(ttl > 3_590_000 && ttl <= 3_600_000, "{ttl}");
-    let _: String = cmd("JWT.TOUCH").arg(&t).arg("TTL").arg("10h").query(&mut c).unwrap();
+    let _: String = cmd("JWT.TOUCH")
+        .arg(&t)
+        .arg("TTL")
+        .arg("10h")
+        .query(&mut c)
+        .unwrap();
     let ttl: i64 = cmd("PTTL").arg(&key).query(&mut c).unwrap();
-    assert!(ttl > 5_390_000 && ttl <= 5_400_000, "capped by MAXAGE: {ttl}");
+    assert!(
+        ttl > 5_390_000 && ttl <= 5_400_000,
+        "capped by MAXAGE: {ttl}"
+    );
 }
 
 #[test]
@@ -132,7 +224,10 @@ fn caller_supplied_sid_and_reuse_after_logout() {
     let old = sign(&mut c, &["gina", "SID", "laptop"]);
     assert_eq!(payload(&old)["sid"], "laptop");
     assert!(verify(&mut c, &old).is_ok());
-    let n: i64 = cmd("EXISTS").arg("jwt:{gina}:laptop").query(&mut c).unwrap();
+    let n: i64 = cmd("EXISTS")
+        .arg("jwt:{gina}:laptop")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(n, 1);
     sleep_ms(1100);
     // Logging in again on the same device replaces the session; older tokens of the
@@ -149,10 +244,21 @@ fn caller_supplied_sid_and_reuse_after_logout() {
 fn durations_in_ms_grammar() {
     let s = Server::start();
     let mut c = s.client();
-    for (d, secs) in [("90", 90), ("2.5 hrs", 9000), ("1h", 3600), ("7d", 604800), ("48 hours", 172800), ("1 week", 604800)] {
+    for (d, secs) in [
+        ("90", 90),
+        ("2.5 hrs", 9000),
+        ("1h", 3600),
+        ("7d", 604800),
+        ("48 hours", 172800),
+        ("1 week", 604800),
+    ] {
         let t = sign(&mut c, &["hal", "EXPIRES", d]);
         let p = payload(&t);
-        assert_eq!(p["exp"].as_i64().unwrap() - p["iat"].as_i64().unwrap(), secs, "{d}");
+        assert_eq!(
+            p["exp"].as_i64().unwrap() - p["iat"].as_i64().unwrap(),
+            secs,
+            "{d}"
+        );
     }
 }
 
@@ -183,7 +289,9 @@ fn keyspace_notifications() {
     let mut sub_con = client.get_connection().unwrap();
     let mut pubsub = sub_con.as_pubsub();
     pubsub.psubscribe("__keyevent@0__:jwt.*").unwrap();
-    pubsub.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     let mut c = s.client();
     let t = sign(&mut c, &["jack", "SID", "s1"]);
     let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
@@ -203,15 +311,26 @@ fn keyspace_notifications() {
             ("__keyevent@0__:jwt.sign".to_string(), k.clone()),
             ("__keyevent@0__:jwt.touch".to_string(), k.clone()),
             ("__keyevent@0__:jwt.destroy".to_string(), k),
-            ("__keyevent@0__:jwt.sign".to_string(), "jwt:{jack}:s2".to_string()),
-            ("__keyevent@0__:jwt.revoke".to_string(), "jwt:{jack}:s2".to_string()),
+            (
+                "__keyevent@0__:jwt.sign".to_string(),
+                "jwt:{jack}:s2".to_string()
+            ),
+            (
+                "__keyevent@0__:jwt.revoke".to_string(),
+                "jwt:{jack}:s2".to_string()
+            ),
         ]
     );
 }
 
 fn changes(c: &mut Connection) -> i64 {
     let info: String = cmd("INFO").arg("persistence").query(c).unwrap();
-    info.lines().find_map(|l| l.strip_prefix("rdb_changes_since_last_save:")).unwrap().trim().parse().unwrap()
+    info.lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -224,11 +343,29 @@ fn a_burst_of_touches_writes_once() {
     for _ in 0..10 {
         let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
     }
-    assert_eq!(changes(&mut c), before, "deadline within a second of the current one: no write");
+    assert_eq!(
+        changes(&mut c),
+        before,
+        "deadline within a second of the current one: no write"
+    );
     sleep_ms(1100);
     let _: String = cmd("JWT.TOUCH").arg(&t).query(&mut c).unwrap();
-    assert!(changes(&mut c) > before, "a second later the deadline moves");
-    let _: String = cmd("JWT.TOUCH").arg(&t).arg("TTL").arg("10m").query(&mut c).unwrap();
-    let ttl: i64 = cmd("PTTL").arg(format!("jwt:{{kim}}:{}", payload(&t)["sid"].as_str().unwrap())).query(&mut c).unwrap();
+    assert!(
+        changes(&mut c) > before,
+        "a second later the deadline moves"
+    );
+    let _: String = cmd("JWT.TOUCH")
+        .arg(&t)
+        .arg("TTL")
+        .arg("10m")
+        .query(&mut c)
+        .unwrap();
+    let ttl: i64 = cmd("PTTL")
+        .arg(format!(
+            "jwt:{{kim}}:{}",
+            payload(&t)["sid"].as_str().unwrap()
+        ))
+        .query(&mut c)
+        .unwrap();
     assert!(ttl <= 600_000, "a shorter TTL is always written: {ttl}");
 }

@@ -19,7 +19,11 @@ fn sessions_and_key_survive_debug_reload() {
     let kid = info_field(&mut c, "active_kid");
     let _: String = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
     assert_eq!(info_field(&mut c, "active_kid"), kid);
-    let (p, d): (String, String) = cmd("JWT.VERIFY").arg(&t).arg("WITHDATA").query(&mut c).unwrap();
+    let (p, d): (String, String) = cmd("JWT.VERIFY")
+        .arg(&t)
+        .arg("WITHDATA")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(json(&p)["sub"], "alice");
     assert_eq!(d, r#"{"x":1}"#);
     // and the same key keeps signing
@@ -48,8 +52,16 @@ fn keyring_is_not_a_regular_key() {
     let mut c = s.client();
     let t = sign(&mut c, &["carol"]);
     let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
-    assert_eq!(info_field(&mut c, "keys"), "1", "FLUSHALL cannot destroy the keyring");
-    assert_eq!(code(verify(&mut c, &t)), "REVOKED", "but the session is gone");
+    assert_eq!(
+        info_field(&mut c, "keys"),
+        "1",
+        "FLUSHALL cannot destroy the keyring"
+    );
+    assert_eq!(
+        code(verify(&mut c, &t)),
+        "REVOKED",
+        "but the session is gone"
+    );
     let t2 = sign(&mut c, &["carol"]);
     assert!(verify(&mut c, &t2).is_ok());
     let keys: Vec<String> = cmd("KEYS").arg("*").query(&mut c).unwrap();
@@ -58,11 +70,19 @@ fn keyring_is_not_a_regular_key() {
 
 #[test]
 fn aof_holds_only_deterministic_effects_and_replays() {
-    let mut s = Server::start_with(&["--appendonly", "yes", "--aof-use-rdb-preamble", "yes"], &[]);
+    let mut s = Server::start_with(
+        &["--appendonly", "yes", "--aof-use-rdb-preamble", "yes"],
+        &[],
+    );
     let mut c = s.client();
     let t = sign(&mut c, &["dave", "TTL", "1h", "DATA", "[1]"]);
     let t2 = sign(&mut c, &["dave"]);
-    let _: String = cmd("JWT.TOUCH").arg(&t).arg("TTL").arg("2h").query(&mut c).unwrap();
+    let _: String = cmd("JWT.TOUCH")
+        .arg(&t)
+        .arg("TTL")
+        .arg("2h")
+        .query(&mut c)
+        .unwrap();
     let _: i64 = cmd("JWT.DESTROY").arg(&t2).query(&mut c).unwrap();
     let before = digest(&mut c);
     let mut aof = String::new();
@@ -73,10 +93,24 @@ fn aof_holds_only_deterministic_effects_and_replays() {
         }
     }
     let upper = aof.to_uppercase();
-    assert!(!upper.contains("JWT.SIGN") && !upper.contains("JWT.TOUCH") && !upper.contains("JWT.DESTROY"), "{aof}");
-    assert!(upper.contains("PEXPIREAT") && upper.contains("HSET") && upper.contains("ZADD"), "{aof}");
-    assert!(upper.contains("JWT.KEY") && upper.contains("SYNC"), "the generated key travels as data: {aof}");
-    assert!(!upper.contains("\r\nEXPIRE\r\n") && !upper.contains("PEXPIRE\r\n"), "only absolute expiries");
+    assert!(
+        !upper.contains("JWT.SIGN")
+            && !upper.contains("JWT.TOUCH")
+            && !upper.contains("JWT.DESTROY"),
+        "{aof}"
+    );
+    assert!(
+        upper.contains("PEXPIREAT") && upper.contains("HSET") && upper.contains("ZADD"),
+        "{aof}"
+    );
+    assert!(
+        upper.contains("JWT.KEY") && upper.contains("SYNC"),
+        "the generated key travels as data: {aof}"
+    );
+    assert!(
+        !upper.contains("\r\nEXPIRE\r\n") && !upper.contains("PEXPIRE\r\n"),
+        "only absolute expiries"
+    );
     // Replay the AOF from scratch: same data, same key.
     s.restart(false);
     let mut c = s.client();
@@ -112,13 +146,32 @@ fn replica_verifies_and_sees_destroy() {
     let after = sign(&mut p, &["erin", "DATA", r#"{"d":2}"#]);
     wait_replica(&mut p);
     assert!(verify(&mut r, &before).is_ok());
-    let (_, d): (String, String) = cmd("JWT.VERIFY").arg(&after).arg("WITHDATA").query(&mut r).unwrap();
+    let (_, d): (String, String) = cmd("JWT.VERIFY")
+        .arg(&after)
+        .arg("WITHDATA")
+        .query(&mut r)
+        .unwrap();
     assert_eq!(d, r#"{"d":2}"#);
-    assert_eq!(digest(&mut p), digest(&mut r), "byte-identical state, TTLs included");
-    assert_eq!(info_field(&mut p, "active_kid"), info_field(&mut r, "active_kid"));
+    assert_eq!(
+        digest(&mut p),
+        digest(&mut r),
+        "byte-identical state, TTLs included"
+    );
+    assert_eq!(
+        info_field(&mut p, "active_kid"),
+        info_field(&mut r, "active_kid")
+    );
     // Writes are refused on the replica.
-    assert!(cmd("JWT.TOUCH").arg(&after).query::<String>(&mut r).is_err());
-    let _: String = cmd("JWT.TOUCH").arg(&after).arg("TTL").arg("3h").query(&mut p).unwrap();
+    assert!(cmd("JWT.TOUCH")
+        .arg(&after)
+        .query::<String>(&mut r)
+        .is_err());
+    let _: String = cmd("JWT.TOUCH")
+        .arg(&after)
+        .arg("TTL")
+        .arg("3h")
+        .query(&mut p)
+        .unwrap();
     let n: i64 = cmd("JWT.DESTROY").arg(&before).query(&mut p).unwrap();
     assert_eq!(n, 1);
     wait_replica(&mut p);
@@ -135,9 +188,19 @@ fn replica_full_sync_replaces_its_keyring() {
     let mut r = replica.client();
     let own = sign(&mut r, &["frank"]);
     let t = sign(&mut p, &["frank"]);
-    assert_ne!(info_field(&mut p, "active_kid"), info_field(&mut r, "active_kid"));
+    assert_ne!(
+        info_field(&mut p, "active_kid"),
+        info_field(&mut r, "active_kid")
+    );
     replica.replicate_from(&primary);
-    assert_eq!(info_field(&mut p, "active_kid"), info_field(&mut r, "active_kid"));
+    assert_eq!(
+        info_field(&mut p, "active_kid"),
+        info_field(&mut r, "active_kid")
+    );
     assert!(verify(&mut r, &t).is_ok());
-    assert_eq!(code(verify(&mut r, &own)), "INVALID", "the replica's old key is gone");
+    assert_eq!(
+        code(verify(&mut r, &own)),
+        "INVALID",
+        "the replica's old key is gone"
+    );
 }

@@ -3,7 +3,11 @@ mod common;
 use common::*;
 
 fn sign_pair(c: &mut Connection, args: &[&str]) -> (String, String) {
-    cmd("JWT.SIGN").arg(args).arg("REFRESH").query(c).expect("JWT.SIGN REFRESH")
+    cmd("JWT.SIGN")
+        .arg(args)
+        .arg("REFRESH")
+        .query(c)
+        .expect("JWT.SIGN REFRESH")
 }
 
 fn refresh(c: &mut Connection, rt: &str) -> RedisResult<(String, String)> {
@@ -11,17 +15,37 @@ fn refresh(c: &mut Connection, rt: &str) -> RedisResult<(String, String)> {
 }
 
 fn set_grace(c: &mut Connection, d: &str) {
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.refresh-grace").arg(d).query(c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.refresh-grace")
+        .arg(d)
+        .query(c)
+        .unwrap();
 }
 
 #[test]
 fn full_flow_rotates_and_keeps_claims() {
     let s = Server::start();
     let mut c = s.client();
-    let (a, mut r) = sign_pair(&mut c, &["alice", "CLAIMS", r#"{"role":"admin"}"#, "ISS", "auth", "AUD", "web"]);
+    let (a, mut r) = sign_pair(
+        &mut c,
+        &[
+            "alice",
+            "CLAIMS",
+            r#"{"role":"admin"}"#,
+            "ISS",
+            "auth",
+            "AUD",
+            "web",
+        ],
+    );
     assert!(r.starts_with("jwtr_") && r.len() > 60, "{r}");
     let p = payload(&a);
-    assert_eq!(p["exp"].as_i64().unwrap() - p["iat"].as_i64().unwrap(), 900, "access-ttl default 15 minutes");
+    assert_eq!(
+        p["exp"].as_i64().unwrap() - p["iat"].as_i64().unwrap(),
+        900,
+        "access-ttl default 15 minutes"
+    );
     let sid = p["sid"].clone();
     let mut jtis = vec![p["jti"].clone()];
     for _ in 0..5 {
@@ -36,10 +60,21 @@ fn full_flow_rotates_and_keeps_claims() {
         jtis.push(p2["jti"].clone());
         r = r2;
     }
-    assert!(verify(&mut c, &a).is_ok(), "old access tokens stay valid until they expire");
-    let (a3, _) = cmd("JWT.REFRESH").arg(&r).arg("EXPIRES").arg("1m").query::<(String, String)>(&mut c).unwrap();
+    assert!(
+        verify(&mut c, &a).is_ok(),
+        "old access tokens stay valid until they expire"
+    );
+    let (a3, _) = cmd("JWT.REFRESH")
+        .arg(&r)
+        .arg("EXPIRES")
+        .arg("1m")
+        .query::<(String, String)>(&mut c)
+        .unwrap();
     let p3 = payload(&a3);
-    assert_eq!(p3["exp"].as_i64().unwrap() - p3["iat"].as_i64().unwrap(), 60);
+    assert_eq!(
+        p3["exp"].as_i64().unwrap() - p3["iat"].as_i64().unwrap(),
+        60
+    );
     assert_eq!(info_field(&mut c, "refreshes"), "6");
 }
 
@@ -57,8 +92,16 @@ fn reuse_after_grace_revokes_the_session() {
     assert_eq!(code(refresh(&mut c, &r1)), "REUSED");
     let m = pubsub.get_message().unwrap();
     assert_eq!(m.get_payload::<String>().unwrap(), "jwt:{bob}:dev");
-    assert_eq!(code(verify(&mut c, &a2)), "REVOKED", "every access token of the session");
-    assert_eq!(code(refresh(&mut c, &r2)), "REVOKED", "the thief's newer token is dead too");
+    assert_eq!(
+        code(verify(&mut c, &a2)),
+        "REVOKED",
+        "every access token of the session"
+    );
+    assert_eq!(
+        code(refresh(&mut c, &r2)),
+        "REVOKED",
+        "the thief's newer token is dead too"
+    );
     assert_eq!(info_field(&mut c, "reuse_detections"), "1");
     assert_eq!(info_field(&mut c, "failures_reused"), "1");
 }
@@ -99,7 +142,10 @@ fn concurrent_refreshes_commit_exactly_one_rotation() {
         .map(|_| {
             let r = r.clone();
             std::thread::spawn(move || {
-                let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+                let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
                 refresh(&mut c, &r).map_err(|e| e.code().unwrap_or("?").to_string())
             })
         })
@@ -107,7 +153,13 @@ fn concurrent_refreshes_commit_exactly_one_rotation() {
     let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(ok, 1, "{results:?}");
-    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e == "REUSED" || e == "REVOKED"), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| e == "REUSED" || e == "REVOKED"),
+        "{results:?}"
+    );
     assert_eq!(info_field(&mut c, "refreshes"), "1");
 }
 
@@ -117,7 +169,10 @@ fn type_separation_and_forgery() {
     let mut c = s.client();
     let (a, r) = sign_pair(&mut c, &["frank"]);
     assert!(error_text(verify(&mut c, &r)).contains("refresh token"));
-    assert_eq!(code(cmd("JWT.TOUCH").arg(&r).query::<String>(&mut c)), "INVALID");
+    assert_eq!(
+        code(cmd("JWT.TOUCH").arg(&r).query::<String>(&mut c)),
+        "INVALID"
+    );
     assert!(error_text(refresh(&mut c, &a)).contains("access token"));
     let before: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
     let mut bytes = r.clone().into_bytes();
@@ -153,11 +208,16 @@ fn only_hashes_are_stored() {
     let (a, r) = sign_pair(&mut c, &["hal", "SID", "x"]);
     let raw = {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&r[5..]).unwrap()
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&r[5..])
+            .unwrap()
     };
     let secret = &raw[raw.len() - 64..raw.len() - 32];
     let dump: Vec<u8> = cmd("DUMP").arg("jwt:{hal}:x").query(&mut c).unwrap();
-    assert!(!dump.windows(32).any(|w| w == secret), "the secret is not in the session");
+    assert!(
+        !dump.windows(32).any(|w| w == secret),
+        "the secret is not in the session"
+    );
     let fields: Vec<Vec<u8>> = cmd("HGETALL").arg("jwt:{hal}:x").query(&mut c).unwrap();
     assert!(fields.iter().all(|f| !f.windows(32).any(|w| w == secret)));
     assert!(verify(&mut c, &a).is_ok());
@@ -168,11 +228,23 @@ fn refresh_extends_the_session_but_not_past_maxage() {
     let s = Server::start();
     let mut c = s.client();
     let (_, r) = sign_pair(&mut c, &["ivy", "SID", "s", "TTL", "1h", "MAXAGE", "90m"]);
-    let _: i64 = cmd("PEXPIRE").arg("jwt:{ivy}:s").arg(1000).query(&mut c).unwrap();
+    let _: i64 = cmd("PEXPIRE")
+        .arg("jwt:{ivy}:s")
+        .arg(1000)
+        .query(&mut c)
+        .unwrap();
     let (_, r) = refresh(&mut c, &r).unwrap();
     let ttl: i64 = cmd("PTTL").arg("jwt:{ivy}:s").query(&mut c).unwrap();
-    assert!(ttl > 3_590_000 && ttl <= 3_600_000, "idle life restored: {ttl}");
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.session-ttl").arg("1d").query(&mut c).unwrap();
+    assert!(
+        ttl > 3_590_000 && ttl <= 3_600_000,
+        "idle life restored: {ttl}"
+    );
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.session-ttl")
+        .arg("1d")
+        .query(&mut c)
+        .unwrap();
     let (_, _) = refresh(&mut c, &r).unwrap();
     let ttl: i64 = cmd("PTTL").arg("jwt:{ivy}:s").query(&mut c).unwrap();
     assert!(ttl <= 5_400_000, "never past MAXAGE: {ttl}");
@@ -193,7 +265,13 @@ fn survives_reload_and_replicates() {
     let d1: String = cmd("DEBUG").arg("DIGEST").query(&mut p).unwrap();
     let d2: String = cmd("DEBUG").arg("DIGEST").query(&mut rc).unwrap();
     assert_eq!(d1, d2, "the replica holds the rotated state");
-    assert!(cmd("JWT.REFRESH").arg(&r1).query::<(String, String)>(&mut rc).is_err(), "writes refused on a replica");
+    assert!(
+        cmd("JWT.REFRESH")
+            .arg(&r1)
+            .query::<(String, String)>(&mut rc)
+            .is_err(),
+        "writes refused on a replica"
+    );
 }
 
 #[test]
@@ -204,8 +282,18 @@ fn logout_with_a_refresh_token() {
     let mut bytes = r.clone().into_bytes();
     let i = bytes.len() - 60;
     bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-    assert_eq!(code(cmd("JWT.DESTROY").arg(String::from_utf8(bytes).unwrap()).query::<i64>(&mut c)), "INVALID");
-    assert!(verify(&mut c, &a).is_ok(), "a forged refresh token logs nobody out");
+    assert_eq!(
+        code(
+            cmd("JWT.DESTROY")
+                .arg(String::from_utf8(bytes).unwrap())
+                .query::<i64>(&mut c)
+        ),
+        "INVALID"
+    );
+    assert!(
+        verify(&mut c, &a).is_ok(),
+        "a forged refresh token logs nobody out"
+    );
     let n: i64 = cmd("JWT.DESTROY").arg(&r).query(&mut c).unwrap();
     assert_eq!(n, 1);
     assert_eq!(code(verify(&mut c, &a)), "REVOKED");

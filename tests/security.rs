@@ -8,7 +8,12 @@ fn kid_of(c: &mut Connection, token: &str) -> String {
 }
 
 fn forge(header: &str, payload: &str, signature: &[u8]) -> String {
-    format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(signature))
+    format!(
+        "{}.{}.{}",
+        b64(header.as_bytes()),
+        b64(payload.as_bytes()),
+        b64(signature)
+    )
 }
 
 #[test]
@@ -20,32 +25,66 @@ fn tampered_foreign_and_none_tokens_are_invalid() {
     let parts: Vec<&str> = t.split('.').collect();
     let mut p = payload(&t);
     p["role"] = "admin".into();
-    let tampered = format!("{}.{}.{}", parts[0], b64(p.to_string().as_bytes()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(p.to_string().as_bytes()),
+        parts[2]
+    );
     assert_eq!(code(verify(&mut c, &tampered)), "INVALID");
 
     // Same header and claims, signed with another secret by an independent library.
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid.clone());
-    let foreign = jsonwebtoken::encode(&header, &payload(&t), &jsonwebtoken::EncodingKey::from_secret(&[42u8; 32])).unwrap();
+    let foreign = jsonwebtoken::encode(
+        &header,
+        &payload(&t),
+        &jsonwebtoken::EncodingKey::from_secret(&[42u8; 32]),
+    )
+    .unwrap();
     assert_eq!(code(verify(&mut c, &foreign)), "INVALID");
 
     let body = payload(&t).to_string();
     for alg in ["none", "None", "NONE", "nOnE"] {
         let h = format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{kid}"}}"#);
-        assert_eq!(code(verify(&mut c, &forge(&h, &body, b""))), "INVALID", "{alg}");
-        assert_eq!(code(verify(&mut c, &format!("{}.{}.", b64(h.as_bytes()), b64(body.as_bytes())))), "INVALID");
+        assert_eq!(
+            code(verify(&mut c, &forge(&h, &body, b""))),
+            "INVALID",
+            "{alg}"
+        );
+        assert_eq!(
+            code(verify(
+                &mut c,
+                &format!("{}.{}.", b64(h.as_bytes()), b64(body.as_bytes()))
+            )),
+            "INVALID"
+        );
     }
     // HS/RS confusion: the key is HS256, a token claiming RS256 (or ES256) is refused.
     for alg in ["RS256", "ES256", "PS256", "HS512", "EdDSA"] {
         let h = format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#);
-        assert_eq!(code(verify(&mut c, &forge(&h, &body, &[1u8; 256]))), "INVALID", "{alg}");
+        assert_eq!(
+            code(verify(&mut c, &forge(&h, &body, &[1u8; 256]))),
+            "INVALID",
+            "{alg}"
+        );
     }
     // ECDSA-style all-zero signature
     let h = format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#);
-    assert_eq!(code(verify(&mut c, &forge(&h, &body, &[0u8; 32]))), "INVALID");
+    assert_eq!(
+        code(verify(&mut c, &forge(&h, &body, &[0u8; 32]))),
+        "INVALID"
+    );
     // Unknown kid, a kid that looks like a key name, no kid
-    for h in [r#"{"alg":"HS256","kid":"nope"}"#, r#"{"alg":"HS256","kid":"jwt:{alice}"}"#, r#"{"alg":"HS256"}"#] {
-        assert_eq!(code(verify(&mut c, &forge(h, &body, &[0u8; 32]))), "INVALID");
+    for h in [
+        r#"{"alg":"HS256","kid":"nope"}"#,
+        r#"{"alg":"HS256","kid":"jwt:{alice}"}"#,
+        r#"{"alg":"HS256"}"#,
+    ] {
+        assert_eq!(
+            code(verify(&mut c, &forge(h, &body, &[0u8; 32]))),
+            "INVALID"
+        );
     }
     // The session is untouched by all of that.
     assert!(verify(&mut c, &t).is_ok());
@@ -60,11 +99,28 @@ fn forged_tokens_cannot_touch_or_destroy() {
     let sid = payload(&t)["sid"].as_str().unwrap().to_string();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid);
-    let forged = jsonwebtoken::encode(&header, &payload(&t), &jsonwebtoken::EncodingKey::from_secret(&[1u8; 32])).unwrap();
+    let forged = jsonwebtoken::encode(
+        &header,
+        &payload(&t),
+        &jsonwebtoken::EncodingKey::from_secret(&[1u8; 32]),
+    )
+    .unwrap();
     let key = format!("jwt:{{victim}}:{sid}");
     let ttl: i64 = cmd("PTTL").arg(&key).query(&mut c).unwrap();
-    assert_eq!(code(cmd("JWT.TOUCH").arg(&forged).arg("TTL").arg("30d").query::<String>(&mut c)), "INVALID");
-    assert_eq!(code(cmd("JWT.DESTROY").arg(&forged).query::<i64>(&mut c)), "INVALID");
+    assert_eq!(
+        code(
+            cmd("JWT.TOUCH")
+                .arg(&forged)
+                .arg("TTL")
+                .arg("30d")
+                .query::<String>(&mut c)
+        ),
+        "INVALID"
+    );
+    assert_eq!(
+        code(cmd("JWT.DESTROY").arg(&forged).query::<i64>(&mut c)),
+        "INVALID"
+    );
     let ttl2: i64 = cmd("PTTL").arg(&key).query(&mut c).unwrap();
     assert!(ttl2 <= ttl, "not extended");
     assert!(verify(&mut c, &t).is_ok(), "not destroyed");
@@ -80,10 +136,16 @@ fn crit_is_refused_and_key_headers_are_ignored() {
     // an attacker-supplied jwk/jku/x5u/x5c never supplies a key (signature still fails),
     // and crit is refused before the signature is even looked at.
     let body = payload(&t).to_string();
-    let jwk = format!(r#"{{"alg":"HS256","kid":"{kid}","jwk":{{"kty":"oct","k":"{}"}},"jku":"http://127.0.0.1:1/","x5u":"http://127.0.0.1:1/","x5c":["MII"]}}"#, b64(&[1u8; 32]));
+    let jwk = format!(
+        r#"{{"alg":"HS256","kid":"{kid}","jwk":{{"kty":"oct","k":"{}"}},"jku":"http://127.0.0.1:1/","x5u":"http://127.0.0.1:1/","x5c":["MII"]}}"#,
+        b64(&[1u8; 32])
+    );
     let input = format!("{}.{}", b64(jwk.as_bytes()), b64(body.as_bytes()));
     let sig = ring_hmac(&[1u8; 32], input.as_bytes());
-    assert_eq!(error_text(verify(&mut c, &format!("{input}.{}", b64(&sig)))), "INVALID bad signature");
+    assert_eq!(
+        error_text(verify(&mut c, &format!("{input}.{}", b64(&sig)))),
+        "INVALID bad signature"
+    );
     let crit = format!(r#"{{"alg":"HS256","kid":"{kid}","crit":["exp"]}}"#);
     assert!(error_text(verify(&mut c, &forge(&crit, &body, &[0u8; 32]))).contains("crit"));
 }
@@ -105,10 +167,25 @@ fn oversized_and_deeply_nested_tokens() {
     assert_eq!(code(verify(&mut c, &padded)), "INVALID");
     let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(1000), "]".repeat(1000));
     let h = format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#);
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.max-token-bytes").arg("65536").query(&mut c).unwrap();
-    assert_eq!(code(verify(&mut c, &forge(&h, &deep, &[0u8; 32]))), "INVALID");
-    let deep_header = format!(r#"{{"alg":"HS256","kid":"{kid}","x":{}1{}}}"#, "[".repeat(1000), "]".repeat(1000));
-    assert_eq!(code(verify(&mut c, &forge(&deep_header, "{}", &[0u8; 32]))), "INVALID");
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.max-token-bytes")
+        .arg("65536")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        code(verify(&mut c, &forge(&h, &deep, &[0u8; 32]))),
+        "INVALID"
+    );
+    let deep_header = format!(
+        r#"{{"alg":"HS256","kid":"{kid}","x":{}1{}}}"#,
+        "[".repeat(1000),
+        "]".repeat(1000)
+    );
+    assert_eq!(
+        code(verify(&mut c, &forge(&deep_header, "{}", &[0u8; 32]))),
+        "INVALID"
+    );
     assert!(cmd("PING").query::<String>(&mut c).is_ok());
 }
 
@@ -131,8 +208,14 @@ fn bad_input_gets_an_error_and_changes_nothing() {
         (vec!["JWT.SIGN", "alice", "EXPIRES", "1x"], "ERR"),
         (vec!["JWT.SIGN", "alice", "CLAIMS", "{bad"], "ERR"),
         (vec!["JWT.SIGN", "alice", "CLAIMS", "[1,2]"], "ERR"),
-        (vec!["JWT.SIGN", "alice", "CLAIMS", r#"{"sub":"root"}"#], "ERR"),
-        (vec!["JWT.SIGN", "alice", "CLAIMS", r#"{"exp":99999999999}"#], "ERR"),
+        (
+            vec!["JWT.SIGN", "alice", "CLAIMS", r#"{"sub":"root"}"#],
+            "ERR",
+        ),
+        (
+            vec!["JWT.SIGN", "alice", "CLAIMS", r#"{"exp":99999999999}"#],
+            "ERR",
+        ),
         (vec!["JWT.SIGN", "alice", "DATA", "not json"], "ERR"),
         (vec!["JWT.SIGN", "alice", "SID", "a b"], "ERR"),
         (vec!["JWT.SIGN", "alice", "SID", "{x}"], "ERR"),
@@ -158,10 +241,21 @@ fn bad_input_gets_an_error_and_changes_nothing() {
     let mb = "x".repeat(1 << 20);
     assert_eq!(code(verify(&mut c, &mb)), "INVALID");
     assert_eq!(digest(&mut c), before, "nothing changed");
-    assert_eq!(info_field(&mut c, "keys"), "0", "no key generated by failed SIGNs");
+    assert_eq!(
+        info_field(&mut c, "keys"),
+        "0",
+        "no key generated by failed SIGNs"
+    );
     // A key of the wrong type where a session would go: refused, untouched.
-    let _: () = cmd("SET").arg("jwt:{mallory}").arg("x").query(&mut c).unwrap();
-    assert_eq!(code(cmd("JWT.SIGN").arg("mallory").query::<String>(&mut c)), "ERR");
+    let _: () = cmd("SET")
+        .arg("jwt:{mallory}")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        code(cmd("JWT.SIGN").arg("mallory").query::<String>(&mut c)),
+        "ERR"
+    );
     let v: String = cmd("GET").arg("jwt:{mallory}").query(&mut c).unwrap();
     assert_eq!(v, "x");
 }
@@ -178,23 +272,61 @@ fn random_garbage_never_crashes_the_server() {
         seed ^= seed << 17;
         seed
     };
-    let words = ["TTL", "EXPIRES", "MAXAGE", "CLAIMS", "DATA", "SID", "AUD", "ISS", "WITHDATA", "1h", "{}", "[]", "", "\u{0}", "{", "}", "-1", "9999999999999999999y", "null", "SYNC"];
+    let words = [
+        "TTL",
+        "EXPIRES",
+        "MAXAGE",
+        "CLAIMS",
+        "DATA",
+        "SID",
+        "AUD",
+        "ISS",
+        "WITHDATA",
+        "1h",
+        "{}",
+        "[]",
+        "",
+        "\u{0}",
+        "{",
+        "}",
+        "-1",
+        "9999999999999999999y",
+        "null",
+        "SYNC",
+    ];
     let cmds = [
-        "JWT.SIGN", "JWT.VERIFY", "JWT.TOUCH", "JWT.DESTROY", "JWT.DECODE", "JWT.KEY", "JWT.REFRESH", "JWT.SESSIONS",
-        "JWT.COUNT", "JWT.REVOKE", "JWT.JWKS",
+        "JWT.SIGN",
+        "JWT.VERIFY",
+        "JWT.TOUCH",
+        "JWT.DESTROY",
+        "JWT.DECODE",
+        "JWT.KEY",
+        "JWT.REFRESH",
+        "JWT.SESSIONS",
+        "JWT.COUNT",
+        "JWT.REVOKE",
+        "JWT.JWKS",
     ];
     // Redis itself echoes an unknown subcommand's bytes, which the client cannot parse:
     // JWT.KEY always gets a real one.
-    let subs = ["GENERATE", "IMPORT", "ACTIVATE", "ROTATE", "RETIRE", "LIST", "EXPORT", "SYNC"];
+    let subs = [
+        "GENERATE", "IMPORT", "ACTIVATE", "ROTATE", "RETIRE", "LIST", "EXPORT", "SYNC",
+    ];
     for i in 0..3000 {
         let name = cmds[(next() % cmds.len() as u64) as usize];
         let mut args: Vec<Vec<u8>> = vec![];
         if name == "JWT.KEY" {
-            args.push(subs[(next() % subs.len() as u64) as usize].as_bytes().to_vec());
+            args.push(
+                subs[(next() % subs.len() as u64) as usize]
+                    .as_bytes()
+                    .to_vec(),
+            );
         }
         for _ in 0..(next() % 6) {
             let a = match next() % 4 {
-                0 => words[(next() % words.len() as u64) as usize].as_bytes().to_vec(),
+                0 => words[(next() % words.len() as u64) as usize]
+                    .as_bytes()
+                    .to_vec(),
                 1 => t.as_bytes()[..(next() as usize % t.len())].to_vec(),
                 2 => (0..(next() % 40)).map(|_| (next() % 256) as u8).collect(),
                 _ => {
@@ -216,7 +348,12 @@ fn random_garbage_never_crashes_the_server() {
             assert!(e.code().is_some(), "{name} {args:?}: {e:?}");
         }
         if std::env::var("FUZZ_DEBUG").is_ok() && verify(&mut c, &t).is_err() {
-            panic!("session ended at {i}: {name} {:?}", args.iter().map(|a| String::from_utf8_lossy(a).to_string()).collect::<Vec<_>>());
+            panic!(
+                "session ended at {i}: {name} {:?}",
+                args.iter()
+                    .map(|a| String::from_utf8_lossy(a).to_string())
+                    .collect::<Vec<_>>()
+            );
         }
         if i % 500 == 0 {
             assert_eq!(cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
@@ -234,7 +371,11 @@ fn tokens_are_redacted_from_slowlog_and_monitor() {
     let t = sign(&mut c, &["alice"]);
     let sig = t.rsplit('.').next().unwrap().to_string();
 
-    let (_, rt): (String, String) = cmd("JWT.SIGN").arg("bob").arg("REFRESH").query(&mut c).unwrap();
+    let (_, rt): (String, String) = cmd("JWT.SIGN")
+        .arg("bob")
+        .arg("REFRESH")
+        .query(&mut c)
+        .unwrap();
     let mon = Monitor::attach(&s);
     let _: RedisResult<()> = cmd("SLOWLOG").arg("RESET").query(&mut c);
     let _: (String, String) = cmd("JWT.REFRESH").arg(&rt).query(&mut c).unwrap();
@@ -243,14 +384,26 @@ fn tokens_are_redacted_from_slowlog_and_monitor() {
     let _: (String, String) = cmd("JWT.DECODE").arg(&t).query(&mut c).unwrap();
     let _: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
     let monitored = mon.collect(&mut c);
-    assert!(monitored.to_lowercase().contains("jwt.verify"), "{monitored}");
-    assert!(!monitored.contains(&sig), "token leaked to MONITOR:\n{monitored}");
-    assert!(!monitored.contains(&rt[10..40]), "refresh token leaked to MONITOR:\n{monitored}");
+    assert!(
+        monitored.to_lowercase().contains("jwt.verify"),
+        "{monitored}"
+    );
+    assert!(
+        !monitored.contains(&sig),
+        "token leaked to MONITOR:\n{monitored}"
+    );
+    assert!(
+        !monitored.contains(&rt[10..40]),
+        "refresh token leaked to MONITOR:\n{monitored}"
+    );
 
     let text = slowlog_text(&mut c);
     assert!(text.to_lowercase().contains("jwt.touch"), "{text}");
     assert!(!text.contains(&sig), "token leaked to SLOWLOG: {text}");
-    assert!(!text.contains(&rt[10..40]), "refresh token leaked to SLOWLOG: {text}");
+    assert!(
+        !text.contains(&rt[10..40]),
+        "refresh token leaked to SLOWLOG: {text}"
+    );
 }
 
 #[test]
@@ -262,15 +415,44 @@ fn the_verify_cache_never_skips_a_check_that_can_change() {
         assert!(verify(&mut c, &t).is_ok(), "cached after the first");
     }
     // iss/aud expectations are re-checked on a hit.
-    assert_eq!(code(cmd("JWT.VERIFY").arg(&t).arg("AUD").arg("api").query::<String>(&mut c)), "INVALID");
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.issuer").arg("auth").query(&mut c).unwrap();
+    assert_eq!(
+        code(
+            cmd("JWT.VERIFY")
+                .arg(&t)
+                .arg("AUD")
+                .arg("api")
+                .query::<String>(&mut c)
+        ),
+        "INVALID"
+    );
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.issuer")
+        .arg("auth")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(code(verify(&mut c, &t)), "INVALID");
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.issuer").arg("").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.issuer")
+        .arg("")
+        .query(&mut c)
+        .unwrap();
     assert!(verify(&mut c, &t).is_ok());
     // A prefix change moves sessions out of reach, cached or not.
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.prefix").arg("other:").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.prefix")
+        .arg("other:")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(code(verify(&mut c, &t)), "REVOKED");
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.prefix").arg("jwt:").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.prefix")
+        .arg("jwt:")
+        .query(&mut c)
+        .unwrap();
     assert!(verify(&mut c, &t).is_ok());
     // Expiry is re-checked on a hit.
     sleep_ms(3100);
@@ -287,11 +469,26 @@ fn the_verify_cache_never_skips_a_check_that_can_change() {
     let mut o = other.client();
     let _ = sign(&mut o, &["x"]);
     let kid = info_field(&mut o, "active_kid");
-    let (_, alg, secret): (String, String, Vec<u8>) = cmd("JWT.KEY").arg("EXPORT").arg(&kid).query(&mut o).unwrap();
-    let _: () = cmd("JWT.KEY").arg("IMPORT").arg("imported").arg(&alg).arg(secret).query(&mut c).unwrap();
+    let (_, alg, secret): (String, String, Vec<u8>) = cmd("JWT.KEY")
+        .arg("EXPORT")
+        .arg(&kid)
+        .query(&mut o)
+        .unwrap();
+    let _: () = cmd("JWT.KEY")
+        .arg("IMPORT")
+        .arg("imported")
+        .arg(&alg)
+        .arg(secret)
+        .query(&mut c)
+        .unwrap();
     assert!(verify(&mut c, &t3).is_ok(), "adding a key keeps the others");
     // The cache can be turned off.
-    let _: () = cmd("CONFIG").arg("SET").arg("jwt.verify-cache").arg("0").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.verify-cache")
+        .arg("0")
+        .query(&mut c)
+        .unwrap();
     assert!(verify(&mut c, &t3).is_ok());
     assert_eq!(code(verify(&mut c, &t)), "EXPIRED");
 }

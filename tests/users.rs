@@ -8,14 +8,27 @@ fn count(c: &mut Connection, sub: &str) -> i64 {
 
 fn sids(c: &mut Connection, sub: &str) -> Vec<String> {
     let list: Vec<Vec<Value>> = cmd("JWT.SESSIONS").arg(sub).query(c).unwrap();
-    list.iter().map(|e| redis::from_redis_value::<String>(&e[1]).unwrap()).collect()
+    list.iter()
+        .map(|e| redis::from_redis_value::<String>(&e[1]).unwrap())
+        .collect()
 }
 
 #[test]
 fn sessions_lists_live_sessions_oldest_first() {
     let s = Server::start();
     let mut c = s.client();
-    sign(&mut c, &["alice", "SID", "laptop", "DATA", r#"{"ua":"firefox"}"#, "MAXAGE", "30d"]);
+    sign(
+        &mut c,
+        &[
+            "alice",
+            "SID",
+            "laptop",
+            "DATA",
+            r#"{"ua":"firefox"}"#,
+            "MAXAGE",
+            "30d",
+        ],
+    );
     sleep_ms(5);
     sign(&mut c, &["alice", "SID", "phone", "TTL", "1h"]);
     sleep_ms(5);
@@ -24,10 +37,17 @@ fn sessions_lists_live_sessions_oldest_first() {
     assert_eq!(count(&mut c, "alice"), 3);
     sleep_ms(400);
     assert_eq!(count(&mut c, "alice"), 2, "expired sessions never count");
-    let list: Vec<Vec<Value>> = cmd("JWT.SESSIONS").arg("alice").arg("WITHDATA").query(&mut c).unwrap();
+    let list: Vec<Vec<Value>> = cmd("JWT.SESSIONS")
+        .arg("alice")
+        .arg("WITHDATA")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(list.len(), 2);
     let field = |e: &Vec<Value>, name: &str| -> Value {
-        let i = e.iter().position(|v| redis::from_redis_value::<String>(v).ok().as_deref() == Some(name)).unwrap();
+        let i = e
+            .iter()
+            .position(|v| redis::from_redis_value::<String>(v).ok().as_deref() == Some(name))
+            .unwrap();
         e[i + 1].clone()
     };
     let s0: String = redis::from_redis_value(&field(&list[0], "sid")).unwrap();
@@ -55,12 +75,28 @@ fn revoke_all_some_and_all_but_one() {
         tokens.push(sign(&mut c, &["carol", "SID", sid]));
     }
     let other = sign(&mut c, &["dave"]);
-    let n: i64 = cmd("JWT.REVOKE").arg("carol").arg("SID").arg("a").arg("b").arg("zz").query(&mut c).unwrap();
+    let n: i64 = cmd("JWT.REVOKE")
+        .arg("carol")
+        .arg("SID")
+        .arg("a")
+        .arg("b")
+        .arg("zz")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(n, 2);
-    assert_eq!(code(verify(&mut c, &tokens[0])), "REVOKED", "revoked at once");
+    assert_eq!(
+        code(verify(&mut c, &tokens[0])),
+        "REVOKED",
+        "revoked at once"
+    );
     assert_eq!(code(verify(&mut c, &tokens[1])), "REVOKED");
     assert!(verify(&mut c, &tokens[2]).is_ok());
-    let n: i64 = cmd("JWT.REVOKE").arg("carol").arg("EXCEPT").arg("d").query(&mut c).unwrap();
+    let n: i64 = cmd("JWT.REVOKE")
+        .arg("carol")
+        .arg("EXCEPT")
+        .arg("d")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(n, 2, "log out other devices");
     assert_eq!(sids(&mut c, "carol"), vec!["d"]);
     assert!(verify(&mut c, &tokens[3]).is_ok());
@@ -70,16 +106,41 @@ fn revoke_all_some_and_all_but_one() {
     let exists: i64 = cmd("EXISTS").arg("jwt:{carol}").query(&mut c).unwrap();
     assert_eq!(exists, 0, "the index goes with its last session");
     assert!(verify(&mut c, &other).is_ok(), "other users untouched");
-    assert_eq!(code(cmd("JWT.REVOKE").arg("carol").arg("SID").arg("a").arg("EXCEPT").arg("b").query::<i64>(&mut c)), "ERR");
-    assert_eq!(code(cmd("JWT.REVOKE").arg("carol").arg("SID").query::<i64>(&mut c)), "ERR");
-    assert_eq!(code(cmd("JWT.REVOKE").arg("a{b").query::<i64>(&mut c)), "ERR");
+    assert_eq!(
+        code(
+            cmd("JWT.REVOKE")
+                .arg("carol")
+                .arg("SID")
+                .arg("a")
+                .arg("EXCEPT")
+                .arg("b")
+                .query::<i64>(&mut c)
+        ),
+        "ERR"
+    );
+    assert_eq!(
+        code(
+            cmd("JWT.REVOKE")
+                .arg("carol")
+                .arg("SID")
+                .query::<i64>(&mut c)
+        ),
+        "ERR"
+    );
+    assert_eq!(
+        code(cmd("JWT.REVOKE").arg("a{b").query::<i64>(&mut c)),
+        "ERR"
+    );
 }
 
 #[test]
 fn hostile_subjects_touch_only_their_own_sessions() {
     let s = Server::start();
     let mut c = s.client();
-    let victims: Vec<String> = ["alice", "bob", "a:b:c", "user1"].iter().map(|u| sign(&mut c, &[u])).collect();
+    let victims: Vec<String> = ["alice", "bob", "a:b:c", "user1"]
+        .iter()
+        .map(|u| sign(&mut c, &[u]))
+        .collect();
     for evil in ["*", "a:b", "user[1]", "x?", "a*", "\\", "jwt:*", "alice:*"] {
         sign(&mut c, &[evil]);
         assert_eq!(count(&mut c, evil), 1, "{evil}");
@@ -134,22 +195,43 @@ fn max_sessions_deny() {
     sign(&mut c, &["gina"]);
     sign(&mut c, &["gina"]);
     let before: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
-    assert_eq!(code(cmd("JWT.SIGN").arg("gina").query::<String>(&mut c)), "LIMIT");
+    assert_eq!(
+        code(cmd("JWT.SIGN").arg("gina").query::<String>(&mut c)),
+        "LIMIT"
+    );
     let after: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
     assert_eq!(before, after, "a denied login changes nothing");
-    assert!(cmd("JWT.SIGN").arg("gina").arg("LIMIT").arg("0").query::<String>(&mut c).is_ok());
+    assert!(cmd("JWT.SIGN")
+        .arg("gina")
+        .arg("LIMIT")
+        .arg("0")
+        .query::<String>(&mut c)
+        .is_ok());
     assert_eq!(count(&mut c, "gina"), 3);
 }
 
 fn parallel_logins(policy: &str) {
     let n = 5;
-    let s = Server::start_with(&[], &["max-sessions", &n.to_string(), "max-sessions-policy", policy]);
+    let s = Server::start_with(
+        &[],
+        &[
+            "max-sessions",
+            &n.to_string(),
+            "max-sessions-policy",
+            policy,
+        ],
+    );
     let port = s.port;
     let threads: Vec<_> = (0..n + 1)
         .map(|_| {
             std::thread::spawn(move || {
-                let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
-                (0..20).filter(|_| cmd("JWT.SIGN").arg("henry").query::<String>(&mut c).is_ok()).count()
+                let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                (0..20)
+                    .filter(|_| cmd("JWT.SIGN").arg("henry").query::<String>(&mut c).is_ok())
+                    .count()
             })
         })
         .collect();
@@ -181,7 +263,11 @@ fn index_trims_itself_under_churn() {
     let mut c = s.client();
     let mut pipe = redis::pipe();
     for _ in 0..5000 {
-        pipe.cmd("JWT.SIGN").arg("ivan").arg("TTL").arg("2s").ignore();
+        pipe.cmd("JWT.SIGN")
+            .arg("ivan")
+            .arg("TTL")
+            .arg("2s")
+            .ignore();
     }
     let _: () = pipe.query(&mut c).unwrap();
     let card: i64 = cmd("ZCARD").arg("jwt:{ivan}").query(&mut c).unwrap();
@@ -191,7 +277,11 @@ fn index_trims_itself_under_churn() {
     sign(&mut c, &["ivan", "TTL", "1h"]);
     let card: i64 = cmd("ZCARD").arg("jwt:{ivan}").query(&mut c).unwrap();
     assert_eq!(card, 1, "stale entries trimmed");
-    let mem: i64 = cmd("MEMORY").arg("USAGE").arg("jwt:{ivan}").query(&mut c).unwrap();
+    let mem: i64 = cmd("MEMORY")
+        .arg("USAGE")
+        .arg("jwt:{ivan}")
+        .query(&mut c)
+        .unwrap();
     assert!(mem < 1024, "index memory back to small: {mem}");
     // With no sessions left the index itself expires.
     let t = sign(&mut c, &["judy", "TTL", "200ms"]);
@@ -210,12 +300,21 @@ fn index_after_debug_reload_and_revoke_replicates() {
     let t2 = sign(&mut p, &["kate", "SID", "b"]);
     let _: String = cmd("DEBUG").arg("RELOAD").query(&mut p).unwrap();
     assert_eq!(sids(&mut p, "kate"), vec!["a", "b"]);
-    let n: i64 = cmd("JWT.REVOKE").arg("kate").arg("SID").arg("a").query(&mut p).unwrap();
+    let n: i64 = cmd("JWT.REVOKE")
+        .arg("kate")
+        .arg("SID")
+        .arg("a")
+        .query(&mut p)
+        .unwrap();
     assert_eq!(n, 1);
     let _: i64 = cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
     assert_eq!(code(verify(&mut r, &t1)), "REVOKED");
     assert!(verify(&mut r, &t2).is_ok());
-    assert_eq!(sids(&mut r, "kate"), vec!["b"], "readonly SESSIONS works on a replica");
+    assert_eq!(
+        sids(&mut r, "kate"),
+        vec!["b"],
+        "readonly SESSIONS works on a replica"
+    );
     let d1: String = cmd("DEBUG").arg("DIGEST").query(&mut p).unwrap();
     let d2: String = cmd("DEBUG").arg("DIGEST").query(&mut r).unwrap();
     assert_eq!(d1, d2);
@@ -229,13 +328,25 @@ fn acl_checks_the_real_keys_not_the_bare_subject() {
         .arg(&["SETUSER", "app", "on", ">pw", "~jwt:{alice}*", "+@all"])
         .query(&mut admin)
         .unwrap();
-    let mut c = redis::Client::open(format!("redis://app:pw@127.0.0.1:{}/", s.port)).unwrap().get_connection().unwrap();
+    let mut c = redis::Client::open(format!("redis://app:pw@127.0.0.1:{}/", s.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
     let t = sign(&mut c, &["alice"]);
     assert!(verify(&mut c, &t).is_ok());
     assert_eq!(count(&mut c, "alice"), 1);
-    assert_eq!(code(cmd("JWT.SIGN").arg("bob").query::<String>(&mut c)), "NOPERM");
-    assert_eq!(code(cmd("JWT.COUNT").arg("bob").query::<i64>(&mut c)), "NOPERM");
-    assert_eq!(code(cmd("JWT.REVOKE").arg("bob").query::<i64>(&mut c)), "NOPERM");
+    assert_eq!(
+        code(cmd("JWT.SIGN").arg("bob").query::<String>(&mut c)),
+        "NOPERM"
+    );
+    assert_eq!(
+        code(cmd("JWT.COUNT").arg("bob").query::<i64>(&mut c)),
+        "NOPERM"
+    );
+    assert_eq!(
+        code(cmd("JWT.REVOKE").arg("bob").query::<i64>(&mut c)),
+        "NOPERM"
+    );
 }
 
 #[test]
@@ -244,8 +355,13 @@ fn subject_commands_declare_their_routing_key() {
     let mut c = s.client();
     for name in ["jwt.sign", "jwt.sessions", "jwt.count", "jwt.revoke"] {
         let info: Vec<Value> = cmd("COMMAND").arg("INFO").arg(name).query(&mut c).unwrap();
-        let Value::Array(entry) = &info[0] else { panic!("{info:?}") };
-        let ints: Vec<i64> = entry[3..6].iter().map(|v| redis::from_redis_value(v).unwrap()).collect();
+        let Value::Array(entry) = &info[0] else {
+            panic!("{info:?}")
+        };
+        let ints: Vec<i64> = entry[3..6]
+            .iter()
+            .map(|v| redis::from_redis_value(v).unwrap())
+            .collect();
         assert_eq!(ints, vec![1, 1, 1], "{name} first/last/step");
         let text = format!("{entry:?}").to_lowercase();
         assert!(text.contains("not_key"), "{name}: {text}");

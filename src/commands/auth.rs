@@ -8,8 +8,8 @@ use crate::core::session::{self, session_key, token_predates_session};
 use crate::core::token::{self, ClaimChecks};
 use crate::core::verify_cache::{Verdict, VerifyCache};
 use crate::keyring_state;
-use crate::stats;
 use crate::rawkey::KeyName;
+use crate::stats;
 use crate::store::Store;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -37,10 +37,16 @@ pub struct SessionRef {
 
 impl SessionRef {
     fn new(sub: &str, sid: &str) -> Result<SessionRef> {
-        let sub = session::validate_subject(sub.as_bytes()).map_err(|_| Error::invalid("token has an invalid sub"))?;
-        session::validate_sid(sid.as_bytes()).map_err(|_| Error::invalid("token has an invalid sid"))?;
+        let sub = session::validate_subject(sub.as_bytes())
+            .map_err(|_| Error::invalid("token has an invalid sub"))?;
+        session::validate_sid(sid.as_bytes())
+            .map_err(|_| Error::invalid("token has an invalid sid"))?;
         let key = config::PREFIX.with(|p| session_key(p, sub, sid));
-        Ok(SessionRef { index_len: key.len() - sid.len() - 1, name: KeyName::new(key.as_bytes()), key: Arc::from(key) })
+        Ok(SessionRef {
+            index_len: key.len() - sid.len() - 1,
+            name: KeyName::new(key.as_bytes()),
+            key: Arc::from(key),
+        })
     }
     pub fn index_key(&self) -> &str {
         &self.key[..self.index_len]
@@ -75,8 +81,14 @@ fn with_cache<R>(f: impl FnOnce(&mut VerifyCache<SessionRef>) -> R) -> R {
 fn check_claims(checks: &ClaimChecks, now: i64, expect: Option<&Expect>) -> Result<()> {
     if let Some(expect) = expect {
         checks.check_times(now, config::LEEWAY.ms())?;
-        let iss = expect.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
-        let aud = expect.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+        let iss = expect
+            .iss
+            .map(str::to_string)
+            .or_else(|| config::ISSUER.get_opt());
+        let aud = expect
+            .aud
+            .map(str::to_string)
+            .or_else(|| config::AUDIENCE.get_opt());
         checks.check_iss_aud(iss.as_deref(), aud.as_deref())?;
     }
     Ok(())
@@ -86,10 +98,15 @@ fn check_claims(checks: &ClaimChecks, now: i64, expect: Option<&Expect>) -> Resu
 /// keyring lock is held only for the signature check.
 pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<Verified> {
     if refresh::looks_like_refresh_token(token) {
-        return Err(Error::invalid("this is a refresh token: use it only with JWT.REFRESH"));
+        return Err(Error::invalid(
+            "this is a refresh token: use it only with JWT.REFRESH",
+        ));
     }
     if token.len() > config::max_token_bytes() {
-        return Err(Error::invalid(format!("token is longer than jwt.max-token-bytes ({})", config::max_token_bytes())));
+        return Err(Error::invalid(format!(
+            "token is longer than jwt.max-token-bytes ({})",
+            config::max_token_bytes()
+        )));
     }
     let generation = keyring_state::generation();
     let hit = with_cache(|cache| {
@@ -97,17 +114,29 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         // A changed jwt.prefix moves sessions: the cached key would be stale.
         if let Some(s) = &e.session {
             let key = &s.key;
-            let same_prefix = config::PREFIX.with(|p| key.starts_with(p) && key.as_bytes().get(p.len()) == Some(&b'{'));
+            let same_prefix = config::PREFIX
+                .with(|p| key.starts_with(p) && key.as_bytes().get(p.len()) == Some(&b'{'));
             if !same_prefix {
                 return None;
             }
         }
-        Some((e.checks.clone(), e.payload.clone(), e.session.clone(), e.kid.clone()))
+        Some((
+            e.checks.clone(),
+            e.payload.clone(),
+            e.session.clone(),
+            e.kid.clone(),
+        ))
     });
     if let Some((checks, payload, session, kid)) = hit {
         stats::VERIFY_CACHE_HITS.incr();
         check_claims(&checks, now, expect)?;
-        return Ok(Verified { payload, iat: checks.iat, exp: checks.exp, kid, session });
+        return Ok(Verified {
+            payload,
+            iat: checks.iat,
+            exp: checks.exp,
+            kid,
+            session,
+        });
     }
     let parts = token::split(token, config::max_token_bytes())?;
     let (kid, key_drop_at_ms): (Arc<str>, _) = {
@@ -136,7 +165,13 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         cache.put(token, generation, verdict)
     });
     check_claims(&checks, now, expect)?;
-    Ok(Verified { payload, iat: checks.iat, exp: checks.exp, kid, session })
+    Ok(Verified {
+        payload,
+        iat: checks.iat,
+        exp: checks.exp,
+        kid,
+        session,
+    })
 }
 
 /// The session key a token names, read without verifying anything (cluster routing).

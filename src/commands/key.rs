@@ -26,7 +26,9 @@ fn finish(args: &Args, name: &str) -> Result<()> {
     if args.done() {
         Ok(())
     } else {
-        Err(Error::syntax(format!("too many arguments for JWT.KEY {name}")))
+        Err(Error::syntax(format!(
+            "too many arguments for JWT.KEY {name}"
+        )))
     }
 }
 
@@ -108,7 +110,11 @@ pub fn activate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 /// retired and verifies until its tokens can no longer be valid.
 pub fn rotate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let args = &mut sub_args(argv);
-    let alg = if args.done() { None } else { Some(alg_arg(args)?) };
+    let alg = if args.done() {
+        None
+    } else {
+        Some(alg_arg(args)?)
+    };
     finish(args, "ROTATE")?;
     let now = now_ms()?;
     let rng = OsRandom::new();
@@ -162,7 +168,9 @@ pub fn export(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let kid = kid_arg(args)?;
     finish(args, "EXPORT")?;
     let ring = keyring_state::read();
-    let key = ring.get(&kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?;
+    let key = ring
+        .get(&kid)
+        .ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?;
     Ok(RedisValue::Array(vec![
         RedisValue::BulkString(key.kid.clone()),
         RedisValue::SimpleStringStatic(key.alg.name()),

@@ -28,8 +28,12 @@ pub fn guard(ctx: &Context, args: Vec<RedisString>, name: &str, handler: Handler
         }
         Err(_) => {
             stats::failure(crate::core::error::Code::Err);
-            ctx.log_warning(&format!("{name}: internal error (panic caught); please report it"));
-            Err(RedisError::String(format!("ERR internal error in {name}; the server is unharmed")))
+            ctx.log_warning(&format!(
+                "{name}: internal error (panic caught); please report it"
+            ));
+            Err(RedisError::String(format!(
+                "ERR internal error in {name}; the server is unharmed"
+            )))
         }
     }
 }
@@ -55,7 +59,15 @@ macro_rules! raw_handler {
 /// Error replies echo user input; the reply path keeps only single bytes, so anything
 /// but printable ASCII becomes '?' (a raw UTF-8 sequence would be cut into garbage).
 fn printable_ascii(s: &str) -> String {
-    s.chars().map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect()
+    s.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// Hides an argument (a token or a secret) from SLOWLOG, MONITOR and the log.
@@ -94,21 +106,23 @@ impl<'a> Args<'a> {
     }
 
     pub fn next_bytes(&mut self, what: &str) -> Result<&'a [u8]> {
-        let a = self
-            .args
-            .get(self.pos)
-            .ok_or_else(|| Error::syntax(format!("wrong number of arguments: {what} is missing")))?;
+        let a = self.args.get(self.pos).ok_or_else(|| {
+            Error::syntax(format!("wrong number of arguments: {what} is missing"))
+        })?;
         self.pos += 1;
         Ok(a.as_slice())
     }
 
     pub fn next_str(&mut self, what: &str) -> Result<&'a str> {
-        std::str::from_utf8(self.next_bytes(what)?).map_err(|_| Error::syntax(format!("{what} must be UTF-8 text")))
+        std::str::from_utf8(self.next_bytes(what)?)
+            .map_err(|_| Error::syntax(format!("{what} must be UTF-8 text")))
     }
 
     /// Whether the next argument is the keyword `word` (case-insensitive).
     pub fn peek_is(&self, word: &str) -> bool {
-        self.args.get(self.pos).is_some_and(|a| a.as_slice().eq_ignore_ascii_case(word.as_bytes()))
+        self.args
+            .get(self.pos)
+            .is_some_and(|a| a.as_slice().eq_ignore_ascii_case(word.as_bytes()))
     }
 
     /// The next option name, upper-cased, or None at the end.

@@ -15,14 +15,19 @@ use redis_module::{Context, RedisString, RedisValue};
 
 /// Routes (cluster), authenticates (the node's refresh MAC) and locates a refresh
 /// token: the token with its sub and sid validated, its session key and index key.
-pub(super) fn open_refresh_token(ctx: &Context, presented: &[u8]) -> Result<(RefreshToken, String, String)> {
+pub(super) fn open_refresh_token(
+    ctx: &Context,
+    presented: &[u8],
+) -> Result<(RefreshToken, String, String)> {
     crate::cluster::route_token(ctx, presented, |t| {
         let (sub, sid) = refresh::peek_session(t)?;
         Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
     })?;
     let token = {
         let ring = keyring_state::read();
-        let mac = ring.refresh_secret().ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
+        let mac = ring
+            .refresh_secret()
+            .ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
         refresh::decode(presented, mac, config::max_token_bytes())?
     };
     let malformed = |_| Error::invalid("malformed refresh token");
@@ -46,7 +51,11 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut expires = None;
     while let Some(opt) = args.next_option() {
         match opt.as_str() {
-            "EXPIRES" => set_once(&mut expires, parse_positive_ms(args.next_str("EXPIRES duration")?)?, "EXPIRES")?,
+            "EXPIRES" => set_once(
+                &mut expires,
+                parse_positive_ms(args.next_str("EXPIRES duration")?)?,
+                "EXPIRES",
+            )?,
             other => return Err(unknown_option(other, "JWT.REFRESH")),
         }
     }
@@ -61,7 +70,13 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         return Err(Error::revoked());
     }
     let next = RefreshToken::new(token.created_ms, 0, sub, sid, &rng)?;
-    let decision = refresh::decide(&record.rotation, &token, &next.hash(), now, config::REFRESH_GRACE.ms())?;
+    let decision = refresh::decide(
+        &record.rotation,
+        &token,
+        &next.hash(),
+        now,
+        config::REFRESH_GRACE.ms(),
+    )?;
     let rotation = match decision {
         Decision::Reuse => {
             store.end_sessions(&ikey, &[sid], c"jwt.reuse")?;
@@ -73,7 +88,10 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         }
         Decision::Rotate(r) | Decision::Sibling(r) => r,
     };
-    let next = RefreshToken { generation: rotation.generation, ..next };
+    let next = RefreshToken {
+        generation: rotation.generation,
+        ..next
+    };
     let claims = SessionClaims::from_stored(record.claims.as_deref())?;
     let expiry = session::expiry(now, record.state.idle_ms, record.state.max_deadline_ms);
     let access = AccessToken {
@@ -88,12 +106,17 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     .issue_new(&rng)?;
     let refresh_token = {
         let ring = keyring_state::read();
-        let mac = ring.refresh_secret().ok_or_else(|| Error::syntax("no refresh secret"))?;
+        let mac = ring
+            .refresh_secret()
+            .ok_or_else(|| Error::syntax("no refresh secret"))?;
         next.encode(mac)
     };
     store.save_rotation(&skey, &rotation)?;
     store.set_expiry(&skey, &ikey, sid, expiry)?;
     store.notify(c"jwt.refresh", &skey, None);
     stats::REFRESHES.incr();
-    Ok(RedisValue::Array(vec![RedisValue::BulkString(access), RedisValue::BulkString(refresh_token)]))
+    Ok(RedisValue::Array(vec![
+        RedisValue::BulkString(access),
+        RedisValue::BulkString(refresh_token),
+    ]))
 }

@@ -46,16 +46,37 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
                     .map_err(|_| Error::syntax("DATA is not valid JSON"))?;
                 set_once(&mut o.data, data, "DATA")?
             }
-            "TTL" => set_once(&mut o.ttl_ms, parse_positive_ms(args.next_str("TTL duration")?)?, "TTL")?,
-            "EXPIRES" => set_once(&mut o.expires_ms, parse_positive_ms(args.next_str("EXPIRES duration")?)?, "EXPIRES")?,
-            "MAXAGE" => set_once(&mut o.maxage_ms, parse_positive_ms(args.next_str("MAXAGE duration")?)?, "MAXAGE")?,
-            "SID" => set_once(&mut o.sid, session::validate_sid(args.next_bytes("SID")?)?, "SID")?,
+            "TTL" => set_once(
+                &mut o.ttl_ms,
+                parse_positive_ms(args.next_str("TTL duration")?)?,
+                "TTL",
+            )?,
+            "EXPIRES" => set_once(
+                &mut o.expires_ms,
+                parse_positive_ms(args.next_str("EXPIRES duration")?)?,
+                "EXPIRES",
+            )?,
+            "MAXAGE" => set_once(
+                &mut o.maxage_ms,
+                parse_positive_ms(args.next_str("MAXAGE duration")?)?,
+                "MAXAGE",
+            )?,
+            "SID" => set_once(
+                &mut o.sid,
+                session::validate_sid(args.next_bytes("SID")?)?,
+                "SID",
+            )?,
             "AUD" => set_once(&mut o.aud, args.next_str("AUD")?, "AUD")?,
             "ISS" => set_once(&mut o.iss, args.next_str("ISS")?, "ISS")?,
             "LIMIT" => {
                 let n = args.next_str("LIMIT count")?;
-                let n = n.parse::<i64>().ok().filter(|n| (0..=config::MAX_SESSIONS_RANGE.1).contains(n));
-                let n = n.ok_or_else(|| Error::syntax("LIMIT must be an integer from 0 (unlimited) up"))?;
+                let n = n
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (0..=config::MAX_SESSIONS_RANGE.1).contains(n));
+                let n = n.ok_or_else(|| {
+                    Error::syntax("LIMIT must be an integer from 0 (unlimited) up")
+                })?;
                 set_once(&mut o.limit, n, "LIMIT")?
             }
             "KEY" => {
@@ -113,10 +134,18 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 
     // From here on we write.
     keyring_state::ensure_signing_key(ctx, now, &rng)?;
-    let issuer = o.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
-    let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+    let issuer = o
+        .iss
+        .map(str::to_string)
+        .or_else(|| config::ISSUER.get_opt());
+    let audience = o
+        .aud
+        .map(str::to_string)
+        .or_else(|| config::AUDIENCE.get_opt());
     // With REFRESH the access token always expires (default jwt.access-ttl).
-    let access_ms = o.expires_ms.or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
+    let access_ms = o
+        .expires_ms
+        .or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
     let claims = SessionClaims::new(o.claims, issuer, audience);
     let jwt = AccessToken {
         sub,
@@ -131,7 +160,9 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let refresh = match o.refresh {
         true => {
             let ring = keyring_state::read();
-            let mac = ring.refresh_secret().ok_or_else(|| Error::syntax("no refresh secret"))?;
+            let mac = ring
+                .refresh_secret()
+                .ok_or_else(|| Error::syntax("no refresh secret"))?;
             Some(RefreshToken::new(now, 1, sub, &sid, &rng)?).map(|t| (t.encode(mac), t.hash()))
         }
         false => None,
@@ -163,7 +194,10 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     store.notify(c"jwt.sign", &skey, None);
     stats::SIGNS.incr();
     Ok(match refresh {
-        Some((token, _)) => RedisValue::Array(vec![RedisValue::BulkString(jwt), RedisValue::BulkString(token)]),
+        Some((token, _)) => RedisValue::Array(vec![
+            RedisValue::BulkString(jwt),
+            RedisValue::BulkString(token),
+        ]),
         None => RedisValue::BulkString(jwt),
     })
 }
@@ -177,7 +211,11 @@ pub struct SessionClaims {
 }
 
 impl SessionClaims {
-    fn new(public: Option<serde_json::Map<String, serde_json::Value>>, iss: Option<String>, aud: Option<String>) -> Self {
+    fn new(
+        public: Option<serde_json::Map<String, serde_json::Value>>,
+        iss: Option<String>,
+        aud: Option<String>,
+    ) -> Self {
         SessionClaims { iss, aud, public }
     }
 
@@ -191,7 +229,9 @@ impl SessionClaims {
     }
 
     pub fn from_stored(bytes: Option<&[u8]>) -> Result<Self> {
-        let Some(bytes) = bytes else { return Ok(SessionClaims::new(None, None, None)) };
+        let Some(bytes) = bytes else {
+            return Ok(SessionClaims::new(None, None, None));
+        };
         let bad = || Error::syntax("corrupt session claims");
         let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
         let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -208,7 +248,9 @@ fn signing_key_exists(kid: &str) -> Result<()> {
     let ring = keyring_state::read();
     match ring.get(kid) {
         Some(k) if k.retired_ms.is_none() => Ok(()),
-        Some(_) => Err(Error::syntax(format!("key '{kid}' is retired and cannot sign"))),
+        Some(_) => Err(Error::syntax(format!(
+            "key '{kid}' is retired and cannot sign"
+        ))),
         None => Err(Error::syntax(format!("no key with kid '{kid}'"))),
     }
 }
@@ -217,17 +259,37 @@ fn signing_key_exists(kid: &str) -> Result<()> {
 /// token with no session and no sid (service-to-service calls), always with `exp`
 /// (default jwt.access-ttl). VERIFY accepts it on signature and claims alone.
 fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue> {
-    if o.data.is_some() || o.ttl_ms.is_some() || o.maxage_ms.is_some() || o.sid.is_some() || o.refresh || o.limit.is_some() {
+    if o.data.is_some()
+        || o.ttl_ms.is_some()
+        || o.maxage_ms.is_some()
+        || o.sid.is_some()
+        || o.refresh
+        || o.limit.is_some()
+    {
         return Err(Error::syntax("STATELESS tokens have no session: DATA, TTL, MAXAGE, SID, LIMIT and REFRESH do not apply"));
     }
     let now = now_ms()?;
     let rng = OsRandom::new();
     keyring_state::ensure_signing_key(ctx, now, &rng)?;
-    let issuer = o.iss.map(str::to_string).or_else(|| config::ISSUER.get_opt());
-    let audience = o.aud.map(str::to_string).or_else(|| config::AUDIENCE.get_opt());
+    let issuer = o
+        .iss
+        .map(str::to_string)
+        .or_else(|| config::ISSUER.get_opt());
+    let audience = o
+        .aud
+        .map(str::to_string)
+        .or_else(|| config::AUDIENCE.get_opt());
     let claims = SessionClaims::new(o.claims, issuer, audience);
     let lifetime = o.expires_ms.unwrap_or_else(|| config::ACCESS_TTL.ms());
-    let token = AccessToken { sub, sid: None, now, lifetime_ms: Some(lifetime), session_end_ms: 0, claims: &claims, kid: o.key };
+    let token = AccessToken {
+        sub,
+        sid: None,
+        now,
+        lifetime_ms: Some(lifetime),
+        session_end_ms: 0,
+        claims: &claims,
+        kid: o.key,
+    };
     let jwt = token.issue_new(&rng)?;
     stats::SIGNS.incr();
     Ok(RedisValue::BulkString(jwt))
@@ -261,8 +323,12 @@ impl AccessToken<'_> {
         };
         let ring = keyring_state::read();
         let key = match self.kid {
-            Some(kid) => ring.get(kid).ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?,
-            None => ring.active().ok_or_else(|| Error::syntax("no active signing key"))?,
+            Some(kid) => ring
+                .get(kid)
+                .ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?,
+            None => ring
+                .active()
+                .ok_or_else(|| Error::syntax("no active signing key"))?,
         };
         // Retiring this key later must keep it until this token can no longer be valid.
         key.note_valid_until(exp.map_or(self.session_end_ms, |e| e.saturating_mul(1000)));
@@ -278,18 +344,35 @@ impl AccessToken<'_> {
 /// written: with policy `deny` a full subject is a LIMIT error; with `evict-oldest` the
 /// oldest sessions (by creation) make room. Re-signing an existing SID does not count.
 /// Commands are atomic, so N+1 concurrent logins with a limit of N leave exactly N.
-fn sessions_to_evict(store: &Store, ikey: &str, sid: &str, limit: Option<i64>) -> Result<Vec<String>> {
-    let limit = limit.unwrap_or_else(|| config::MAX_SESSIONS.load(std::sync::atomic::Ordering::Relaxed));
+fn sessions_to_evict(
+    store: &Store,
+    ikey: &str,
+    sid: &str,
+    limit: Option<i64>,
+) -> Result<Vec<String>> {
+    let limit =
+        limit.unwrap_or_else(|| config::MAX_SESSIONS.load(std::sync::atomic::Ordering::Relaxed));
     if limit <= 0 {
         return Ok(Vec::new());
     }
-    let others: Vec<String> = store.sessions(ikey, false)?.into_iter().map(|s| s.sid).filter(|s| s != sid).collect();
+    let others: Vec<String> = store
+        .sessions(ikey, false)?
+        .into_iter()
+        .map(|s| s.sid)
+        .filter(|s| s != sid)
+        .collect();
     let excess = (others.len() + 1).saturating_sub(limit as usize);
     if excess == 0 {
         return Ok(Vec::new());
     }
     if config::MAX_SESSIONS_POLICY.with(|p| p == "deny") {
-        return Err(Error::new(Code::Limit, format!("the subject already has {} sessions (max {limit})", others.len())));
+        return Err(Error::new(
+            Code::Limit,
+            format!(
+                "the subject already has {} sessions (max {limit})",
+                others.len()
+            ),
+        ));
     }
     Ok(others.into_iter().take(excess).collect())
 }

@@ -21,7 +21,11 @@ fn reply_bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
     RedisValue::NoReply
 }
 
-fn parse_verify_options<'a>(args: &mut Args<'a>, allow_withdata: bool, command: &str) -> Result<(bool, Expect<'a>)> {
+fn parse_verify_options<'a>(
+    args: &mut Args<'a>,
+    allow_withdata: bool,
+    command: &str,
+) -> Result<(bool, Expect<'a>)> {
     let mut withdata = false;
     let mut expect = Expect::default();
     while let Some(opt) = args.next_option() {
@@ -77,7 +81,10 @@ pub fn decode(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         return Err(unknown_option(&extra, "JWT.DECODE"));
     }
     let (header, payload) = token::decode_unverified(token, config::max_token_bytes())?;
-    Ok(RedisValue::Array(vec![RedisValue::StringBuffer(header), RedisValue::StringBuffer(payload)]))
+    Ok(RedisValue::Array(vec![
+        RedisValue::StringBuffer(header),
+        RedisValue::StringBuffer(payload),
+    ]))
 }
 
 /// JWT.TOUCH <token> [TTL dur]: VERIFY, then the session lives `TTL` (default: its own
@@ -89,7 +96,11 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut ttl = None;
     while let Some(opt) = args.next_option() {
         match opt.as_str() {
-            "TTL" => set_once(&mut ttl, parse_positive_ms(args.next_str("TTL duration")?)?, "TTL")?,
+            "TTL" => set_once(
+                &mut ttl,
+                parse_positive_ms(args.next_str("TTL duration")?)?,
+                "TTL",
+            )?,
             other => return Err(unknown_option(other, "JWT.TOUCH")),
         }
     }
@@ -98,7 +109,9 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let v = authenticate(token, now, Some(&Expect::default()))?;
     let s = v.session.as_ref().ok_or_else(no_session)?;
     let store = Store::new(ctx);
-    let state = store.session_state(&s.key, s.name.as_ref()).ok_or_else(Error::revoked)?;
+    let state = store
+        .session_state(&s.key, s.name.as_ref())
+        .ok_or_else(Error::revoked)?;
     if token_predates_session(v.iat, state.created_ms) {
         return Err(Error::revoked());
     }

@@ -51,7 +51,8 @@ pub fn sessions(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
                     s("ttl"),
                     RedisValue::Integer(info.ttl_ms),
                     s("maxage_deadline"),
-                    info.max_deadline_ms.map_or(RedisValue::Null, RedisValue::Integer),
+                    info.max_deadline_ms
+                        .map_or(RedisValue::Null, RedisValue::Integer),
                 ];
                 if withdata {
                     entry.push(s("data"));
@@ -68,7 +69,9 @@ pub fn count(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let (_, ikey) = subject_index(ctx, &mut args, Access::Read)?;
     no_more_args(&mut args, "JWT.COUNT")?;
-    Ok(RedisValue::Integer(Store::new(ctx).sessions(&ikey, false)?.len() as i64))
+    Ok(RedisValue::Integer(
+        Store::new(ctx).sessions(&ikey, false)?.len() as i64,
+    ))
 }
 
 /// JWT.REVOKE <sub> [SID <sid> [<sid> ...]] [EXCEPT <sid>]: all sessions, the listed
@@ -88,7 +91,11 @@ pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
                 }
                 set_once(&mut only, sids, "SID")?
             }
-            "EXCEPT" => set_once(&mut except, session::validate_sid(args.next_bytes("EXCEPT sid")?)?.to_string(), "EXCEPT")?,
+            "EXCEPT" => set_once(
+                &mut except,
+                session::validate_sid(args.next_bytes("EXCEPT sid")?)?.to_string(),
+                "EXCEPT",
+            )?,
             other => return Err(unknown_option(other, "JWT.REVOKE")),
         }
     }

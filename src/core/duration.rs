@@ -32,7 +32,10 @@ pub fn parse_ms(text: &str) -> Result<i64> {
         if magnitude.contains('-') {
             return Err(bad());
         }
-        return Err(Error::syntax(format!("duration '{}' must not be negative", shorten(text))));
+        return Err(Error::syntax(format!(
+            "duration '{}' must not be negative",
+            shorten(text)
+        )));
     }
     if number.contains('-') {
         return Err(bad());
@@ -41,7 +44,10 @@ pub fn parse_ms(text: &str) -> Result<i64> {
     let factor = unit_ms(&unit).ok_or_else(bad)?;
     let ms = (value * factor).round();
     if !ms.is_finite() || ms > MAX_MS {
-        return Err(Error::syntax(format!("duration '{}' is too long", shorten(text))));
+        return Err(Error::syntax(format!(
+            "duration '{}' is too long",
+            shorten(text)
+        )));
     }
     Ok(ms as i64)
 }
@@ -50,7 +56,10 @@ pub fn parse_ms(text: &str) -> Result<i64> {
 pub fn parse_positive_ms(text: &str) -> Result<i64> {
     let ms = parse_ms(text)?;
     if ms <= 0 {
-        return Err(Error::syntax(format!("duration '{}' must be positive", shorten(text))));
+        return Err(Error::syntax(format!(
+            "duration '{}' must be positive",
+            shorten(text)
+        )));
     }
     Ok(ms)
 }
@@ -109,7 +118,20 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", " ", "abc", "1x", "1.2.3", "1.", "--1", "1-", "5 lightyears", "h", "1e9", "0x10"] {
+        for bad in [
+            "",
+            " ",
+            "abc",
+            "1x",
+            "1.2.3",
+            "1.",
+            "--1",
+            "1-",
+            "5 lightyears",
+            "h",
+            "1e9",
+            "0x10",
+        ] {
             let e = parse_ms(bad).unwrap_err();
             assert_eq!(e.code, super::super::error::Code::Err, "{bad}");
         }

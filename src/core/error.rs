@@ -68,7 +68,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(code: Code, msg: impl Into<Cow<'static, str>>) -> Self {
-        Error { code, msg: msg.into() }
+        Error {
+            code,
+            msg: msg.into(),
+        }
     }
     pub fn syntax(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Code::Err, msg)
@@ -77,7 +80,10 @@ impl Error {
         Self::new(Code::Invalid, msg)
     }
     pub fn noperm(key: &str) -> Self {
-        Self::new(Code::NoPerm, format!("this user has no permissions to access the '{key}' key"))
+        Self::new(
+            Code::NoPerm,
+            format!("this user has no permissions to access the '{key}' key"),
+        )
     }
     pub fn revoked() -> Self {
         Self::new(Code::Revoked, "the session has ended")

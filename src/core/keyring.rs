@@ -13,9 +13,9 @@ use super::pem;
 use super::random::Random;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use ring::hmac;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
-use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,9 @@ impl Alg {
 
     /// Case-insensitive, for command arguments.
     pub fn from_arg(s: &str) -> Option<Alg> {
-        ALL_ALGS.into_iter().find(|a| a.name().eq_ignore_ascii_case(s))
+        ALL_ALGS
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s))
     }
 
     pub fn is_hmac(self) -> bool {
@@ -150,9 +152,14 @@ impl Key {
                 } else {
                     &signature::ECDSA_P384_SHA384_FIXED_SIGNING
                 };
-                Signer::Ecdsa(EcdsaKeyPair::from_pkcs8(a, &material, &rng).map_err(|e| rejected(alg, e))?)
+                Signer::Ecdsa(
+                    EcdsaKeyPair::from_pkcs8(a, &material, &rng).map_err(|e| rejected(alg, e))?,
+                )
             }
-            Alg::EdDSA => Signer::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(&material).map_err(|e| rejected(alg, e))?),
+            Alg::EdDSA => Signer::Ed25519(
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(&material)
+                    .map_err(|e| rejected(alg, e))?,
+            ),
             _ => {
                 // ring accepts 2048 to 8192-bit moduli: smaller RSA keys are refused here.
                 let pair = RsaKeyPair::from_pkcs8(&material)
@@ -215,12 +222,14 @@ impl Key {
         match label.as_str() {
             "PRIVATE KEY" => {}
             "RSA PRIVATE KEY" if !matches!(alg, Alg::ES256 | Alg::ES384 | Alg::EdDSA) => {}
-            "EC PRIVATE KEY" => {
+            "EC PRIVATE KEY" => return Err(Error::syntax(
+                "convert SEC1 EC keys to PKCS#8 first: openssl pkcs8 -topk8 -nocrypt -in key.pem",
+            )),
+            "PUBLIC KEY" => {
                 return Err(Error::syntax(
-                    "convert SEC1 EC keys to PKCS#8 first: openssl pkcs8 -topk8 -nocrypt -in key.pem",
+                    "IMPORT takes a private key (the keyring signs)",
                 ))
             }
-            "PUBLIC KEY" => return Err(Error::syntax("IMPORT takes a private key (the keyring signs)")),
             other => return Err(Error::syntax(format!("unsupported PEM block '{other}'"))),
         }
         Key::new(kid, alg, der, created_ms)
@@ -230,7 +239,9 @@ impl Key {
     pub fn export(&self) -> Vec<u8> {
         match &self.signer {
             Signer::Hmac(_) => self.material.clone(),
-            Signer::Ed25519(_) => pem::encode("PRIVATE KEY", &ed25519_pkcs8_v1(&self.material)).into_bytes(),
+            Signer::Ed25519(_) => {
+                pem::encode("PRIVATE KEY", &ed25519_pkcs8_v1(&self.material)).into_bytes()
+            }
             Signer::Rsa(_) if RsaKeyPair::from_pkcs8(&self.material).is_err() => {
                 pem::encode("RSA PRIVATE KEY", &self.material).into_bytes()
             }
@@ -246,7 +257,11 @@ impl Key {
         let failed = |_| Error::syntax("signing failed");
         Ok(match &self.signer {
             Signer::Hmac(k) => hmac::sign(k, signing_input).as_ref().to_vec(),
-            Signer::Ecdsa(k) => k.sign(&SystemRandom::new(), signing_input).map_err(failed)?.as_ref().to_vec(),
+            Signer::Ecdsa(k) => k
+                .sign(&SystemRandom::new(), signing_input)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
             Signer::Ed25519(k) => k.sign(signing_input).as_ref().to_vec(),
             Signer::Rsa(k) => {
                 let padding: &dyn signature::RsaEncoding = match self.alg {
@@ -258,7 +273,8 @@ impl Key {
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(padding, &SystemRandom::new(), signing_input, &mut sig).map_err(failed)?;
+                k.sign(padding, &SystemRandom::new(), signing_input, &mut sig)
+                    .map_err(failed)?;
                 sig
             }
         })
@@ -268,12 +284,18 @@ impl Key {
     /// all-zero ECDSA signatures.
     pub fn verify(&self, signing_input: &[u8], sig: &[u8]) -> bool {
         let public = |alg: &'static dyn signature::VerificationAlgorithm, key: &[u8]| {
-            signature::UnparsedPublicKey::new(alg, key).verify(signing_input, sig).is_ok()
+            signature::UnparsedPublicKey::new(alg, key)
+                .verify(signing_input, sig)
+                .is_ok()
         };
         match &self.signer {
             Signer::Hmac(k) => hmac::verify(k, signing_input, sig).is_ok(),
             Signer::Ecdsa(k) => {
-                let alg = if self.alg == Alg::ES256 { &signature::ECDSA_P256_SHA256_FIXED } else { &signature::ECDSA_P384_SHA384_FIXED };
+                let alg = if self.alg == Alg::ES256 {
+                    &signature::ECDSA_P256_SHA256_FIXED
+                } else {
+                    &signature::ECDSA_P384_SHA384_FIXED
+                };
                 public(alg, k.public_key().as_ref())
             }
             Signer::Ed25519(k) => public(&signature::ED25519, k.public_key().as_ref()),
@@ -300,10 +322,16 @@ impl Key {
             Signer::Ecdsa(k) => {
                 let point = k.public_key().as_ref();
                 let n = (point.len() - 1) / 2;
-                let crv = if self.alg == Alg::ES256 { "P-256" } else { "P-384" };
+                let crv = if self.alg == Alg::ES256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
                 serde_json::json!({"kty": "EC", "crv": crv, "x": b64(&point[1..1 + n]), "y": b64(&point[1 + n..])})
             }
-            Signer::Ed25519(k) => serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())}),
+            Signer::Ed25519(k) => {
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())})
+            }
             Signer::Rsa(k) => {
                 let c: signature::RsaPublicKeyComponents<Vec<u8>> = k.public().into();
                 serde_json::json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)})
@@ -319,11 +347,13 @@ impl Key {
 
     /// Records that a token of this key may be valid until `until_ms`.
     pub fn note_valid_until(&self, until_ms: i64) {
-        self.valid_until_ms.fetch_max(until_ms, std::sync::atomic::Ordering::Relaxed);
+        self.valid_until_ms
+            .fetch_max(until_ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn valid_until_ms(&self) -> i64 {
-        self.valid_until_ms.load(std::sync::atomic::Ordering::Relaxed)
+        self.valid_until_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a retired key's drop time must move later for a token valid until
@@ -343,8 +373,13 @@ impl Key {
 /// `openssl genpkey -algorithm ed25519` writes and every library reads. Same seed.
 fn ed25519_pkcs8_v1(der: &[u8]) -> Vec<u8> {
     // SEQUENCE { INTEGER version, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } ...
-    const ALG_AND_SEED: [u8; 11] = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-    let is_v2 = der.len() > 48 && der[0] == 0x30 && der[2..5] == [0x02, 0x01, 0x01] && der[5..16] == ALG_AND_SEED;
+    const ALG_AND_SEED: [u8; 11] = [
+        0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+    ];
+    let is_v2 = der.len() > 48
+        && der[0] == 0x30
+        && der[2..5] == [0x02, 0x01, 0x01]
+        && der[5..16] == ALG_AND_SEED;
     if !is_v2 {
         return der.to_vec();
     }
@@ -359,11 +394,15 @@ fn ed25519_pkcs8_v1(der: &[u8]) -> Vec<u8> {
 pub fn validate_kid(kid: &str) -> Result<()> {
     let ok = !kid.is_empty()
         && kid.len() <= 64
-        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if ok {
         Ok(())
     } else {
-        Err(Error::syntax("a kid is 1 to 64 characters of A-Z a-z 0-9 . _ -"))
+        Err(Error::syntax(
+            "a kid is 1 to 64 characters of A-Z a-z 0-9 . _ -",
+        ))
     }
 }
 
@@ -421,7 +460,12 @@ const FORMAT_VERSION: u32 = 1;
 
 impl Keyring {
     pub const fn empty() -> Keyring {
-        Keyring { keys: Vec::new(), active: None, refresh_secret: None, refresh_secret_bytes: Vec::new() }
+        Keyring {
+            keys: Vec::new(),
+            active: None,
+            refresh_secret: None,
+            refresh_secret_bytes: Vec::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -453,7 +497,9 @@ impl Keyring {
 
     /// The key whose canonical header is exactly `header_b64`, if any.
     pub fn by_encoded_header(&self, header_b64: &[u8]) -> Option<&Key> {
-        self.keys.iter().find(|k| k.header_b64.as_bytes() == header_b64)
+        self.keys
+            .iter()
+            .find(|k| k.header_b64.as_bytes() == header_b64)
     }
 
     pub fn active(&self) -> Option<&Key> {
@@ -467,7 +513,10 @@ impl Keyring {
     /// Adds a key; a kid is unique. The first key of an empty keyring becomes active.
     pub fn insert(&mut self, key: Key) -> Result<()> {
         if self.get(&key.kid).is_some() {
-            return Err(Error::syntax(format!("a key with kid '{}' already exists", key.kid)));
+            return Err(Error::syntax(format!(
+                "a key with kid '{}' already exists",
+                key.kid
+            )));
         }
         self.keys.push(key);
         Ok(())
@@ -476,7 +525,9 @@ impl Keyring {
     pub fn activate(&mut self, kid: &str, now_ms: i64) -> Result<()> {
         let i = self.index(kid)?;
         if self.keys[i].retired_ms.is_some() {
-            return Err(Error::syntax(format!("key '{kid}' is retired and cannot sign again")));
+            return Err(Error::syntax(format!(
+                "key '{kid}' is retired and cannot sign again"
+            )));
         }
         if self.active != Some(i) {
             self.keys[i].activated_ms = Some(now_ms);
@@ -523,8 +574,16 @@ impl Keyring {
 
     /// A new key (algorithm `alg`, else the active key's, else HS256) becomes active; the
     /// previous active key is retired with `retention_ms`. Returns the new kid.
-    pub fn rotate(&mut self, alg: Option<Alg>, now_ms: i64, retention_ms: i64, rng: &dyn Random) -> Result<String> {
-        let alg = alg.or_else(|| self.active().map(|k| k.alg)).unwrap_or(Alg::HS256);
+    pub fn rotate(
+        &mut self,
+        alg: Option<Alg>,
+        now_ms: i64,
+        retention_ms: i64,
+        rng: &dyn Random,
+    ) -> Result<String> {
+        let alg = alg
+            .or_else(|| self.active().map(|k| k.alg))
+            .unwrap_or(Alg::HS256);
         let kid = self.fresh_kid(rng)?;
         let key = Key::generate(alg, &kid, now_ms, rng)?;
         let previous = self.active().map(|k| k.kid.clone());
@@ -576,8 +635,12 @@ impl Keyring {
 
     /// The JSON Web Key Set of the public keys that may still verify.
     pub fn jwks(&self, now_ms: i64) -> serde_json::Value {
-        let keys: Vec<serde_json::Value> =
-            self.keys.iter().filter(|k| k.is_live(now_ms)).filter_map(Key::public_jwk).collect();
+        let keys: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .filter(|k| k.is_live(now_ms))
+            .filter_map(Key::public_jwk)
+            .collect();
         serde_json::json!({ "keys": keys })
     }
 
@@ -599,7 +662,8 @@ impl Keyring {
                     material: STANDARD.encode(&k.material),
                 })
                 .collect(),
-            refresh: (!self.refresh_secret_bytes.is_empty()).then(|| STANDARD.encode(&self.refresh_secret_bytes)),
+            refresh: (!self.refresh_secret_bytes.is_empty())
+                .then(|| STANDARD.encode(&self.refresh_secret_bytes)),
         };
         // Serializing plain structs of strings and integers cannot fail.
         serde_json::to_vec(&doc).unwrap_or_default()
@@ -607,14 +671,17 @@ impl Keyring {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Keyring> {
         let bad = |what: &str| Error::syntax(format!("corrupt keyring data: {what}"));
-        let doc: KeyringDoc = serde_json::from_slice(bytes).map_err(|_| bad("not a keyring document"))?;
+        let doc: KeyringDoc =
+            serde_json::from_slice(bytes).map_err(|_| bad("not a keyring document"))?;
         if doc.v != FORMAT_VERSION {
             return Err(bad("unknown format version"));
         }
         let mut ring = Keyring::default();
         for kd in doc.keys {
             let alg = Alg::from_header(&kd.alg).ok_or_else(|| bad("unknown algorithm"))?;
-            let material = STANDARD.decode(kd.material.as_bytes()).map_err(|_| bad("material"))?;
+            let material = STANDARD
+                .decode(kd.material.as_bytes())
+                .map_err(|_| bad("material"))?;
             let mut key = Key::new(&kd.kid, alg, material, kd.created)?;
             key.activated_ms = kd.activated;
             key.note_valid_until(kd.valid_until);
@@ -626,7 +693,11 @@ impl Keyring {
             ring.active = Some(ring.index(&kid)?);
         }
         if let Some(r) = doc.refresh {
-            ring.set_refresh_secret(STANDARD.decode(r.as_bytes()).map_err(|_| bad("refresh secret"))?);
+            ring.set_refresh_secret(
+                STANDARD
+                    .decode(r.as_bytes())
+                    .map_err(|_| bad("refresh secret"))?,
+            );
         }
         Ok(ring)
     }
@@ -644,7 +715,14 @@ mod tests {
 
     #[test]
     fn every_generated_algorithm_signs_and_verifies() {
-        for alg in [Alg::HS256, Alg::HS384, Alg::HS512, Alg::ES256, Alg::ES384, Alg::EdDSA] {
+        for alg in [
+            Alg::HS256,
+            Alg::HS384,
+            Alg::HS512,
+            Alg::ES256,
+            Alg::ES384,
+            Alg::EdDSA,
+        ] {
             let k = Key::generate(alg, "k1", 5, &rng()).unwrap();
             let sig = k.sign(b"abc").unwrap();
             assert!(k.verify(b"abc", &sig), "{alg:?}");
@@ -694,9 +772,18 @@ mod tests {
         assert!(Key::new("\"", Alg::HS256, vec![1; 32], 0).is_err());
         assert!(Key::new(&"k".repeat(65), Alg::HS256, vec![1; 32], 0).is_err());
         assert!(Key::import("k", Alg::ES256, b"not pem", 0).is_err());
-        assert!(Key::import("k", Alg::ES256, pem::encode("PRIVATE KEY", &[1, 2, 3]).as_bytes(), 0).is_err());
+        assert!(Key::import(
+            "k",
+            Alg::ES256,
+            pem::encode("PRIVATE KEY", &[1, 2, 3]).as_bytes(),
+            0
+        )
+        .is_err());
         let ed = Key::generate(Alg::EdDSA, "k", 0, &rng()).unwrap();
-        assert!(Key::import("k", Alg::ES256, &ed.export(), 0).is_err(), "an Ed25519 key is not an ES256 key");
+        assert!(
+            Key::import("k", Alg::ES256, &ed.export(), 0).is_err(),
+            "an Ed25519 key is not an ES256 key"
+        );
     }
 
     #[test]
@@ -711,9 +798,13 @@ mod tests {
     fn rotation_and_retirement() {
         let r = rng();
         let mut ring = Keyring::default();
-        ring.insert(Key::generate(Alg::HS256, "a", 0, &r).unwrap()).unwrap();
+        ring.insert(Key::generate(Alg::HS256, "a", 0, &r).unwrap())
+            .unwrap();
         ring.activate("a", 0).unwrap();
-        assert!(ring.retire("a", 10, 100).is_err(), "the active key cannot be retired");
+        assert!(
+            ring.retire("a", 10, 100).is_err(),
+            "the active key cannot be retired"
+        );
         let b = ring.rotate(Some(Alg::ES256), 10, 100, &r).unwrap();
         assert_eq!(ring.active().unwrap().kid, b);
         assert!(ring.verifier("a", 109).is_some());
@@ -731,16 +822,25 @@ mod tests {
     fn retirement_waits_for_the_longest_token() {
         let r = rng();
         let mut ring = Keyring::default();
-        ring.insert(Key::generate(Alg::HS256, "a", 0, &r).unwrap()).unwrap();
+        ring.insert(Key::generate(Alg::HS256, "a", 0, &r).unwrap())
+            .unwrap();
         ring.activate("a", 0).unwrap();
         ring.get("a").unwrap().note_valid_until(5_000);
         ring.rotate(None, 10, 100, &r).unwrap();
-        assert_eq!(ring.get("a").unwrap().drop_at_ms, Some(5_000), "kept for its longest token");
+        assert_eq!(
+            ring.get("a").unwrap().drop_at_ms,
+            Some(5_000),
+            "kept for its longest token"
+        );
         assert!(ring.get("a").unwrap().needs_later_drop(6_000));
         ring.extend_drop("a", 6_000, 1_000).unwrap();
         assert_eq!(ring.get("a").unwrap().drop_at_ms, Some(7_000));
         ring.extend_drop("a", 6_500, 1_000).unwrap();
-        assert_eq!(ring.get("a").unwrap().drop_at_ms, Some(7_000), "within the slack: unchanged");
+        assert_eq!(
+            ring.get("a").unwrap().drop_at_ms,
+            Some(7_000),
+            "within the slack: unchanged"
+        );
         let back = Keyring::from_bytes(&ring.to_bytes()).unwrap();
         assert_eq!(back.get("a").unwrap().valid_until_ms(), 6_500);
     }
@@ -749,9 +849,13 @@ mod tests {
     fn keyring_round_trips() {
         let r = rng();
         let mut ring = Keyring::default();
-        ring.insert(Key::generate(Alg::HS256, "a", 1, &r).unwrap()).unwrap();
-        ring.insert(Key::generate(Alg::EdDSA, "b", 2, &r).unwrap()).unwrap();
-        assert!(ring.insert(Key::generate(Alg::HS512, "b", 2, &r).unwrap()).is_err());
+        ring.insert(Key::generate(Alg::HS256, "a", 1, &r).unwrap())
+            .unwrap();
+        ring.insert(Key::generate(Alg::EdDSA, "b", 2, &r).unwrap())
+            .unwrap();
+        assert!(ring
+            .insert(Key::generate(Alg::HS512, "b", 2, &r).unwrap())
+            .is_err());
         ring.activate("b", 3).unwrap();
         ring.retire("a", 4, 1000).unwrap();
         ring.set_refresh_secret(vec![3; 32]);

@@ -15,7 +15,10 @@ pub fn decode(text: &[u8]) -> Result<(String, Vec<u8>)> {
     let body_and_end = &rest[label_end + 5..];
     let end_marker = format!("-----END {label}-----");
     let end = body_and_end.find(&end_marker).ok_or_else(bad)?;
-    let body: String = body_and_end[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let body: String = body_and_end[..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let der = STANDARD.decode(body.as_bytes()).map_err(|_| bad())?;
     if der.is_empty() {
         return Err(bad());
@@ -42,7 +45,10 @@ mod tests {
     fn round_trip() {
         let der: Vec<u8> = (0..200u8).collect();
         let pem = encode("PRIVATE KEY", &der);
-        assert_eq!(decode(pem.as_bytes()).unwrap(), ("PRIVATE KEY".to_string(), der));
+        assert_eq!(
+            decode(pem.as_bytes()).unwrap(),
+            ("PRIVATE KEY".to_string(), der)
+        );
         assert!(decode(b"no pem here").is_err());
         assert!(decode(b"-----BEGIN X-----\n!!!\n-----END X-----").is_err());
         assert!(decode(b"-----BEGIN X-----\nAAAA\n-----END Y-----").is_err());

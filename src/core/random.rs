@@ -51,7 +51,10 @@ pub fn uuid_v4_pair(rng: &dyn Random) -> Result<(String, String)> {
 }
 
 fn uuid_from(bytes: [u8; 16]) -> String {
-    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -39,10 +39,22 @@ pub struct RefreshToken {
 }
 
 impl RefreshToken {
-    pub fn new(created_ms: i64, generation: u64, sub: &str, sid: &str, rng: &dyn Random) -> Result<RefreshToken> {
+    pub fn new(
+        created_ms: i64,
+        generation: u64,
+        sub: &str,
+        sid: &str,
+        rng: &dyn Random,
+    ) -> Result<RefreshToken> {
         let mut secret = [0u8; SECRET_BYTES];
         rng.fill(&mut secret)?;
-        Ok(RefreshToken { created_ms, generation, sub: sub.to_string(), sid: sid.to_string(), secret })
+        Ok(RefreshToken {
+            created_ms,
+            generation,
+            sub: sub.to_string(),
+            sid: sid.to_string(),
+            secret,
+        })
     }
 
     fn body(&self) -> Vec<u8> {
@@ -86,7 +98,9 @@ pub fn looks_like_refresh_token(token: &[u8]) -> bool {
 
 /// The (sub, sid) a refresh token names, unauthenticated: only for cluster routing.
 pub fn peek_session(token: &[u8]) -> Option<(String, String)> {
-    let raw = URL_SAFE_NO_PAD.decode(token.strip_prefix(PREFIX.as_bytes())?).ok()?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(token.strip_prefix(PREFIX.as_bytes())?)
+        .ok()?;
     let body = raw.get(..raw.len().checked_sub(TAG_BYTES)?)?;
     let sub_len = u16::from_be_bytes(body.get(17..19)?.try_into().ok()?) as usize;
     let sub = std::str::from_utf8(body.get(19..19 + sub_len)?).ok()?;
@@ -100,17 +114,24 @@ pub fn peek_session(token: &[u8]) -> Option<(String, String)> {
 pub fn decode(token: &[u8], mac: &hmac::Key, max_bytes: usize) -> Result<RefreshToken> {
     let invalid = || Error::invalid("malformed refresh token");
     if token.len() > max_bytes {
-        return Err(Error::invalid(format!("token is longer than jwt.max-token-bytes ({max_bytes})")));
+        return Err(Error::invalid(format!(
+            "token is longer than jwt.max-token-bytes ({max_bytes})"
+        )));
     }
     if !looks_like_refresh_token(token) {
-        return Err(Error::invalid("not a refresh token (JWT.REFRESH takes the refresh token, not the access token)"));
+        return Err(Error::invalid(
+            "not a refresh token (JWT.REFRESH takes the refresh token, not the access token)",
+        ));
     }
-    let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).map_err(|_| invalid())?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(&token[PREFIX.len()..])
+        .map_err(|_| invalid())?;
     if raw.len() < 1 + 8 + 8 + 2 + 1 + SECRET_BYTES + TAG_BYTES || raw[0] != VERSION {
         return Err(invalid());
     }
     let (body, tag) = raw.split_at(raw.len() - TAG_BYTES);
-    hmac::verify(mac, body, tag).map_err(|_| Error::invalid("refresh token signature does not verify"))?;
+    hmac::verify(mac, body, tag)
+        .map_err(|_| Error::invalid("refresh token signature does not verify"))?;
     let mut at = 1;
     let mut take = |n: usize| -> Result<&[u8]> {
         let s = body.get(at..at + n).ok_or_else(invalid)?;
@@ -127,7 +148,13 @@ pub fn decode(token: &[u8], mac: &hmac::Key, max_bytes: usize) -> Result<Refresh
     if at != body.len() {
         return Err(invalid());
     }
-    Ok(RefreshToken { created_ms, generation, sub, sid, secret })
+    Ok(RefreshToken {
+        created_ms,
+        generation,
+        sub,
+        sid,
+        secret,
+    })
 }
 
 /// The rotation state of a session.
@@ -154,7 +181,9 @@ pub enum Decision {
 
 fn contains(hashes: &[u8], h: &[u8; HASH_BYTES]) -> bool {
     // Hashes of secrets, compared without early exit all the same.
-    hashes.chunks_exact(HASH_BYTES).any(|c| c.iter().zip(h).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0)
+    hashes
+        .chunks_exact(HASH_BYTES)
+        .any(|c| c.iter().zip(h).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0)
 }
 
 /// Decides what a presented refresh token does. `new_hash` is the hash of the token
@@ -169,7 +198,10 @@ pub fn decide(
     let h = presented.hash();
     if presented.generation > state.generation {
         // Only someone holding the node's refresh secret could have made this.
-        return Err(Error::new(Code::Invalid, "refresh token is from the future"));
+        return Err(Error::new(
+            Code::Invalid,
+            "refresh token is from the future",
+        ));
     }
     if presented.generation == state.generation && contains(&state.current, &h) {
         return Ok(Decision::Rotate(RotationState {
@@ -186,7 +218,10 @@ pub fn decide(
             current.drain(..HASH_BYTES);
         }
         current.extend_from_slice(new_hash);
-        return Ok(Decision::Sibling(RotationState { current, ..state.clone() }));
+        return Ok(Decision::Sibling(RotationState {
+            current,
+            ..state.clone()
+        }));
     }
     Ok(Decision::Reuse)
 }
@@ -208,25 +243,45 @@ mod tests {
         let s = t.encode(&mac());
         assert!(s.starts_with("jwtr_") && !s.contains('.'));
         assert_eq!(decode(s.as_bytes(), &mac(), 8192).unwrap(), t);
-        assert_eq!(peek_session(s.as_bytes()), Some(("alice".to_string(), "sid-1".to_string())));
+        assert_eq!(
+            peek_session(s.as_bytes()),
+            Some(("alice".to_string(), "sid-1".to_string()))
+        );
         assert_eq!(peek_session(b"jwtr_AAAA"), None);
         let other = hmac::Key::new(hmac::HMAC_SHA256, &[6u8; 32]);
         assert!(decode(s.as_bytes(), &other, 8192).is_err());
         let mut bytes = s.into_bytes();
         let n = bytes.len();
         bytes[n - 50] = if bytes[n - 50] == b'A' { b'B' } else { b'A' };
-        assert_eq!(decode(&bytes, &mac(), 8192).unwrap_err().code, Code::Invalid);
-        assert!(decode(b"eyJ.a.b", &mac(), 8192).unwrap_err().msg.contains("access token"));
+        assert_eq!(
+            decode(&bytes, &mac(), 8192).unwrap_err().code,
+            Code::Invalid
+        );
+        assert!(decode(b"eyJ.a.b", &mac(), 8192)
+            .unwrap_err()
+            .msg
+            .contains("access token"));
         assert!(decode(b"jwtr_!!", &mac(), 8192).is_err());
         assert!(decode(b"jwtr_", &mac(), 8192).is_err());
     }
 
     fn state(gen: u64, current: &[[u8; 32]], previous: &[[u8; 32]], rotated: i64) -> RotationState {
-        RotationState { generation: gen, current: current.concat(), previous: previous.concat(), rotated_ms: rotated }
+        RotationState {
+            generation: gen,
+            current: current.concat(),
+            previous: previous.concat(),
+            rotated_ms: rotated,
+        }
     }
 
     fn token(gen: u64, secret: u8) -> RefreshToken {
-        RefreshToken { created_ms: 1, generation: gen, sub: "a".into(), sid: "s".into(), secret: [secret; 32] }
+        RefreshToken {
+            created_ms: 1,
+            generation: gen,
+            sub: "a".into(),
+            sid: "s".into(),
+            secret: [secret; 32],
+        }
     }
 
     #[test]
@@ -236,25 +291,40 @@ mod tests {
         let new = hash_secret(&[9u8; 32]);
         let s1 = state(1, &[t1.hash()], &[], 0);
         // current -> rotate
-        let Decision::Rotate(s2) = decide(&s1, &t1, &t2.hash(), 1000, 10_000).unwrap() else { panic!() };
+        let Decision::Rotate(s2) = decide(&s1, &t1, &t2.hash(), 1000, 10_000).unwrap() else {
+            panic!()
+        };
         assert_eq!(s2.generation, 2);
         assert_eq!(s2.previous, t1.hash().to_vec());
         // predecessor inside grace -> sibling, both accepted
-        let Decision::Sibling(s2b) = decide(&s2, &t1, &new, 5000, 10_000).unwrap() else { panic!() };
+        let Decision::Sibling(s2b) = decide(&s2, &t1, &new, 5000, 10_000).unwrap() else {
+            panic!()
+        };
         assert_eq!(s2b.generation, 2);
         assert_eq!(s2b.current.len(), 64);
         assert_eq!(s2b.rotated_ms, 1000, "the window does not slide");
         // predecessor after grace -> reuse
-        assert_eq!(decide(&s2, &t1, &new, 11_000, 10_000).unwrap(), Decision::Reuse);
+        assert_eq!(
+            decide(&s2, &t1, &new, 11_000, 10_000).unwrap(),
+            Decision::Reuse
+        );
         // grace 0: any replay is reuse
         assert_eq!(decide(&s2, &t1, &new, 1000, 0).unwrap(), Decision::Reuse);
         // older generation inside the window -> reuse
-        let Decision::Rotate(s3) = decide(&s2, &t2, &new, 2000, 10_000).unwrap() else { panic!() };
-        assert_eq!(decide(&s3, &t1, &hash_secret(&[8; 32]), 2001, 10_000).unwrap(), Decision::Reuse);
+        let Decision::Rotate(s3) = decide(&s2, &t2, &new, 2000, 10_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            decide(&s3, &t1, &hash_secret(&[8; 32]), 2001, 10_000).unwrap(),
+            Decision::Reuse
+        );
         // from the future
         assert!(decide(&s1, &token(5, 1), &new, 0, 0).is_err());
         // right generation, unknown secret (a stale sibling) -> reuse
-        assert_eq!(decide(&s1, &token(1, 3), &new, 0, 0).unwrap(), Decision::Reuse);
+        assert_eq!(
+            decide(&s1, &token(1, 3), &new, 0, 0).unwrap(),
+            Decision::Reuse
+        );
     }
 
     #[test]
@@ -262,7 +332,11 @@ mod tests {
         let t1 = token(1, 1);
         let mut s = state(2, &[hash_secret(&[2; 32])], &[t1.hash()], 0);
         for i in 0..20u8 {
-            let Decision::Sibling(n) = decide(&s, &t1, &hash_secret(&[100 + i; 32]), 1, 10).unwrap() else { panic!() };
+            let Decision::Sibling(n) =
+                decide(&s, &t1, &hash_secret(&[100 + i; 32]), 1, 10).unwrap()
+            else {
+                panic!()
+            };
             s = n;
         }
         assert_eq!(s.current.len(), MAX_SIBLINGS * HASH_BYTES);

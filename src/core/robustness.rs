@@ -40,7 +40,8 @@ mod tests {
 
     fn ring() -> Keyring {
         let mut r = Keyring::default();
-        r.insert(Key::new("k1", Alg::HS256, vec![7; 32], 0).unwrap()).unwrap();
+        r.insert(Key::new("k1", Alg::HS256, vec![7; 32], 0).unwrap())
+            .unwrap();
         r.activate("k1", 0).unwrap();
         r.set_refresh_secret(vec![9; 32]);
         r
@@ -50,7 +51,11 @@ mod tests {
     fn parsers_never_panic() {
         let r = ring();
         let mac = hmac::Key::new(hmac::HMAC_SHA256, &[9; 32]);
-        let good_token = token::sign(r.active().unwrap(), r#"{"sub":"a","sid":"s","iat":1,"exp":2}"#).unwrap();
+        let good_token = token::sign(
+            r.active().unwrap(),
+            r#"{"sub":"a","sid":"s","iat":1,"exp":2}"#,
+        )
+        .unwrap();
         let good_refresh = refresh::RefreshToken {
             created_ms: 1,
             generation: 1,
@@ -63,7 +68,11 @@ mod tests {
         let good_pem = pem::encode("PRIVATE KEY", &[1, 2, 3]);
         let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
-            let t = if rng.next() % 2 == 0 { rng.mangle(good_token.as_bytes()) } else { rng.bytes(400) };
+            let t = if rng.next() % 2 == 0 {
+                rng.mangle(good_token.as_bytes())
+            } else {
+                rng.bytes(400)
+            };
             if let Ok(parts) = token::split(&t, 8192) {
                 let _ = token::verify_signature(&parts, &r, 0);
                 if let Ok(p) = token::b64_decode(parts.payload_b64) {

@@ -36,7 +36,8 @@ pub mod field {
 /// A subject is any non-empty UTF-8 string up to 512 bytes without `{` or `}`: the
 /// braces would break the `{<sub>}` hash tag that keeps a user's keys in one slot.
 pub fn validate_subject(sub: &[u8]) -> Result<&str> {
-    let s = std::str::from_utf8(sub).map_err(|_| Error::syntax("the subject must be UTF-8 text"))?;
+    let s =
+        std::str::from_utf8(sub).map_err(|_| Error::syntax("the subject must be UTF-8 text"))?;
     if s.is_empty() || s.len() > MAX_SUBJECT_BYTES {
         return Err(Error::syntax("the subject must be 1 to 512 bytes"));
     }
@@ -50,9 +51,13 @@ pub fn validate_subject(sub: &[u8]) -> Result<&str> {
 pub fn validate_sid(sid: &[u8]) -> Result<&str> {
     let ok = !sid.is_empty()
         && sid.len() <= MAX_SID_BYTES
-        && sid.iter().all(|&b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+        && sid
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'{' && b != b'}');
     if !ok {
-        return Err(Error::syntax("a SID is 1 to 128 printable ASCII characters without spaces or braces"));
+        return Err(Error::syntax(
+            "a SID is 1 to 128 printable ASCII characters without spaces or braces",
+        ));
     }
     // Printable ASCII is valid UTF-8.
     std::str::from_utf8(sid).map_err(|_| Error::syntax("a SID must be ASCII"))
@@ -93,7 +98,11 @@ fn crc16(bytes: &[u8]) -> u16 {
     for &b in bytes {
         crc ^= (b as u16) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -180,13 +189,28 @@ mod tests {
 
     #[test]
     fn touch_granularity() {
-        assert!(touch_is_noop(Some(100_000), 100_500, 86_400_000), "half a second later: skip");
-        assert!(!touch_is_noop(Some(100_000), 101_000, 86_400_000), "a second later: write");
-        assert!(!touch_is_noop(Some(100_000), 99_000, 86_400_000), "earlier: always write");
-        assert!(!touch_is_noop(Some(100_000), 100_010, 300), "short TTLs: tolerance TTL/64 = 4 ms");
+        assert!(
+            touch_is_noop(Some(100_000), 100_500, 86_400_000),
+            "half a second later: skip"
+        );
+        assert!(
+            !touch_is_noop(Some(100_000), 101_000, 86_400_000),
+            "a second later: write"
+        );
+        assert!(
+            !touch_is_noop(Some(100_000), 99_000, 86_400_000),
+            "earlier: always write"
+        );
+        assert!(
+            !touch_is_noop(Some(100_000), 100_010, 300),
+            "short TTLs: tolerance TTL/64 = 4 ms"
+        );
         assert!(touch_is_noop(Some(100_000), 100_003, 300));
         assert!(!touch_is_noop(None, 100_000, 1000));
-        assert!(touch_is_noop(Some(100_000), 100_000, 1000), "capped by MAXAGE: nothing to do");
+        assert!(
+            touch_is_noop(Some(100_000), 100_000, 1000),
+            "capped by MAXAGE: nothing to do"
+        );
     }
 
     #[test]

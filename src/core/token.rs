@@ -23,11 +23,19 @@ pub struct Parts<'a> {
 /// Splits a token after the size check. Anything but three base64url segments is INVALID.
 pub fn split(token: &[u8], max_bytes: usize) -> Result<Parts<'_>> {
     if token.len() > max_bytes {
-        return Err(Error::invalid(format!("token is longer than jwt.max-token-bytes ({max_bytes})")));
+        return Err(Error::invalid(format!(
+            "token is longer than jwt.max-token-bytes ({max_bytes})"
+        )));
     }
     let malformed = || Error::invalid("malformed token: expected header.payload.signature");
-    let first = token.iter().position(|&b| b == b'.').ok_or_else(malformed)?;
-    let second_rel = token[first + 1..].iter().position(|&b| b == b'.').ok_or_else(malformed)?;
+    let first = token
+        .iter()
+        .position(|&b| b == b'.')
+        .ok_or_else(malformed)?;
+    let second_rel = token[first + 1..]
+        .iter()
+        .position(|&b| b == b'.')
+        .ok_or_else(malformed)?;
     let second = first + 1 + second_rel;
     let parts = Parts {
         signing_input: &token[..second],
@@ -96,13 +104,20 @@ pub fn json_depth(json: &[u8]) -> usize {
 fn parse_object<'a, T: Deserialize<'a>>(json: &'a [u8], what: &str) -> Result<T> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
-        return Err(Error::invalid(format!("malformed token: {what} is not a JSON object")));
+        return Err(Error::invalid(format!(
+            "malformed token: {what} is not a JSON object"
+        )));
     }
     if json_depth(json) > MAX_JSON_DEPTH {
-        return Err(Error::invalid(format!("malformed token: {what} JSON is nested too deeply")));
+        return Err(Error::invalid(format!(
+            "malformed token: {what} JSON is nested too deeply"
+        )));
     }
     serde_json::from_slice(json).map_err(|e| {
-        Error::invalid(format!("malformed token: {what} is not valid JSON ({})", e.classify_name()))
+        Error::invalid(format!(
+            "malformed token: {what} is not valid JSON ({})",
+            e.classify_name()
+        ))
     })
 }
 
@@ -128,7 +143,11 @@ impl ClassifyName for serde_json::Error {
 const MAX_SIGNATURE_BYTES: usize = 512;
 
 /// Checks the header and the signature; returns the key that verified it.
-pub fn verify_signature<'k>(parts: &Parts<'_>, keyring: &'k Keyring, now_ms: i64) -> Result<&'k Key> {
+pub fn verify_signature<'k>(
+    parts: &Parts<'_>,
+    keyring: &'k Keyring,
+    now_ms: i64,
+) -> Result<&'k Key> {
     // Fast path: tokens we issued carry exactly their key's canonical header, which
     // names the key's own alg and no crit, so header JSON need not be parsed.
     let key = match keyring.by_encoded_header(parts.header_b64) {
@@ -158,13 +177,22 @@ fn key_from_header<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<&'k Ke
     let header: Header = parse_object(&header_json, "header")?;
     if header.crit.is_some() {
         // RFC 7515 4.1.11: we understand no extension, so any `crit` must be refused.
-        return Err(Error::invalid("token header has 'crit' extensions this server does not understand"));
+        return Err(Error::invalid(
+            "token header has 'crit' extensions this server does not understand",
+        ));
     }
-    let kid = header.kid.as_deref().ok_or_else(|| Error::invalid("token header has no kid"))?;
-    let key = keyring.get(kid).ok_or_else(|| Error::invalid("unknown kid"))?;
+    let kid = header
+        .kid
+        .as_deref()
+        .ok_or_else(|| Error::invalid("token header has no kid"))?;
+    let key = keyring
+        .get(kid)
+        .ok_or_else(|| Error::invalid("unknown kid"))?;
     if header.alg != key.alg.name() {
         // Covers `none` in any case and every algorithm-confusion attempt.
-        return Err(Error::invalid("token alg does not match its key's algorithm"));
+        return Err(Error::invalid(
+            "token alg does not match its key's algorithm",
+        ));
     }
     Ok(key)
 }
@@ -255,7 +283,11 @@ impl ClaimChecks {
             }
         }
         if let Some(want) = aud {
-            if !self.aud.as_ref().is_some_and(|list| list.iter().any(|a| a == want)) {
+            if !self
+                .aud
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|a| a == want))
+            {
                 return Err(Error::invalid("wrong audience (aud)"));
             }
         }
@@ -276,8 +308,8 @@ pub const RESERVED: [&str; 7] = ["sub", "sid", "jti", "iat", "exp", "iss", "aud"
 
 /// Validates CLAIMS: a JSON object without reserved claims; `nbf`, if given, a number.
 pub fn parse_public_claims(json: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let value: serde_json::Value = serde_json::from_slice(json)
-        .map_err(|_| Error::syntax("CLAIMS is not valid JSON"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|_| Error::syntax("CLAIMS is not valid JSON"))?;
     let serde_json::Value::Object(map) = value else {
         return Err(Error::syntax("CLAIMS must be a JSON object"));
     };
@@ -290,7 +322,9 @@ pub fn parse_public_claims(json: &[u8]) -> Result<serde_json::Map<String, serde_
     }
     if let Some(nbf) = map.get("nbf") {
         if !nbf.is_number() {
-            return Err(Error::syntax("CLAIMS 'nbf' must be a number (seconds since the epoch)"));
+            return Err(Error::syntax(
+                "CLAIMS 'nbf' must be a number (seconds since the epoch)",
+            ));
         }
     }
     Ok(map)
@@ -388,7 +422,10 @@ pub fn sign(key: &Key, payload_json: &str) -> Result<String> {
 /// JWT.DECODE: header and payload JSON, unverified. Both must at least be base64url.
 pub fn decode_unverified(token: &[u8], max_bytes: usize) -> Result<(Vec<u8>, Vec<u8>)> {
     let parts = split(token, max_bytes)?;
-    Ok((b64_decode(parts.header_b64)?, b64_decode(parts.payload_b64)?))
+    Ok((
+        b64_decode(parts.header_b64)?,
+        b64_decode(parts.payload_b64)?,
+    ))
 }
 
 #[cfg(test)]
@@ -398,14 +435,20 @@ mod tests {
 
     fn ring() -> Keyring {
         let mut r = Keyring::default();
-        r.insert(Key::new("k1", Alg::HS256, vec![7; 32], 0).unwrap()).unwrap();
-        r.insert(Key::new("k2", Alg::HS512, vec![9; 64], 0).unwrap()).unwrap();
+        r.insert(Key::new("k1", Alg::HS256, vec![7; 32], 0).unwrap())
+            .unwrap();
+        r.insert(Key::new("k2", Alg::HS512, vec![9; 64], 0).unwrap())
+            .unwrap();
         r.activate("k1", 0).unwrap();
         r
     }
 
     fn forge(header: &str, payload: &str, key: &Key) -> String {
-        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
         let sig = key.sign(input.as_bytes()).unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
@@ -445,11 +488,23 @@ mod tests {
     #[test]
     fn rejects_bad_shapes() {
         let r = ring();
-        for t in ["", "a", "a.b", "a..c", ".b.c", "a.b.c.d", "a b.c.d", "e30.e30.%%"] {
+        for t in [
+            "",
+            "a",
+            "a.b",
+            "a..c",
+            ".b.c",
+            "a.b.c.d",
+            "a b.c.d",
+            "e30.e30.%%",
+        ] {
             assert_eq!(verify(t, &r).unwrap_err().code, Code::Invalid, "{t}");
         }
         let big = "a".repeat(9000);
-        assert!(split(big.as_bytes(), 8192).unwrap_err().msg.contains("max-token-bytes"));
+        assert!(split(big.as_bytes(), 8192)
+            .unwrap_err()
+            .msg
+            .contains("max-token-bytes"));
     }
 
     #[test]
@@ -457,7 +512,11 @@ mod tests {
         let r = ring();
         let k1 = r.get("k1").unwrap();
         for alg in ["none", "None", "NONE", "nOnE", "HS512", "RS256", "hs256"] {
-            let t = forge(&format!(r#"{{"alg":"{alg}","kid":"k1"}}"#), r#"{"sub":"a"}"#, k1);
+            let t = forge(
+                &format!(r#"{{"alg":"{alg}","kid":"k1"}}"#),
+                r#"{"sub":"a"}"#,
+                k1,
+            );
             assert_eq!(verify(&t, &r).unwrap_err().code, Code::Invalid, "{alg}");
         }
         // alg none with an empty signature
@@ -473,7 +532,11 @@ mod tests {
     fn header_rules() {
         let r = ring();
         let k1 = r.get("k1").unwrap();
-        let ok = forge(r#"{"alg":"HS256","kid":"k1","jku":"http://evil","x5u":"u","jwk":{"kty":"oct"}}"#, "{}", k1);
+        let ok = forge(
+            r#"{"alg":"HS256","kid":"k1","jku":"http://evil","x5u":"u","jwk":{"kty":"oct"}}"#,
+            "{}",
+            k1,
+        );
         assert!(verify(&ok, &r).is_ok());
         let crit = forge(r#"{"alg":"HS256","kid":"k1","crit":["exp"]}"#, "{}", k1);
         assert!(verify(&crit, &r).unwrap_err().msg.contains("crit"));
@@ -493,7 +556,12 @@ mod tests {
         let r = ring();
         let t = sign(r.active().unwrap(), r#"{"sub":"a"}"#).unwrap();
         let parts: Vec<&str> = t.split('.').collect();
-        let evil = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(r#"{"sub":"b"}"#), parts[2]);
+        let evil = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"b"}"#),
+            parts[2]
+        );
         assert!(verify(&evil, &r).unwrap_err().msg.contains("signature"));
         let nosig = format!("{}.{}.", parts[0], parts[1]);
         assert!(verify(&nosig, &r).is_err());
@@ -502,9 +570,15 @@ mod tests {
     #[test]
     fn deep_nesting_rejected() {
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
-        assert!(parse_claims(deep.as_bytes()).unwrap_err().msg.contains("nested"));
+        assert!(parse_claims(deep.as_bytes())
+            .unwrap_err()
+            .msg
+            .contains("nested"));
         assert!(parse_claims(b"[1]").is_err());
-        assert_eq!(json_depth(br#"{"a":"[[[[","b":[{"c":"\"[[","d":"\\"}]}"#), 3);
+        assert_eq!(
+            json_depth(br#"{"a":"[[[[","b":[{"c":"\"[[","d":"\\"}]}"#),
+            3
+        );
         let ok = format!("{{\"a\":{}1{}}}", "[".repeat(15), "]".repeat(15));
         assert!(parse_claims(ok.as_bytes()).is_ok());
         let too_deep = format!("{{\"a\":{}1{}}}", "[".repeat(16), "]".repeat(16));
@@ -517,11 +591,17 @@ mod tests {
     fn nbf_and_iat() {
         let c = parse_claims(br#"{"nbf":100,"iat":50}"#).unwrap();
         assert!(c.exp.is_none());
-        assert_eq!(check_times(&c, 99_000, 0).unwrap_err().code, Code::NotBefore);
+        assert_eq!(
+            check_times(&c, 99_000, 0).unwrap_err().code,
+            Code::NotBefore
+        );
         assert!(check_times(&c, 99_000, 1000).is_ok());
         assert!(check_times(&c, 100_000, 0).is_ok());
         let future = parse_claims(br#"{"iat":500}"#).unwrap();
-        assert_eq!(check_times(&future, 100_000, 0).unwrap_err().code, Code::Invalid);
+        assert_eq!(
+            check_times(&future, 100_000, 0).unwrap_err().code,
+            Code::Invalid
+        );
     }
 
     #[test]
@@ -534,8 +614,14 @@ mod tests {
     #[test]
     fn public_claims() {
         assert!(parse_public_claims(br#"{"role":"admin","n":[1,2]}"#).is_ok());
-        assert!(parse_public_claims(br#"[1]"#).unwrap_err().msg.contains("object"));
-        assert!(parse_public_claims(br#"{"sub":"x"}"#).unwrap_err().msg.contains("reserved"));
+        assert!(parse_public_claims(br#"[1]"#)
+            .unwrap_err()
+            .msg
+            .contains("object"));
+        assert!(parse_public_claims(br#"{"sub":"x"}"#)
+            .unwrap_err()
+            .msg
+            .contains("reserved"));
         assert!(parse_public_claims(br#"{"exp":1}"#).is_err());
         assert!(parse_public_claims(br#"{"nbf":"x"}"#).is_err());
         assert!(parse_public_claims(br#"{"nbf":5}"#).is_ok());
@@ -544,7 +630,15 @@ mod tests {
 
     #[test]
     fn claims_json_escapes_like_serde() {
-        for text in ["plain", "q\"uote", "back\\slash", "new\nline", "tab\t", "ctl\u{1}", "ünï😀"] {
+        for text in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "new\nline",
+            "tab\t",
+            "ctl\u{1}",
+            "ünï😀",
+        ] {
             let mut out = String::new();
             push_json_str(&mut out, text);
             let back: String = serde_json::from_str(&out).unwrap();

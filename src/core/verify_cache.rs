@@ -80,7 +80,10 @@ impl<S> VerifyCache<S> {
         let mut slots = Vec::new();
         slots.resize_with(size, || None);
         // A random seed per cache, from the standard library's per-process random keys.
-        VerifyCache { slots, seed: RandomState::new().hash_one(size) }
+        VerifyCache {
+            slots,
+            seed: RandomState::new().hash_one(size),
+        }
     }
 
     pub fn size(&self) -> usize {
@@ -98,12 +101,17 @@ impl<S> VerifyCache<S> {
     pub fn get(&self, token: &[u8], generation: u64, now_ms: i64) -> Option<&Verdict<S>> {
         let entry = self.slots.get(self.slot(token)?)?.as_ref()?;
         let live = entry.verdict.key_drop_at_ms.is_none_or(|d| now_ms < d);
-        (entry.generation == generation && live && equal_constant_time(&entry.token, token)).then_some(&entry.verdict)
+        (entry.generation == generation && live && equal_constant_time(&entry.token, token))
+            .then_some(&entry.verdict)
     }
 
     pub fn put(&mut self, token: &[u8], generation: u64, verdict: Verdict<S>) {
         if let Some(i) = self.slot(token) {
-            self.slots[i] = Some(CachedToken { token: token.into(), generation, verdict });
+            self.slots[i] = Some(CachedToken {
+                token: token.into(),
+                generation,
+                verdict,
+            });
         }
     }
 }
@@ -113,7 +121,13 @@ mod tests {
     use super::*;
 
     fn verdict(key_drop_at_ms: Option<i64>) -> Verdict<()> {
-        Verdict { kid: Arc::from("k"), key_drop_at_ms, payload: Arc::from(&b"{}"[..]), checks: ClaimChecks::default(), session: None }
+        Verdict {
+            kid: Arc::from("k"),
+            key_drop_at_ms,
+            payload: Arc::from(&b"{}"[..]),
+            checks: ClaimChecks::default(),
+            session: None,
+        }
     }
 
     #[test]
@@ -122,7 +136,10 @@ mod tests {
         assert!(c.get(b"tok", 1, 0).is_none());
         c.put(b"tok", 1, verdict(None));
         assert_eq!(&*c.get(b"tok", 1, 0).unwrap().payload, b"{}");
-        assert!(c.get(b"tok", 2, 0).is_none(), "a keyring change invalidates");
+        assert!(
+            c.get(b"tok", 2, 0).is_none(),
+            "a keyring change invalidates"
+        );
         assert!(c.get(b"tok2", 1, 0).is_none());
         assert!(c.get(b"to", 1, 0).is_none());
         c.put(b"old", 1, verdict(Some(100)));
@@ -150,8 +167,9 @@ mod tests {
     #[test]
     fn slots_spread() {
         let c: VerifyCache<()> = VerifyCache::new(64);
-        let used: std::collections::HashSet<usize> =
-            (0..256u32).filter_map(|i| c.slot(format!("token-{i}-signature").as_bytes())).collect();
+        let used: std::collections::HashSet<usize> = (0..256u32)
+            .filter_map(|i| c.slot(format!("token-{i}-signature").as_bytes()))
+            .collect();
         assert!(used.len() > 40, "{}", used.len());
     }
 }

@@ -19,7 +19,11 @@ pub fn module_path() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_jwt.so");
-    assert!(p.exists(), "{} is missing: run `make test` (or `cargo build --release` first)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `make test` (or `cargo build --release` first)",
+        p.display()
+    );
     p
 }
 
@@ -28,7 +32,10 @@ pub fn server_binary() -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 pub struct Server {
@@ -73,14 +80,23 @@ impl Server {
         ];
         args.extend(loadmodule.split(' ').map(String::from));
         args.extend(server_args.iter().map(|s| s.to_string()));
-        let mut server = Server { child: None, port: 0, dir, args };
+        let mut server = Server {
+            child: None,
+            port: 0,
+            dir,
+            args,
+        };
         server.launch();
         server
     }
 
     fn launch(&mut self) {
         for _attempt in 0..5 {
-            let port = if self.port == 0 { free_port() } else { self.port };
+            let port = if self.port == 0 {
+                free_port()
+            } else {
+                self.port
+            };
             let log = std::fs::File::create(self.dir.join("server.log")).expect("log file");
             let child = Command::new(server_binary())
                 .arg("--port")
@@ -131,7 +147,9 @@ impl Server {
     /// SHUTDOWN SAVE (or NOSAVE), then start again on the same port and folder.
     pub fn restart(&mut self, save: bool) {
         let mut c = self.client();
-        let _: RedisResult<()> = cmd("SHUTDOWN").arg(if save { "SAVE" } else { "NOSAVE" }).query(&mut c);
+        let _: RedisResult<()> = cmd("SHUTDOWN")
+            .arg(if save { "SAVE" } else { "NOSAVE" })
+            .query(&mut c);
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
         }
@@ -141,7 +159,11 @@ impl Server {
     /// Makes this server a replica of `primary` and waits for the sync to finish.
     pub fn replicate_from(&self, primary: &Server) {
         let mut c = self.client();
-        let _: () = cmd("REPLICAOF").arg("127.0.0.1").arg(primary.port).query(&mut c).expect("REPLICAOF");
+        let _: () = cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(primary.port)
+            .query(&mut c)
+            .expect("REPLICAOF");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let info: String = cmd("INFO").arg("replication").query(&mut c).expect("INFO");
@@ -187,7 +209,9 @@ impl Monitor {
     pub fn attach(server: &Server) -> Monitor {
         use std::io::{BufRead, Write};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         stream.write_all(b"MONITOR\r\n").expect("MONITOR");
         let mut reader = std::io::BufReader::new(stream);
         let mut line = String::new();
@@ -215,7 +239,11 @@ impl Monitor {
 
 /// The SLOWLOG as text (set --slowlog-log-slower-than 0 on the server).
 pub fn slowlog_text(c: &mut Connection) -> String {
-    let log: Value = cmd("SLOWLOG").arg("GET").arg(1000).query(c).expect("SLOWLOG");
+    let log: Value = cmd("SLOWLOG")
+        .arg("GET")
+        .arg(1000)
+        .query(c)
+        .expect("SLOWLOG");
     format!("{log:?}")
 }
 
@@ -252,7 +280,9 @@ pub fn json(s: &str) -> serde_json::Value {
 pub fn payload(token: &str) -> serde_json::Value {
     use base64::Engine;
     let seg = token.split('.').nth(1).expect("payload segment");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(seg).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(seg)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("payload JSON")
 }
 
@@ -279,5 +309,8 @@ pub fn sleep_ms(ms: u64) {
 }
 
 pub fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
