@@ -10,14 +10,27 @@
 use crate::core::error::{Code, Error, Result};
 use crate::core::session::hash_slot;
 use redis_module::{CallOptionsBuilder, CallReply, CallResult, Context, ContextFlags};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Cluster mode is fixed for the life of the process: read once at load, so the token
+/// commands of a standalone server (the usual case) pay nothing for this.
+static CLUSTER_MODE: AtomicBool = AtomicBool::new(false);
+
+pub fn init(ctx: &Context) {
+    CLUSTER_MODE.store(
+        ctx.get_flags().contains(ContextFlags::CLUSTER),
+        Ordering::Relaxed,
+    );
+}
 
 /// Whether slot checks apply: cluster mode, and not a command replayed from a primary
 /// or the AOF (those are local by construction).
 pub fn enabled(ctx: &Context) -> bool {
+    if !CLUSTER_MODE.load(Ordering::Relaxed) {
+        return false;
+    }
     let flags = ctx.get_flags();
-    flags.contains(ContextFlags::CLUSTER)
-        && !flags.contains(ContextFlags::REPLICATED)
-        && !flags.contains(ContextFlags::LOADING)
+    !flags.contains(ContextFlags::REPLICATED) && !flags.contains(ContextFlags::LOADING)
 }
 
 /// Routes by the session a token names, before anything else is done with it: a node

@@ -127,6 +127,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     for info in COMMANDS {
         command_info::set(ctx, info);
     }
+    cluster::init(ctx);
     maintenance::start(ctx);
     Status::Ok
 }

@@ -403,18 +403,6 @@ impl Key {
         out
     }
 
-    /// The score of a sorted-set member.
-    pub fn zset_score(&self, member: &[u8]) -> Result<Option<f64>> {
-        if self.kind() != Kind::ZSet {
-            return Ok(None);
-        }
-        let score_of = api!(RedisModule_ZsetScore)?;
-        let m = Str::new(self.ctx, member)?;
-        let mut score = 0f64;
-        let rc = unsafe { score_of(self.ptr, m.ptr, &mut score) };
-        Ok((rc == raw::REDISMODULE_OK as c_int).then_some(score))
-    }
-
     /// The absolute expiry in ms (`GetAbsExpire`, 6.2.2+; approximate to 1 ms where a
     /// server only reports the remaining time).
     pub fn expire_at_approx(&self) -> Option<i64> {
@@ -539,14 +527,6 @@ impl Key {
         let mut flags: c_int = 0;
         unsafe { add(self.ptr, score, m.ptr, &mut flags) };
         Ok(old)
-    }
-
-    pub fn zset_add(&self, score: f64, member: &[u8]) -> Result<()> {
-        let add = api!(RedisModule_ZsetAdd)?;
-        let m = Str::new(self.ctx, member)?;
-        let mut flags: c_int = 0;
-        unsafe { add(self.ptr, score, m.ptr, &mut flags) };
-        Ok(())
     }
 
     /// True when the member was there.

@@ -37,11 +37,7 @@ pub struct SessionRef {
 
 impl SessionRef {
     fn new(sub: &str, sid: &str) -> Result<SessionRef> {
-        let sub = session::validate_subject(sub.as_bytes())
-            .map_err(|_| Error::invalid("token has an invalid sub"))?;
-        session::validate_sid(sid.as_bytes())
-            .map_err(|_| Error::invalid("token has an invalid sid"))?;
-        let key = config::PREFIX.with(|p| session_key(p, sub, sid));
+        let key = session_key_of(sub, sid)?;
         Ok(SessionRef {
             index_len: key.len() - sid.len() - 1,
             name: KeyName::new(key.as_bytes()),
@@ -77,21 +73,21 @@ fn with_cache<R>(f: impl FnOnce(&mut VerifyCache<SessionRef>) -> R) -> R {
     }
 }
 
-/// The claim checks that run on every VERIFY, cached or not.
+/// The option if given, else the configured value, else nothing (empty config = unset).
+fn or_config<'a>(given: Option<&'a str>, configured: &'a str) -> Option<&'a str> {
+    given.or((!configured.is_empty()).then_some(configured))
+}
+
+/// The claim checks that run on every VERIFY, cached or not. The expected iss/aud are
+/// the command's options, else the configured ones, read in place (no copies).
 fn check_claims(checks: &ClaimChecks, now: i64, expect: Option<&Expect>) -> Result<()> {
-    if let Some(expect) = expect {
-        checks.check_times(now, config::LEEWAY.ms())?;
-        let iss = expect
-            .iss
-            .map(str::to_string)
-            .or_else(|| config::ISSUER.get_opt());
-        let aud = expect
-            .aud
-            .map(str::to_string)
-            .or_else(|| config::AUDIENCE.get_opt());
-        checks.check_iss_aud(iss.as_deref(), aud.as_deref())?;
-    }
-    Ok(())
+    let Some(expect) = expect else { return Ok(()) };
+    checks.check_times(now, config::LEEWAY.ms())?;
+    config::ISSUER.with(|iss| {
+        config::AUDIENCE.with(|aud| {
+            checks.check_iss_aud(or_config(expect.iss, iss), or_config(expect.aud, aud))
+        })
+    })
 }
 
 /// Signature, then (unless `expect` is None, as for DESTROY) times and iss/aud. The
@@ -120,23 +116,18 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
                 return None;
             }
         }
-        Some((
-            e.checks.clone(),
-            e.payload.clone(),
-            e.session.clone(),
-            e.kid.clone(),
-        ))
-    });
-    if let Some((checks, payload, session, kid)) = hit {
-        stats::VERIFY_CACHE_HITS.incr();
-        check_claims(&checks, now, expect)?;
-        return Ok(Verified {
-            payload,
-            iat: checks.iat,
-            exp: checks.exp,
-            kid,
-            session,
+        let verified = check_claims(&e.checks, now, expect).map(|()| Verified {
+            payload: e.payload.clone(),
+            iat: e.checks.iat,
+            exp: e.checks.exp,
+            kid: e.kid.clone(),
+            session: e.session.clone(),
         });
+        Some(verified)
+    });
+    if let Some(verified) = hit {
+        stats::VERIFY_CACHE_HITS.incr();
+        return verified;
     }
     let parts = token::split(token, config::max_token_bytes())?;
     let (kid, key_drop_at_ms): (Arc<str>, _) = {
@@ -178,8 +169,16 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
 pub(super) fn unverified_session_key(token: &[u8]) -> Option<String> {
     let (_, payload) = token::decode_unverified(token, config::max_token_bytes()).ok()?;
     let claims = token::parse_claims(&payload).ok()?;
-    let session = SessionRef::new(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()?;
-    Some(session.key.to_string())
+    session_key_of(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()
+}
+
+/// `<prefix>{<sub>}:<sid>` for the sub and sid a token carries, both validated.
+fn session_key_of(sub: &str, sid: &str) -> Result<String> {
+    let sub = session::validate_subject(sub.as_bytes())
+        .map_err(|_| Error::invalid("token has an invalid sub"))?;
+    session::validate_sid(sid.as_bytes())
+        .map_err(|_| Error::invalid("token has an invalid sid"))?;
+    Ok(config::PREFIX.with(|p| session_key(p, sub, sid)))
 }
 
 pub(super) fn no_session() -> Error {

@@ -142,6 +142,21 @@ pub fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The options of a command whose only option is `<name> <duration>` (TOUCH's TTL,
+/// REFRESH's EXPIRES).
+pub fn only_duration_option(args: &mut Args, name: &str, command: &str) -> Result<Option<i64>> {
+    let mut value = None;
+    while let Some(opt) = args.next_option() {
+        if opt != name {
+            return Err(unknown_option(&opt, command));
+        }
+        let ms =
+            crate::core::duration::parse_positive_ms(args.next_str(&format!("{name} duration"))?)?;
+        set_once(&mut value, ms, name)?;
+    }
+    Ok(value)
+}
+
 pub fn unknown_option(name: &str, command: &str) -> Error {
     let shown: String = name.chars().take(32).collect();
     Error::syntax(format!("unknown option '{shown}' for {command}"))

@@ -1,9 +1,8 @@
 //! JWT.REFRESH: refresh-token rotation with reuse detection, in one atomic command.
 
 use super::sign::{AccessToken, SessionClaims};
-use super::{now_ms, redact, set_once, unknown_option, Args};
+use super::{now_ms, only_duration_option, redact, Args};
 use crate::config;
-use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Code, Error, Result};
 use crate::core::random::OsRandom;
 use crate::core::refresh::{self, Decision, RefreshToken};
@@ -48,17 +47,7 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
     let mut args = Args::new(argv);
     let presented = args.next_bytes("refresh token")?;
-    let mut expires = None;
-    while let Some(opt) = args.next_option() {
-        match opt.as_str() {
-            "EXPIRES" => set_once(
-                &mut expires,
-                parse_positive_ms(args.next_str("EXPIRES duration")?)?,
-                "EXPIRES",
-            )?,
-            other => return Err(unknown_option(other, "JWT.REFRESH")),
-        }
-    }
+    let expires = only_duration_option(&mut args, "EXPIRES", "JWT.REFRESH")?;
     let (token, skey, ikey) = open_refresh_token(ctx, presented)?;
     let (sub, sid) = (token.sub.as_str(), token.sid.as_str());
     let now = now_ms()?;

@@ -1,10 +1,9 @@
 //! The token commands: JWT.VERIFY, JWT.DECODE, JWT.TOUCH, JWT.DESTROY.
 
 use super::auth::{authenticate, no_session, session_is_live, unverified_session_key, Expect};
-use super::{now_ms, redact, set_once, unknown_option, Args};
+use super::{now_ms, only_duration_option, redact, set_once, unknown_option, Args};
 use crate::cluster;
 use crate::config;
-use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Error, Result};
 use crate::core::refresh;
 use crate::core::session::{self, token_predates_session};
@@ -93,17 +92,7 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
     let mut args = Args::new(argv);
     let token = args.next_bytes("token")?;
-    let mut ttl = None;
-    while let Some(opt) = args.next_option() {
-        match opt.as_str() {
-            "TTL" => set_once(
-                &mut ttl,
-                parse_positive_ms(args.next_str("TTL duration")?)?,
-                "TTL",
-            )?,
-            other => return Err(unknown_option(other, "JWT.TOUCH")),
-        }
-    }
+    let ttl = only_duration_option(&mut args, "TTL", "JWT.TOUCH")?;
     cluster::route_token(ctx, token, unverified_session_key)?;
     let now = now_ms()?;
     let v = authenticate(token, now, Some(&Expect::default()))?;

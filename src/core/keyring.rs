@@ -91,6 +91,42 @@ impl Alg {
         }
     }
 
+    /// The RSA signing padding and verification algorithm of an RS*/PS* key (RS256's
+    /// for the others, which never reach RSA code).
+    fn rsa(
+        self,
+    ) -> (
+        &'static dyn signature::RsaEncoding,
+        &'static dyn signature::VerificationAlgorithm,
+    ) {
+        match self {
+            Alg::RS384 => (
+                &signature::RSA_PKCS1_SHA384,
+                &signature::RSA_PKCS1_2048_8192_SHA384,
+            ),
+            Alg::RS512 => (
+                &signature::RSA_PKCS1_SHA512,
+                &signature::RSA_PKCS1_2048_8192_SHA512,
+            ),
+            Alg::PS256 => (
+                &signature::RSA_PSS_SHA256,
+                &signature::RSA_PSS_2048_8192_SHA256,
+            ),
+            Alg::PS384 => (
+                &signature::RSA_PSS_SHA384,
+                &signature::RSA_PSS_2048_8192_SHA384,
+            ),
+            Alg::PS512 => (
+                &signature::RSA_PSS_SHA512,
+                &signature::RSA_PSS_2048_8192_SHA512,
+            ),
+            _ => (
+                &signature::RSA_PKCS1_SHA256,
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+            ),
+        }
+    }
+
     /// HMAC secrets must be at least as long as the hash output (RFC 7518 3.2).
     fn min_secret_len(self) -> usize {
         self.hmac().digest_algorithm().output_len()
@@ -264,14 +300,7 @@ impl Key {
                 .to_vec(),
             Signer::Ed25519(k) => k.sign(signing_input).as_ref().to_vec(),
             Signer::Rsa(k) => {
-                let padding: &dyn signature::RsaEncoding = match self.alg {
-                    Alg::RS384 => &signature::RSA_PKCS1_SHA384,
-                    Alg::RS512 => &signature::RSA_PKCS1_SHA512,
-                    Alg::PS256 => &signature::RSA_PSS_SHA256,
-                    Alg::PS384 => &signature::RSA_PSS_SHA384,
-                    Alg::PS512 => &signature::RSA_PSS_SHA512,
-                    _ => &signature::RSA_PKCS1_SHA256,
-                };
+                let (padding, _) = self.alg.rsa();
                 let mut sig = vec![0u8; k.public().modulus_len()];
                 k.sign(padding, &SystemRandom::new(), signing_input, &mut sig)
                     .map_err(failed)?;
@@ -299,17 +328,7 @@ impl Key {
                 public(alg, k.public_key().as_ref())
             }
             Signer::Ed25519(k) => public(&signature::ED25519, k.public_key().as_ref()),
-            Signer::Rsa(k) => {
-                let alg: &'static dyn signature::VerificationAlgorithm = match self.alg {
-                    Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-                    Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-                    Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-                    Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-                    Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-                    _ => &signature::RSA_PKCS1_2048_8192_SHA256,
-                };
-                public(alg, k.public().as_ref())
-            }
+            Signer::Rsa(k) => public(self.alg.rsa().1, k.public().as_ref()),
         }
     }
 
@@ -479,11 +498,6 @@ impl Keyring {
     /// A key by kid, live or not (for administration).
     pub fn get(&self, kid: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.kid == kid)
-    }
-
-    /// A key that may verify at `now_ms`.
-    pub fn verifier(&self, kid: &str, now_ms: i64) -> Option<&Key> {
-        self.get(kid).filter(|k| k.is_live(now_ms))
     }
 
     pub fn refresh_secret(&self) -> Option<&hmac::Key> {
@@ -807,8 +821,11 @@ mod tests {
         );
         let b = ring.rotate(Some(Alg::ES256), 10, 100, &r).unwrap();
         assert_eq!(ring.active().unwrap().kid, b);
-        assert!(ring.verifier("a", 109).is_some());
-        assert!(ring.verifier("a", 110).is_none(), "dropped after retention");
+        assert!(ring.get("a").unwrap().is_live(109));
+        assert!(
+            !ring.get("a").unwrap().is_live(110),
+            "dropped after retention"
+        );
         assert!(ring.activate("a", 20).is_err());
         assert!(!ring.purge(109));
         assert!(ring.purge(110));

@@ -77,7 +77,7 @@ mod tests {
                 let _ = token::verify_signature(&parts, &r, 0);
                 if let Ok(p) = token::b64_decode(parts.payload_b64) {
                     if let Ok(c) = token::parse_claims(&p) {
-                        let _ = token::check_times(&c, 0, 0);
+                        let _ = token::ClaimChecks::of(&c).check_times(0, 0);
                     }
                 }
             }

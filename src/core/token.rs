@@ -295,14 +295,6 @@ impl ClaimChecks {
     }
 }
 
-pub fn check_times(c: &Claims<'_>, now_ms: i64, leeway_ms: i64) -> Result<()> {
-    ClaimChecks::of(c).check_times(now_ms, leeway_ms)
-}
-
-pub fn check_iss_aud(c: &Claims<'_>, iss: Option<&str>, aud: Option<&str>) -> Result<()> {
-    ClaimChecks::of(c).check_iss_aud(iss, aud)
-}
-
 /// Claims a caller may not set through CLAIMS: the module owns them.
 pub const RESERVED: [&str; 7] = ["sub", "sid", "jti", "iat", "exp", "iss", "aud"];
 
@@ -432,6 +424,14 @@ pub fn decode_unverified(token: &[u8], max_bytes: usize) -> Result<(Vec<u8>, Vec
 mod tests {
     use super::*;
     use crate::core::keyring::{Alg, Key};
+
+    fn check_times(c: &Claims<'_>, now_ms: i64, leeway_ms: i64) -> Result<()> {
+        ClaimChecks::of(c).check_times(now_ms, leeway_ms)
+    }
+
+    fn check_iss_aud(c: &Claims<'_>, iss: Option<&str>, aud: Option<&str>) -> Result<()> {
+        ClaimChecks::of(c).check_iss_aud(iss, aud)
+    }
 
     fn ring() -> Keyring {
         let mut r = Keyring::default();
