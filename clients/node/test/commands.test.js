@@ -1,0 +1,197 @@
+'use strict';
+// Every command through every supported client, standalone and cluster.
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { RedisJwt, InvalidToken, ExpiredToken, RevokedSession, RefreshReused, SessionLimit, NoPermission, CommandError, JwtError } = require('..');
+const { FACTORIES, admin, uniq } = require('./helpers');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+for (const [name, connect] of Object.entries(FACTORIES)) {
+  describe(name, () => {
+    let conn;
+    let jwt;
+    before(async () => {
+      conn = await connect();
+      jwt = new RedisJwt(conn.client);
+      assert.equal(jwt.transport.cluster, !!conn.cluster);
+    });
+    after(() => conn && conn.close());
+
+    test('sign and verify with claims and private data', async () => {
+      const sub = uniq('alice');
+      const token = await jwt.sign(sub, { claims: { role: 'admin' }, data: { cart: [42] }, ttl: '30m', expires: '15m' });
+      assert.equal(typeof token, 'string');
+      const claims = await jwt.verify(token);
+      assert.equal(claims.sub, sub);
+      assert.equal(claims.role, 'admin');
+      assert.equal(typeof claims.sid, 'string');
+      assert.ok(claims.exp - claims.iat === 900);
+      const v = await jwt.verify(token, { withData: true });
+      assert.deepEqual(v.data, { cart: [42] });
+      assert.equal(v.claims.sub, sub);
+      const d = await jwt.decode(token);
+      assert.equal(d.header.typ, 'JWT');
+      assert.equal(d.payload.sub, sub);
+      const t = await jwt.touch(token, { ttl: '2h' });
+      assert.equal(t.jti, claims.jti);
+      const [s] = await jwt.sessions(sub, { withData: true });
+      assert.ok(s.ttl > 7000 * 1000 && s.ttl <= 7200 * 1000, `ttl ${s.ttl}`);
+      assert.ok(s.expiresAt > Date.now());
+      assert.equal(s.sid, claims.sid);
+      assert.equal(s.maxAgeDeadline, null);
+      assert.deepEqual(s.data, { cart: [42] });
+      assert.equal(await jwt.destroy(token), true);
+      assert.equal(await jwt.destroy(token), false);
+      await assert.rejects(jwt.verify(token), RevokedSession);
+      const v2 = await jwt.verify(await jwt.sign(sub), { withData: true });
+      assert.equal(v2.data, null);
+    });
+
+    test('refresh rotation, parsed claims, reuse detection', async () => {
+      const sub = uniq('bob');
+      const p0 = await jwt.sign(sub, { sid: 'phone', claims: { plan: 'pro' }, refresh: true, maxAge: '7d' });
+      assert.match(p0.refreshToken, /^jwtr_/);
+      const p1 = await jwt.refresh(p0.refreshToken, { expires: 60 });
+      assert.equal(p1.claims.sub, sub);
+      assert.equal(p1.claims.sid, 'phone');
+      assert.equal(p1.claims.plan, 'pro');
+      assert.equal(p1.claims.exp - p1.claims.iat, 60);
+      const p2 = await jwt.refresh(p1.refreshToken);
+      await jwt.verify(p2.accessToken);
+      // p0 is two generations old: reuse even inside the grace window; the session is revoked.
+      await assert.rejects(jwt.refresh(p0.refreshToken), (e) => e instanceof RefreshReused && e.code === 'REUSED');
+      await assert.rejects(jwt.verify(p2.accessToken), RevokedSession);
+      await assert.rejects(jwt.refresh(p2.refreshToken), RevokedSession);
+      // logout with the refresh token
+      const p3 = await jwt.sign(sub, { refresh: true });
+      assert.equal(await jwt.destroy(p3.refreshToken), true);
+      await assert.rejects(jwt.verify(p3.accessToken), RevokedSession);
+    });
+
+    test('sessions, count and revoke', async () => {
+      const sub = uniq('carol');
+      for (const sid of ['laptop', 'phone', 'desk']) await jwt.sign(sub, { sid, data: { device: sid } });
+      const ss = await jwt.sessions(sub);
+      assert.deepEqual(ss.map((s) => s.sid).sort(), ['desk', 'laptop', 'phone']);
+      assert.ok(ss.every((s) => typeof s.created === 'number' && s.created > 1.6e12 && !('data' in s)));
+      assert.equal(await jwt.count(sub), 3);
+      assert.equal((await jwt.session(sub, 'phone', { withData: true })).data.device, 'phone');
+      assert.equal(await jwt.session(sub, 'nope'), null);
+      assert.equal(await jwt.revoke(sub, { sids: ['laptop'] }), 1);
+      assert.equal(await jwt.revoke(sub, { except: 'desk' }), 1);
+      assert.deepEqual((await jwt.sessions(sub)).map((s) => s.sid), ['desk']);
+      assert.equal(await jwt.revoke(sub), 1);
+      assert.equal(await jwt.count(sub), 0);
+      assert.deepEqual(await jwt.sessions(sub), []);
+    });
+
+    test('error classes', async () => {
+      await assert.rejects(jwt.verify('not-a-token'), (e) => e instanceof InvalidToken && e.code === 'INVALID' && e instanceof JwtError);
+      await assert.rejects(jwt.refresh('jwtr_AAAA'), InvalidToken);
+      await assert.rejects(jwt.sign('a{b'), (e) => e instanceof CommandError && e.code === 'ERR');
+      await assert.rejects(jwt.sign(uniq('d'), { ttl: 'forever' }), CommandError);
+      const p = await jwt.sign(uniq('d'), { refresh: true });
+      await assert.rejects(jwt.verify(p.refreshToken), InvalidToken);
+      await assert.rejects(jwt.refresh(p.accessToken), InvalidToken);
+    });
+
+    test('stateless tokens, keys and JWKS', async () => {
+      const t = await jwt.signStateless('svc', { expires: '5m', claims: { scope: 'read' } });
+      const c = await jwt.verify(t);
+      assert.equal(c.scope, 'read');
+      assert.equal(c.sid, undefined);
+      const keys = await jwt.keys.list();
+      assert.ok(keys.length >= 1);
+      assert.ok(keys.some((k) => k.state === 'active'));
+      assert.ok(keys.every((k) => typeof k.kid === 'string' && typeof k.created === 'number'));
+      const jwks = await jwt.jwks();
+      assert.ok(Array.isArray(jwks.keys));
+    });
+
+    if (!name.includes('cluster')) {
+      test('expired tokens', async () => {
+        const t = await jwt.sign(uniq('e'), { expires: 1 });
+        await sleep(2100);
+        await assert.rejects(jwt.verify(t), (e) => e instanceof ExpiredToken && e.code === 'EXPIRED');
+      });
+
+      test('key administration', async () => {
+        const kid = await jwt.keys.generate('ES256', { kid: uniq('es') });
+        const ks = await jwt.keys.list();
+        assert.equal(ks.find((k) => k.kid === kid).alg, 'ES256');
+        assert.ok((await jwt.jwks()).keys.some((k) => k.kid === kid && k.kty === 'EC'));
+        const ex = await jwt.keys.export(kid);
+        assert.equal(ex.alg, 'ES256');
+        assert.match(ex.material, /BEGIN PRIVATE KEY/);
+        const t = await jwt.sign(uniq('k'), { key: kid });
+        assert.equal((await jwt.decode(t)).header.kid, kid);
+        await jwt.verify(t);
+      });
+    }
+
+    if (name.includes('cluster')) {
+      test('token commands are routed by subject across all primaries', async () => {
+        const subs = Array.from({ length: 24 }, (_, i) => uniq(`u${i}`));
+        const pairs = await Promise.all(subs.map((s) => jwt.sign(s, { refresh: true, data: { s } })));
+        for (let i = 0; i < subs.length; i++) {
+          const v = await jwt.verify(pairs[i].accessToken, { withData: true });
+          assert.equal(v.data.s, subs[i]);
+          await jwt.touch(pairs[i].accessToken);
+          const r = await jwt.refresh(pairs[i].refreshToken);
+          assert.equal(r.claims.sub, subs[i]);
+          assert.equal(await jwt.count(subs[i]), 1);
+          assert.equal(await jwt.destroy(r.refreshToken), true);
+          await assert.rejects(jwt.verify(r.accessToken), RevokedSession);
+        }
+      });
+    }
+  });
+}
+
+describe('standalone server policies', () => {
+  let a;
+  before(() => {
+    a = admin();
+  });
+  after(() => a.quit());
+
+  test('LIMIT with policy deny', async () => {
+    await a.call('CONFIG', 'SET', 'jwt.max-sessions-policy', 'deny');
+    try {
+      for (const [name, connect] of Object.entries(FACTORIES).filter(([n]) => !n.includes('cluster'))) {
+        const conn = await connect();
+        try {
+          const jwt = new RedisJwt(conn.client);
+          const sub = uniq('lim');
+          await jwt.sign(sub, { limit: 1 });
+          await assert.rejects(jwt.sign(sub, { limit: 1 }), (e) => e instanceof SessionLimit && e.code === 'LIMIT', name);
+        } finally {
+          await conn.close();
+        }
+      }
+    } finally {
+      await a.call('CONFIG', 'SET', 'jwt.max-sessions-policy', 'evict-oldest');
+    }
+  });
+
+  test('NOPERM under an ACL user limited to one subject', async () => {
+    const user = uniq('acl');
+    await a.call('ACL', 'SETUSER', user, 'on', '>pw', '~jwt:{alice}*', '+@all');
+    try {
+      for (const [name, connect] of Object.entries(FACTORIES).filter(([n]) => !n.includes('cluster'))) {
+        const conn = await connect({ username: user, password: 'pw' });
+        try {
+          const jwt = new RedisJwt(conn.client);
+          await jwt.sessions('alice');
+          await assert.rejects(jwt.sessions('bob'), (e) => e instanceof NoPermission && e.code === 'NOPERM', name);
+          await assert.rejects(jwt.revoke('bob'), NoPermission, name);
+        } finally {
+          await conn.close();
+        }
+      }
+    } finally {
+      await a.call('ACL', 'DELUSER', user);
+    }
+  });
+});
