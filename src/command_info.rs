@@ -12,6 +12,8 @@ use std::ptr;
 
 pub struct Info<'a> {
     pub name: &'a str,
+    /// ACL categories (space separated, no `@`; `jwt` is added where supported).
+    pub acl: &'a str,
     pub summary: &'a str,
     pub complexity: &'a str,
     pub arity: i32,
@@ -46,6 +48,7 @@ pub fn set_by_name(ctx: &Context, full_name: &str, summary: &str, arity: i32) {
         ctx,
         &Info {
             name: full_name,
+            acl: "",
             summary,
             complexity: "O(K) where K is the number of keys",
             arity,

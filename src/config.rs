@@ -4,13 +4,73 @@
 
 use crate::core::duration;
 use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
-use redis_module::{RedisError, RedisString};
-use std::sync::atomic::{AtomicI64, Ordering};
+use redis_module::{raw, RedisError, RedisString};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, RwLock};
+
+/// The text CONFIG GET shows, kept as a server string that the module owns. Redis
+/// borrows the string a getter returns and never frees it (its own test module keeps
+/// one static string the same way): handing out a fresh string per call leaked it on
+/// every CONFIG GET, and on every CONFIG SET, which reads the old value first.
+struct Shown {
+    text: String,
+    /// The server string for `text`, made on the first GET after a change.
+    made: *mut raw::RedisModuleString,
+}
+
+// SAFETY: configs are read and written only by Redis's main thread; the pointer is
+// never dereferenced by Rust, only handed back to the server.
+unsafe impl Send for Shown {}
+
+impl Shown {
+    const fn new() -> Self {
+        Shown {
+            text: String::new(),
+            made: std::ptr::null_mut(),
+        }
+    }
+
+    fn set(&mut self, text: &str) {
+        if self.text != text {
+            self.forget();
+            self.text = text.to_string();
+        }
+    }
+
+    fn forget(&mut self) {
+        if !self.made.is_null() {
+            if let Some(free) = unsafe { raw::RedisModule_FreeString } {
+                // SAFETY: `made` came from CreateString with no context and is owned
+                // by us alone; Redis copied it when it was shown.
+                unsafe { free(std::ptr::null_mut(), self.made) };
+            }
+            self.made = std::ptr::null_mut();
+        }
+    }
+
+    /// A string Redis may borrow until the next change.
+    fn get(&mut self) -> RedisString {
+        if self.made.is_null() {
+            if let Some(create) = unsafe { raw::RedisModule_CreateString } {
+                // SAFETY: a plain byte buffer with its length; no context (the string
+                // outlives any command).
+                self.made = unsafe {
+                    create(
+                        std::ptr::null_mut(),
+                        self.text.as_ptr().cast(),
+                        self.text.len(),
+                    )
+                };
+            }
+        }
+        // Not retained: the getter's caller takes the pointer without freeing it.
+        RedisString::from_redis_module_string(std::ptr::null_mut(), self.made)
+    }
+}
 
 /// A duration config: keeps the text for CONFIG GET and the milliseconds for use.
 pub struct DurationConfig {
-    text: Mutex<String>,
+    text: Mutex<Shown>,
     ms: AtomicI64,
     allow_zero: bool,
 }
@@ -18,7 +78,7 @@ pub struct DurationConfig {
 impl DurationConfig {
     const fn new(allow_zero: bool) -> Self {
         DurationConfig {
-            text: Mutex::new(String::new()),
+            text: Mutex::new(Shown::new()),
             ms: AtomicI64::new(0),
             allow_zero,
         }
@@ -35,7 +95,10 @@ impl DurationConfig {
             duration::parse_positive_ms(text)
         }
         .map_err(|e| e.msg.to_string())?;
-        *self.text.lock().unwrap_or_else(|p| p.into_inner()) = text.to_string();
+        self.text
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(text);
         self.ms.store(ms, Ordering::Relaxed);
         Ok(())
     }
@@ -43,10 +106,7 @@ impl DurationConfig {
 
 impl ConfigurationValue<RedisString> for DurationConfig {
     fn get(&self, _: &ConfigurationContext) -> RedisString {
-        RedisString::create(
-            None,
-            self.text.lock().unwrap_or_else(|p| p.into_inner()).as_str(),
-        )
+        self.text.lock().unwrap_or_else(|p| p.into_inner()).get()
     }
     fn set(&self, _: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
         self.apply(&val.to_string_lossy())
@@ -57,14 +117,28 @@ impl ConfigurationValue<RedisString> for DurationConfig {
 /// A text config with its own validation.
 pub struct TextConfig {
     value: RwLock<String>,
+    shown: Mutex<Shown>,
     validate: fn(&str) -> Result<(), String>,
+    /// Mirrors the value where the hot path reads it (an atomic flag).
+    applied: Option<fn(&str)>,
 }
 
 impl TextConfig {
     const fn new(validate: fn(&str) -> Result<(), String>) -> Self {
         TextConfig {
             value: RwLock::new(String::new()),
+            shown: Mutex::new(Shown::new()),
             validate,
+            applied: None,
+        }
+    }
+
+    const fn mirrored(validate: fn(&str) -> Result<(), String>, applied: fn(&str)) -> Self {
+        TextConfig {
+            value: RwLock::new(String::new()),
+            shown: Mutex::new(Shown::new()),
+            validate,
+            applied: Some(applied),
         }
     }
 
@@ -80,14 +154,21 @@ impl TextConfig {
 
     pub fn apply(&self, text: &str) -> Result<(), String> {
         (self.validate)(text)?;
+        if let Some(applied) = self.applied {
+            applied(text);
+        }
         *self.value.write().unwrap_or_else(|p| p.into_inner()) = text.to_string();
+        self.shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(text);
         Ok(())
     }
 }
 
 impl ConfigurationValue<RedisString> for TextConfig {
     fn get(&self, _: &ConfigurationContext) -> RedisString {
-        self.with(|v| RedisString::create(None, v))
+        self.shown.lock().unwrap_or_else(|p| p.into_inner()).get()
     }
     fn set(&self, _: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
         let text = val
@@ -118,10 +199,27 @@ fn validate_policy(p: &str) -> Result<(), String> {
     }
 }
 
+fn validate_stateless(p: &str) -> Result<(), String> {
+    match p {
+        "allow" | "deny" => Ok(()),
+        _ => Err("jwt.stateless must be allow or deny".into()),
+    }
+}
+
 pub static PREFIX: TextConfig = TextConfig::new(validate_prefix);
 pub static ISSUER: TextConfig = TextConfig::new(validate_claim_text);
 pub static AUDIENCE: TextConfig = TextConfig::new(validate_claim_text);
 pub static MAX_SESSIONS_POLICY: TextConfig = TextConfig::new(validate_policy);
+pub static STATELESS: TextConfig = TextConfig::mirrored(validate_stateless, |v| {
+    STATELESS_DENIED.store(v == "deny", Ordering::Relaxed)
+});
+/// `jwt.stateless` as a flag for the VERIFY path.
+static STATELESS_DENIED: AtomicBool = AtomicBool::new(false);
+
+/// Whether VERIFY accepts (and SIGN issues) tokens without a session.
+pub fn stateless_allowed() -> bool {
+    !STATELESS_DENIED.load(Ordering::Relaxed)
+}
 pub static SESSION_TTL: DurationConfig = DurationConfig::new(false);
 pub static ACCESS_TTL: DurationConfig = DurationConfig::new(false);
 pub static REFRESH_GRACE: DurationConfig = DurationConfig::new(true);
@@ -156,6 +254,7 @@ pub fn apply_module_arg(name: &str, value: &str) -> Result<(), String> {
         "issuer" => text(&ISSUER),
         "audience" => text(&AUDIENCE),
         "max-sessions-policy" => text(&MAX_SESSIONS_POLICY),
+        "stateless" => text(&STATELESS),
         "session-ttl" => dur(&SESSION_TTL),
         "access-ttl" => dur(&ACCESS_TTL),
         "refresh-grace" => dur(&REFRESH_GRACE),

@@ -3,13 +3,13 @@
 //! and replicated as `JWT.KEY SYNC <blob>` whenever it changes, so replicas and AOF
 //! replay never generate key material of their own.
 
-use crate::core::error::Result;
+use crate::core::error::{Code, Error, Result};
 use crate::core::keyring::{random_kid, Alg, Key, Keyring};
 use crate::core::random::Random;
 use redis_module::native_types::RedisType;
-use redis_module::{raw, Context};
+use redis_module::{raw, Context, ContextFlags, RedisValue};
 use std::os::raw::{c_int, c_void};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 static KEYRING: RwLock<Keyring> = RwLock::new(Keyring::empty());
@@ -29,10 +29,40 @@ pub fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }
 
+/// The sessions cutoff of the keyring, where VERIFY reads it without a lock.
+static CUTOFF_MS: AtomicI64 = AtomicI64::new(0);
+
+pub fn sessions_cutoff_ms() -> i64 {
+    CUTOFF_MS.load(Ordering::Acquire)
+}
+
+/// After every change: cached verifications of the older keyring are void.
+fn changed(ring: &Keyring) {
+    CUTOFF_MS.store(ring.sessions_cutoff_ms(), Ordering::Release);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
 /// Replaces the keyring with a replicated or loaded one.
 pub fn replace(ring: Keyring) {
-    *write() = ring;
-    GENERATION.fetch_add(1, Ordering::AcqRel);
+    let mut current = write();
+    *current = ring;
+    changed(&current);
+}
+
+/// Keyring changes are the primary's: a replica (read-only or writable) would make
+/// key material of its own and diverge. What a primary sends is applied by `replace`.
+fn refuse_on_replica(ctx: &Context) -> Result<()> {
+    let flags = ctx.get_flags();
+    if flags.contains(ContextFlags::SLAVE)
+        && !flags.contains(ContextFlags::REPLICATED)
+        && !flags.contains(ContextFlags::LOADING)
+    {
+        return Err(Error::new(
+            Code::ReadOnly,
+            "the keyring can only change on the primary; this node is a replica",
+        ));
+    }
+    Ok(())
 }
 
 /// Propagates the whole keyring to replicas and the AOF as one deterministic command.
@@ -44,12 +74,13 @@ pub fn replicate(ctx: &Context, ring: &Keyring) {
 /// Applies a change to the keyring, then replicates the result. `change` validates
 /// before it mutates, so an error leaves the keyring as it was.
 pub fn update<R>(ctx: &Context, change: impl FnOnce(&mut Keyring) -> Result<R>) -> Result<R> {
+    refuse_on_replica(ctx)?;
     let mut ring = write();
     // A change that fails half-way (say ROTATE after its insert) must leave nothing behind.
     let before = ring.to_bytes();
     match change(&mut ring) {
         Ok(out) => {
-            GENERATION.fetch_add(1, Ordering::AcqRel);
+            changed(&ring);
             replicate(ctx, &ring);
             Ok(out)
         }
@@ -69,6 +100,9 @@ const DROP_SLACK_MS: i64 = 3_600_000;
 /// A session whose token key `kid` signed (a token without `exp`) now lives until
 /// `until_ms`: the key must keep verifying that long, even if it is retired.
 pub fn keep_key_for(ctx: &Context, kid: &str, until_ms: i64) -> Result<()> {
+    if refuse_on_replica(ctx).is_err() {
+        return Ok(()); // a writable replica's TOUCH: the primary keeps its keys
+    }
     let extend = {
         let ring = read();
         match ring.get(kid) {
@@ -107,6 +141,62 @@ pub fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Resul
         }
         Ok(())
     })
+}
+
+// ---- AOF rewrites without the RDB preamble -------------------------------------
+// The keyring travels in the RDB as aux data. An AOF rewrite with
+// `aof-use-rdb-preamble no` writes commands for keys only, so the new base file has no
+// keyring. Right after the rewrite's fork (the new incremental file is already open)
+// the keyring is appended as one `JWT.KEY SYNC`: base + incremental files then rebuild
+// it, whatever the preamble setting. With the preamble it is merely redundant.
+
+/// Subscribes to fork events; false when the server cannot (then the module refuses
+/// to load with AOF on and no preamble: see `persistence_problem`).
+pub fn watch_aof_rewrites(ctx: &Context) -> bool {
+    let event = raw::RedisModuleEvent {
+        id: raw::REDISMODULE_EVENT_FORK_CHILD,
+        dataver: 1,
+    };
+    // SAFETY: a function pointer filled at load, called with a live context during
+    // OnLoad and a callback that lives as long as the module.
+    match unsafe { raw::RedisModule_SubscribeToServerEvent } {
+        Some(subscribe) => unsafe {
+            subscribe(ctx.get_raw(), event, Some(on_fork)) == raw::REDISMODULE_OK as c_int
+        },
+        None => false,
+    }
+}
+
+extern "C" fn on_fork(
+    ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut c_void,
+) {
+    if subevent != raw::REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
+        return;
+    }
+    let ctx = Context::new(ctx);
+    // A panic must not cross into the server.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if aof_rewrite_in_progress(&ctx) {
+            replicate(&ctx, &read());
+        }
+    }));
+}
+
+fn aof_rewrite_in_progress(ctx: &Context) -> bool {
+    if !ctx.get_flags().contains(ContextFlags::AOF) {
+        return false;
+    }
+    let text = match ctx.call("INFO", &["persistence"][..]) {
+        Ok(RedisValue::SimpleString(s)) | Ok(RedisValue::BulkString(s)) => s,
+        Ok(RedisValue::StringBuffer(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(RedisValue::VerbatimString((_, b))) => String::from_utf8_lossy(&b).into_owned(),
+        _ => return true, // unknown: writing the keyring once more is harmless
+    };
+    text.lines()
+        .any(|l| l.trim() == "aof_rewrite_in_progress:1")
 }
 
 // ---- RDB aux data -------------------------------------------------------------

@@ -39,6 +39,7 @@ const ALLOCATOR: Allocator = std::alloc::System;
 static COMMANDS: &[command_info::Info<'static>] = &[
     command_info::Info {
         name: "jwt.sign",
+        acl: "write slow",
         summary: "Creates a session and returns its signed token",
         complexity: "O(log N) where N is the number of sessions of the subject",
         arity: -2,
@@ -46,6 +47,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.verify",
+        acl: "read fast",
         summary: "Verifies a token and its session; returns the payload",
         complexity: "O(1)",
         arity: -2,
@@ -53,6 +55,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.decode",
+        acl: "read fast",
         summary: "Decodes a token without verifying it",
         complexity: "O(1)",
         arity: 2,
@@ -60,6 +63,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.touch",
+        acl: "write fast",
         summary: "Verifies a token and extends its session's idle life",
         complexity: "O(log N) where N is the number of sessions of the subject",
         arity: -2,
@@ -67,6 +71,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.destroy",
+        acl: "write fast",
         summary: "Ends the session of a token (logout)",
         complexity: "O(log N) where N is the number of sessions of the subject",
         arity: 2,
@@ -74,6 +79,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.refresh",
+        acl: "write slow",
         summary: "Rotates a refresh token: a new access/refresh pair, with reuse detection",
         complexity: "O(log N) where N is the number of sessions of the subject",
         arity: -2,
@@ -81,6 +87,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.sessions",
+        acl: "read slow",
         summary: "Lists the live sessions of a subject",
         complexity: "O(N) where N is the number of sessions of the subject",
         arity: -2,
@@ -88,6 +95,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.count",
+        acl: "read slow",
         summary: "Counts the live sessions of a subject",
         complexity: "O(N) where N is the number of sessions of the subject",
         arity: 2,
@@ -95,6 +103,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.revoke",
+        acl: "write slow",
         summary: "Ends all, some, or all but one of a subject's sessions",
         complexity: "O(N) where N is the number of sessions of the subject",
         arity: -2,
@@ -102,6 +111,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.jwks",
+        acl: "read fast",
         summary: "The public signing keys as a JSON Web Key Set",
         complexity: "O(K) where K is the number of keys",
         arity: 1,
@@ -121,15 +131,32 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             return Status::Err;
         }
     }
-    if subcommands::register(ctx) == Status::Err {
+    let jwt_category = acl::add_jwt_category(ctx);
+    if subcommands::register(ctx, jwt_category) == Status::Err {
         return Status::Err;
     }
     for info in COMMANDS {
         command_info::set(ctx, info);
+        if let Err(e) = acl::set_categories(ctx, info.name, &categories(info.acl, jwt_category)) {
+            ctx.log_warning(&format!("jwt: {e}"));
+            return Status::Err;
+        }
+    }
+    if !keyring_state::watch_aof_rewrites(ctx) {
+        ctx.log_warning("jwt: cannot watch AOF rewrites: with appendonly yes and aof-use-rdb-preamble no, a rewrite would lose the keyring");
     }
     cluster::init(ctx);
     maintenance::start(ctx);
     Status::Ok
+}
+
+/// A command's ACL categories, with `jwt` where the server knows that category.
+pub fn categories(own: &str, jwt_category: bool) -> String {
+    if jwt_category {
+        format!("jwt {own}")
+    } else {
+        own.to_string()
+    }
 }
 
 // The builder API needs 7.2's section/dictionary support; this one works on 7.0.
@@ -195,6 +222,7 @@ redis_module! {
             ["leeway", &LEEWAY, "0", ConfigurationFlags::DEFAULT, None],
             ["key-rotation", &KEY_ROTATION, "0", ConfigurationFlags::DEFAULT, None],
             ["max-sessions-policy", &MAX_SESSIONS_POLICY, "evict-oldest", ConfigurationFlags::DEFAULT, None],
+            ["stateless", &STATELESS, "allow", ConfigurationFlags::DEFAULT, None],
         ],
         bool: [],
         enum: [],

@@ -93,6 +93,26 @@ fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     }
 }
 
+/// A write's status as a Result: nothing may be replicated that was not applied.
+fn status(rc: c_int, what: &str) -> Result<()> {
+    if rc == raw::REDISMODULE_OK as c_int {
+        Ok(())
+    } else {
+        Err(Error::syntax(format!(
+            "the server refused a write ({what})"
+        )))
+    }
+}
+
+/// `HashSet` answers how many fields it wrote (with COUNT_ALL).
+fn written_or_err(written: c_int, expected: c_int) -> Result<()> {
+    if written == expected {
+        Ok(())
+    } else {
+        Err(Error::syntax("the server refused a write (HashSet)"))
+    }
+}
+
 /// `RM_Replicate` with fixed shapes, so the hot paths do not build argument vectors:
 /// `b` is a buffer, `l` a long long (the format of `RM_Call`).
 pub mod replicate {
@@ -351,53 +371,75 @@ impl Key {
         Some(f(bytes_of(value.ptr)))
     }
 
-    /// Three integer fields in one call (the TOUCH/REFRESH path reads c, i, m together).
-    pub fn hash_get_i64_3(&self, fields: [&CStr; 3]) -> [Option<i64>; 3] {
-        let mut out = [None, None, None];
+    /// Several integer fields (absent or not an integer: None), up to three per
+    /// `HashGet` call: the VERIFY and TOUCH paths read theirs together.
+    pub fn hash_get_i64s<const N: usize>(&self, fields: [&CStr; N]) -> [Option<i64>; N] {
+        let mut out = [None; N];
         if self.kind() != Kind::Hash {
             return out;
         }
+        // SAFETY: a function pointer the server filled in at load.
         let Some(get) = (unsafe { raw::RedisModule_HashGet }) else {
             return out;
         };
-        let (Some(f0), Some(f1), Some(f2)) = (
-            field_name(fields[0]),
-            field_name(fields[1]),
-            field_name(fields[2]),
-        ) else {
-            return out;
-        };
-        let (mut v0, mut v1, mut v2): (
-            *mut raw::RedisModuleString,
-            *mut raw::RedisModuleString,
-            *mut raw::RedisModuleString,
-        ) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
         let null: *mut c_char = ptr::null_mut();
-        let rc = unsafe {
-            get(
-                self.ptr,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                f0,
-                &mut v0 as *mut *mut raw::RedisModuleString,
-                f1,
-                &mut v1 as *mut *mut raw::RedisModuleString,
-                f2,
-                &mut v2 as *mut *mut raw::RedisModuleString,
-                null,
-            )
-        };
-        if rc != raw::REDISMODULE_OK as c_int {
-            return out;
-        }
-        for (slot, p) in out.iter_mut().zip([v0, v1, v2]) {
-            if !p.is_null() {
-                let s = Str {
-                    ctx: self.ctx,
-                    ptr: p,
-                };
-                *slot = std::str::from_utf8(bytes_of(s.ptr))
-                    .ok()
-                    .and_then(|t| t.parse().ok());
+        for (chunk, slots) in fields.chunks(3).zip(out.chunks_mut(3)) {
+            let mut names = [ptr::null_mut(); 3];
+            for (n, f) in names.iter_mut().zip(chunk) {
+                match field_name(f) {
+                    Some(p) => *n = p,
+                    None => return [None; N],
+                }
+            }
+            let mut v: [*mut raw::RedisModuleString; 3] = [ptr::null_mut(); 3];
+            let [v0, v1, v2] = &mut v;
+            // SAFETY: an open hash key; each field name is a live server string and
+            // each output a valid out-pointer; the list ends with NULL as the API wants.
+            let rc = unsafe {
+                match chunk.len() {
+                    1 => get(
+                        self.ptr,
+                        raw::REDISMODULE_HASH_NONE as c_int,
+                        names[0],
+                        v0 as *mut _,
+                        null,
+                    ),
+                    2 => get(
+                        self.ptr,
+                        raw::REDISMODULE_HASH_NONE as c_int,
+                        names[0],
+                        v0 as *mut _,
+                        names[1],
+                        v1 as *mut _,
+                        null,
+                    ),
+                    _ => get(
+                        self.ptr,
+                        raw::REDISMODULE_HASH_NONE as c_int,
+                        names[0],
+                        v0 as *mut _,
+                        names[1],
+                        v1 as *mut _,
+                        names[2],
+                        v2 as *mut _,
+                        null,
+                    ),
+                }
+            };
+            if rc != raw::REDISMODULE_OK as c_int {
+                continue;
+            }
+            for (slot, p) in slots.iter_mut().zip(v) {
+                if !p.is_null() {
+                    // Owns the value HashGet created; freed at the end of the scope.
+                    let s = Str {
+                        ctx: self.ctx,
+                        ptr: p,
+                    };
+                    *slot = std::str::from_utf8(bytes_of(s.ptr))
+                        .ok()
+                        .and_then(|t| t.parse().ok());
+                }
             }
         }
         out
@@ -427,11 +469,16 @@ impl Key {
         let set = api!(RedisModule_HashSet)?;
         let v = Str::new(self.ctx, value)?;
         let null: *mut c_char = ptr::null_mut();
-        match field_name(field) {
+        // COUNT_ALL: the reply counts inserted fields too, so 1 means it was written
+        // (0 is a key of another type or not open for writing).
+        let count_all = raw::REDISMODULE_HASH_COUNT_ALL as c_int;
+        // SAFETY: an open key, a live value string, a field name that is either a
+        // live server string or a NUL-terminated C string (CFIELDS); NULL ends the list.
+        let written = match field_name(field) {
             Some(name) => unsafe {
                 set(
                     self.ptr,
-                    raw::REDISMODULE_HASH_NONE as c_int,
+                    raw::REDISMODULE_HASH_NONE as c_int | count_all,
                     name,
                     v.ptr,
                     null,
@@ -440,14 +487,14 @@ impl Key {
             None => unsafe {
                 set(
                     self.ptr,
-                    raw::REDISMODULE_HASH_CFIELDS as c_int,
+                    raw::REDISMODULE_HASH_CFIELDS as c_int | count_all,
                     field.as_ptr(),
                     v.ptr,
                     null,
                 )
             },
         };
-        Ok(())
+        written_or_err(written, 1)
     }
 
     /// Several fields at once (one call per pair of fields: the API is variadic).
@@ -463,10 +510,11 @@ impl Key {
                         continue;
                     };
                     let (s1, s2) = (Str::new(self.ctx, v1)?, Str::new(self.ctx, v2)?);
-                    unsafe {
+                    // SAFETY: an open key, live name and value strings, NULL-terminated.
+                    let written = unsafe {
                         set(
                             self.ptr,
-                            raw::REDISMODULE_HASH_NONE as c_int,
+                            (raw::REDISMODULE_HASH_NONE | raw::REDISMODULE_HASH_COUNT_ALL) as c_int,
                             n1,
                             s1.ptr,
                             n2,
@@ -474,6 +522,7 @@ impl Key {
                             null,
                         )
                     };
+                    written_or_err(written, 2)?;
                 }
                 [(f, v)] => self.hash_set(f, v)?,
                 _ => {}
@@ -489,14 +538,18 @@ impl Key {
     /// `PEXPIREAT at_ms`) match us.
     pub fn set_expire_at(&self, at_ms: i64) -> Result<()> {
         if let Some(abs) = unsafe { raw::RedisModule_SetAbsExpire } {
-            unsafe { abs(self.ptr, at_ms) };
-            return Ok(());
+            // SAFETY: an open key.
+            return status(unsafe { abs(self.ptr, at_ms) }, "SetAbsExpire");
         }
         let rel = api!(RedisModule_SetExpire)?;
         let clock = api!(RedisModule_Milliseconds)?;
         for _ in 0..8 {
             let before = unsafe { clock() };
-            unsafe { rel(self.ptr, (at_ms - before).max(1)) };
+            // SAFETY: an open key.
+            status(
+                unsafe { rel(self.ptr, (at_ms - before).max(1)) },
+                "SetExpire",
+            )?;
             if unsafe { clock() } == before {
                 return Ok(());
             }
@@ -525,8 +578,33 @@ impl Key {
             _ => None,
         };
         let mut flags: c_int = 0;
-        unsafe { add(self.ptr, score, m.ptr, &mut flags) };
+        // SAFETY: an open key, a live member string and a valid out-pointer.
+        status(
+            unsafe { add(self.ptr, score, m.ptr, &mut flags) },
+            "ZsetAdd",
+        )?;
         Ok(old)
+    }
+
+    /// A member's score (the member as bytes, or a server string made earlier).
+    pub fn zset_score(&self, member: &[u8], made: Option<&KeyName>) -> Option<f64> {
+        if self.kind() != Kind::ZSet {
+            return None;
+        }
+        // SAFETY: a function pointer the server filled in at load.
+        let score_of = unsafe { raw::RedisModule_ZsetScore }?;
+        let owned;
+        let m = match made {
+            Some(n) => n.0,
+            None => {
+                owned = Str::new(self.ctx, member).ok()?;
+                owned.ptr
+            }
+        };
+        let mut score = 0f64;
+        // SAFETY: an open zset key, a live member string, a valid out-pointer.
+        (unsafe { score_of(self.ptr, m, &mut score) } == raw::REDISMODULE_OK as c_int)
+            .then_some(score)
     }
 
     /// True when the member was there.
@@ -537,7 +615,8 @@ impl Key {
         let rem = api!(RedisModule_ZsetRem)?;
         let m = Str::new(self.ctx, member)?;
         let mut deleted: c_int = 0;
-        unsafe { rem(self.ptr, m.ptr, &mut deleted) };
+        // SAFETY: an open key, a live member string and a valid out-pointer.
+        status(unsafe { rem(self.ptr, m.ptr, &mut deleted) }, "ZsetRem")?;
         Ok(deleted != 0)
     }
 

@@ -27,18 +27,7 @@ pub static EVICTIONS: Counter = Counter::new();
 pub static REVOKES: Counter = Counter::new();
 pub static VERIFY_CACHE_HITS: Counter = Counter::new();
 
-static FAILURES: [Counter; 10] = [
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-    Counter::new(),
-];
+static FAILURES: [Counter; Code::ALL.len()] = [const { Counter::new() }; Code::ALL.len()];
 
 fn index(code: Code) -> usize {
     Code::ALL.iter().position(|c| *c == code).unwrap_or(0)

@@ -2,16 +2,60 @@
 //!
 //! Keys are read and written through the low-level key API (`rawkey`), never through
 //! command dispatch, and every write is replicated explicitly as the plain Redis command
-//! that has the same effect, with absolute times (`PEXPIREAT`). So the primary, its
-//! replicas and an AOF replay end with identical keys and TTLs: the effects replicate,
-//! never the non-deterministic JWT command itself.
+//! that has the same effect, with absolute times (`PEXPIREAT`), and only once the write
+//! succeeded. So the primary, its replicas and an AOF replay end with identical keys
+//! and TTLs: the effects replicate, never the non-deterministic JWT command itself.
+//!
+//! The index is authoritative (see `core::session::admits`): a session is live only
+//! while its index entry is, which is what every reader here checks.
 
 use crate::core::error::{Error, Result};
 use crate::core::refresh::RotationState;
-use crate::core::session::field;
+use crate::core::session::{field, session_key, StoredSession};
 use crate::rawkey::{replicate, Key, KeyName, Kind};
 use redis_module::{Context, NotifyEvent};
 use std::ffi::CStr;
+use std::sync::Arc;
+
+/// Where one session lives: `<prefix>{<sub>}:<sid>`, its index `<prefix>{<sub>}` and
+/// the sid (both slices of the key). The server strings are made once, so the verify
+/// cache can keep them and a hit opens the keys without building names again.
+#[derive(Clone)]
+pub struct SessionRef {
+    pub key: Arc<str>,
+    index_len: usize,
+    /// The names as server strings (None if the server refused to make one).
+    pub name: Option<KeyName>,
+    pub index_name: Option<KeyName>,
+    pub sid_name: Option<KeyName>,
+}
+
+impl SessionRef {
+    /// For a validated subject and sid.
+    pub fn new(prefix: &str, sub: &str, sid: &str) -> SessionRef {
+        let key = session_key(prefix, sub, sid);
+        let index_len = key.len() - sid.len() - 1;
+        SessionRef {
+            name: KeyName::new(key.as_bytes()),
+            index_name: KeyName::new(&key.as_bytes()[..index_len]),
+            sid_name: KeyName::new(sid.as_bytes()),
+            index_len,
+            key: Arc::from(key),
+        }
+    }
+    pub fn index_key(&self) -> &str {
+        &self.key[..self.index_len]
+    }
+    pub fn sid(&self) -> &str {
+        &self.key[self.index_len + 1..]
+    }
+    fn open_session(&self, ctx: &Context) -> Result<Key> {
+        Key::read_either(ctx, self.key.as_bytes(), self.name.as_ref())
+    }
+    fn open_index(&self, ctx: &Context) -> Result<Key> {
+        Key::read_either(ctx, self.index_key().as_bytes(), self.index_name.as_ref())
+    }
+}
 
 pub struct Store<'a> {
     ctx: &'a Context,
@@ -22,6 +66,7 @@ pub struct NewSession<'a> {
     pub created_ms: i64,
     pub idle_ms: i64,
     pub max_deadline_ms: Option<i64>,
+    pub incarnation: Option<i64>,
     pub data: Option<&'a [u8]>,
     pub expiry_ms: i64,
     pub refresh: Option<RefreshInit<'a>>,
@@ -51,9 +96,9 @@ pub struct SessionInfo {
     pub data: Option<Vec<u8>>,
 }
 
-/// The stored state of a session that TOUCH and friends need.
+/// The stored state of a session that TOUCH and REFRESH need.
 pub struct SessionState {
-    pub created_ms: i64,
+    pub stored: StoredSession,
     pub idle_ms: i64,
     pub max_deadline_ms: Option<i64>,
     /// When the session key expires now (absolute ms; approximate to 1 ms on 7.0).
@@ -69,79 +114,94 @@ impl<'a> Store<'a> {
         self.ctx.replicate(cmd, args);
     }
 
-    /// Refuses to write over keys of another type (say a string a user SET by hand).
+    /// WRONGTYPE for a key of another type where the module keeps its own: such a key
+    /// is never modified.
     pub fn check_types(&self, session_key: Option<&str>, index_key: &str) -> Result<()> {
-        if !matches!(
-            Key::read(self.ctx, index_key.as_bytes())?.kind(),
-            Kind::Empty | Kind::ZSet
-        ) {
-            return Err(Error::syntax(format!(
-                "key {index_key} exists and is not a jwt session index"
-            )));
+        self.check_kind(index_key, Kind::ZSet)?;
+        match session_key {
+            Some(k) => self.check_kind(k, Kind::Hash),
+            None => Ok(()),
         }
-        if let Some(k) = session_key {
-            if !matches!(
-                Key::read(self.ctx, k.as_bytes())?.kind(),
-                Kind::Empty | Kind::Hash
-            ) {
-                return Err(Error::syntax(format!(
-                    "key {k} exists and is not a jwt session"
-                )));
-            }
-        }
-        Ok(())
     }
 
-    /// The creation time of a live session, or None when it is gone. The VERIFY path:
-    /// one key lookup and one field read.
-    pub fn session_created(&self, session_key: &str, name: Option<&KeyName>) -> Option<i64> {
-        Key::read_either(self.ctx, session_key.as_bytes(), name)
-            .ok()?
-            .hash_get_i64(field::CREATED)
+    fn check_kind(&self, key: &str, want: Kind) -> Result<()> {
+        let kind = Key::read(self.ctx, key.as_bytes())?.kind();
+        if kind == Kind::Empty || kind == want {
+            Ok(())
+        } else {
+            Err(Error::wrong_type(key))
+        }
     }
 
-    pub fn session_state(&self, session_key: &str, name: Option<&KeyName>) -> Option<SessionState> {
-        let key = Key::read_either(self.ctx, session_key.as_bytes(), name).ok()?;
-        let [created, idle, max] =
-            key.hash_get_i64_3([field::CREATED, field::IDLE, field::MAX_DEADLINE]);
-        Some(SessionState {
+    /// The index entry's deadline, if the index is a zset that has the sid.
+    fn index_deadline(&self, s: &SessionRef) -> Option<i64> {
+        let index = s.open_index(self.ctx).ok()?;
+        index
+            .zset_score(s.sid().as_bytes(), s.sid_name.as_ref())
+            .map(|d| d as i64)
+    }
+
+    /// The session as VERIFY checks it: two key lookups (record and index entry), one
+    /// field read each. None when the record is missing or not a session.
+    pub fn stored(&self, s: &SessionRef) -> Option<StoredSession> {
+        let key = s.open_session(self.ctx).ok()?;
+        let [created, incarnation] = key.hash_get_i64s([field::CREATED, field::INCARNATION]);
+        Some(StoredSession {
             created_ms: created?,
+            incarnation,
+            index_deadline_ms: self.index_deadline(s),
+        })
+    }
+
+    /// What TOUCH and REFRESH need besides `stored`.
+    pub fn state(&self, s: &SessionRef) -> Option<SessionState> {
+        let key = s.open_session(self.ctx).ok()?;
+        let [created, incarnation, idle, max] = key.hash_get_i64s([
+            field::CREATED,
+            field::INCARNATION,
+            field::IDLE,
+            field::MAX_DEADLINE,
+        ]);
+        Some(SessionState {
+            stored: StoredSession {
+                created_ms: created?,
+                incarnation,
+                index_deadline_ms: self.index_deadline(s),
+            },
             idle_ms: idle?,
             max_deadline_ms: max,
             expiry_ms: key.expire_at_approx(),
         })
     }
 
-    pub fn session_data(&self, session_key: &str) -> Option<Vec<u8>> {
-        Key::read(self.ctx, session_key.as_bytes())
+    pub fn session_data(&self, s: &SessionRef) -> Option<Vec<u8>> {
+        s.open_session(self.ctx)
             .ok()?
             .hash_get(field::DATA, <[u8]>::to_vec)
     }
 
-    pub fn refresh_record(&self, session_key: &str) -> Option<RefreshRecord> {
-        let key = Key::read(self.ctx, session_key.as_bytes()).ok()?;
+    pub fn refresh_record(&self, s: &SessionRef) -> Option<RefreshRecord> {
+        let state = self.state(s)?;
+        let key = s.open_session(self.ctx).ok()?;
         let bytes = |f| key.hash_get(f, <[u8]>::to_vec);
+        let [generation, rotated, access] =
+            key.hash_get_i64s([field::GENERATION, field::ROTATED, field::ACCESS_TTL]);
         Some(RefreshRecord {
-            state: SessionState {
-                created_ms: key.hash_get_i64(field::CREATED)?,
-                idle_ms: key.hash_get_i64(field::IDLE)?,
-                max_deadline_ms: key.hash_get_i64(field::MAX_DEADLINE),
-                expiry_ms: None,
-            },
+            state,
             rotation: RotationState {
-                generation: key.hash_get_i64(field::GENERATION)? as u64,
+                generation: generation? as u64,
                 current: bytes(field::REFRESH_CURRENT)?,
                 previous: bytes(field::REFRESH_PREVIOUS).unwrap_or_default(),
-                rotated_ms: key.hash_get_i64(field::ROTATED)?,
+                rotated_ms: rotated?,
             },
-            access_ms: key.hash_get_i64(field::ACCESS_TTL)?,
+            access_ms: access?,
             claims: bytes(field::CLAIMS),
         })
     }
 
     /// Stores a new rotation state.
-    pub fn save_rotation(&self, session_key: &str, r: &RotationState) -> Result<()> {
-        let skey = session_key.as_bytes();
+    pub fn save_rotation(&self, s: &SessionRef, r: &RotationState) -> Result<()> {
+        let skey = s.key.as_bytes();
         let key = Key::write(self.ctx, skey)?;
         let generation = r.generation.to_string();
         let rotated = r.rotated_ms.to_string();
@@ -151,32 +211,34 @@ impl<'a> Store<'a> {
             (field::GENERATION, generation.as_bytes()),
             (field::ROTATED, rotated.as_bytes()),
         ];
-        let mut hset: Vec<&[u8]> = vec![skey];
-        for (name, value) in &fields {
-            key.hash_set(name, value)?;
-            hset.extend([name.to_bytes(), *value]);
-        }
-        self.replicate("HSET", &hset);
+        key.hash_set_all(&fields)?;
+        self.replicate_hset(skey, &fields);
         Ok(())
     }
 
+    fn replicate_hset(&self, skey: &[u8], fields: &[(&CStr, &[u8])]) {
+        if replicate::hset(self.ctx, skey, fields).is_none() {
+            let mut hset: Vec<&[u8]> = vec![skey];
+            for (name, value) in fields {
+                hset.extend([name.to_bytes(), *value]);
+            }
+            self.replicate("HSET", &hset);
+        }
+    }
+
     /// Writes a new session (replacing one with the same sid) and indexes it, trimming
-    /// the index of sessions that ended before this one began.
-    pub fn create_session(
-        &self,
-        session_key: &str,
-        index_key: &str,
-        sid: &str,
-        s: &NewSession,
-    ) -> Result<()> {
-        let skey = session_key.as_bytes();
+    /// the index of sessions that ended before this one began. The caller checked the
+    /// key types first.
+    pub fn create_session(&self, s: &SessionRef, new: &NewSession) -> Result<()> {
+        let skey = s.key.as_bytes();
         let key = Key::write(self.ctx, skey)?;
         if key.delete()? {
             replicate::key(self.ctx, c"DEL", skey);
         }
-        let created = s.created_ms.to_string();
-        let idle = s.idle_ms.to_string();
-        let max = s.max_deadline_ms.map(|m| m.to_string());
+        let created = new.created_ms.to_string();
+        let idle = new.idle_ms.to_string();
+        let max = new.max_deadline_ms.map(|m| m.to_string());
+        let incarnation = new.incarnation.map(|n| n.to_string());
         let mut fields: Vec<(&std::ffi::CStr, &[u8])> = vec![
             (field::CREATED, created.as_bytes()),
             (field::IDLE, idle.as_bytes()),
@@ -184,11 +246,14 @@ impl<'a> Store<'a> {
         if let Some(m) = &max {
             fields.push((field::MAX_DEADLINE, m.as_bytes()));
         }
-        if let Some(d) = s.data {
+        if let Some(n) = &incarnation {
+            fields.push((field::INCARNATION, n.as_bytes()));
+        }
+        if let Some(d) = new.data {
             fields.push((field::DATA, d));
         }
-        let access = s.refresh.as_ref().map(|r| r.access_ms.to_string());
-        if let (Some(r), Some(access)) = (&s.refresh, &access) {
+        let access = new.refresh.as_ref().map(|r| r.access_ms.to_string());
+        if let (Some(r), Some(access)) = (&new.refresh, &access) {
             fields.extend([
                 (field::REFRESH_CURRENT, r.hash.as_slice()),
                 (field::GENERATION, b"1".as_slice()),
@@ -200,17 +265,12 @@ impl<'a> Store<'a> {
             }
         }
         key.hash_set_all(&fields)?;
-        if replicate::hset(self.ctx, skey, &fields).is_none() {
-            let mut hset: Vec<&[u8]> = vec![skey];
-            for (name, value) in &fields {
-                hset.extend([name.to_bytes(), *value]);
-            }
-            self.replicate("HSET", &hset);
-        }
-        self.expire_at(&key, skey, s.expiry_ms)?;
-        let index = Key::write(self.ctx, index_key.as_bytes())?;
-        self.trim_on(&index, index_key.as_bytes(), s.created_ms)?;
-        self.index_put_on(&index, index_key, sid, s.expiry_ms)
+        self.replicate_hset(skey, &fields);
+        self.expire_at(&key, skey, new.expiry_ms)?;
+        let ikey = s.index_key();
+        let index = Key::write(self.ctx, ikey.as_bytes())?;
+        self.trim_on(&index, ikey.as_bytes(), new.created_ms)?;
+        self.index_put_on(&index, ikey, s.sid(), new.expiry_ms)
     }
 
     fn expire_at(&self, key: &Key, name: &[u8], at_ms: i64) -> Result<()> {
@@ -222,11 +282,6 @@ impl<'a> Store<'a> {
     /// Records `sid -> expiry` in the index and keeps the index alive exactly as long as
     /// its longest-lived session. When the entry only moves later (SIGN, TOUCH, REFRESH
     /// as usual) the new maximum is known without a scan.
-    fn index_put(&self, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
-        let index = Key::write(self.ctx, index_key.as_bytes())?;
-        self.index_put_on(&index, index_key, sid, expiry_ms)
-    }
-
     fn index_put_on(&self, index: &Key, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
         let ikey = index_key.as_bytes();
         let old = index.zset_set_score(expiry_ms as f64, sid.as_bytes())?;
@@ -247,30 +302,28 @@ impl<'a> Store<'a> {
         Ok(())
     }
 
-    /// Moves a session's end (and its index entry) to `expiry_ms`.
-    pub fn set_expiry(
-        &self,
-        session_key: &str,
-        index_key: &str,
-        sid: &str,
-        expiry_ms: i64,
-    ) -> Result<()> {
-        let key = Key::write(self.ctx, session_key.as_bytes())?;
-        self.expire_at(&key, session_key.as_bytes(), expiry_ms)?;
-        self.index_put(index_key, sid, expiry_ms)
+    /// Moves a live session's end (and its index entry) to `expiry_ms`. The caller
+    /// found both keys of the right types (the session was admitted).
+    pub fn set_expiry(&self, s: &SessionRef, expiry_ms: i64) -> Result<()> {
+        let key = Key::write(self.ctx, s.key.as_bytes())?;
+        self.expire_at(&key, s.key.as_bytes(), expiry_ms)?;
+        let ikey = s.index_key();
+        let index = Key::write(self.ctx, ikey.as_bytes())?;
+        self.index_put_on(&index, ikey, s.sid(), expiry_ms)
     }
 
-    /// Ends one session; true when it existed.
-    pub fn delete_session(&self, session_key: &str, index_key: &str, sid: &str) -> Result<bool> {
-        let skey = session_key.as_bytes();
+    /// Ends one session; true when its record existed.
+    pub fn delete_session(&self, s: &SessionRef) -> Result<bool> {
+        self.check_types(Some(&s.key), s.index_key())?;
+        let skey = s.key.as_bytes();
         let removed = Key::write(self.ctx, skey)?.delete()?;
         if removed {
             replicate::key(self.ctx, c"DEL", skey);
         }
-        let ikey = index_key.as_bytes();
+        let ikey = s.index_key().as_bytes();
         let index = Key::write(self.ctx, ikey)?;
-        if index.zset_rem(sid.as_bytes())? {
-            self.replicate("ZREM", &[ikey, sid.as_bytes()]);
+        if index.zset_rem(s.sid().as_bytes())? {
+            self.replicate("ZREM", &[ikey, s.sid().as_bytes()]);
             self.fit_index_expiry(&index, ikey)?;
         }
         Ok(removed)
@@ -293,24 +346,47 @@ impl<'a> Store<'a> {
         Ok(())
     }
 
-    /// The live sessions of a subject, oldest first. Index entries whose session is gone
-    /// (expired, deleted by hand) are skipped; trimming them is left to writers.
-    pub fn sessions(&self, index_key: &str, with_data: bool) -> Result<Vec<SessionInfo>> {
+    /// Every sid in a subject's index, live or not.
+    pub fn indexed_sids(&self, index_key: &str) -> Result<Vec<String>> {
+        self.check_kind(index_key, Kind::ZSet)?;
+        let index = Key::read(self.ctx, index_key.as_bytes())?;
+        Ok(index
+            .zset_range(f64::NEG_INFINITY, f64::INFINITY, true)?
+            .into_iter()
+            .filter_map(|(sid, _)| String::from_utf8(sid).ok())
+            .collect())
+    }
+
+    /// The live sessions of a subject, oldest first: index entries whose deadline is
+    /// ahead and whose record is a session hash created after `cutoff_ms`. The
+    /// remaining life shown is the index's (the authoritative one).
+    pub fn sessions(
+        &self,
+        index_key: &str,
+        with_data: bool,
+        now_ms: i64,
+        cutoff_ms: i64,
+    ) -> Result<Vec<SessionInfo>> {
+        self.check_kind(index_key, Kind::ZSet)?;
         let index = Key::read(self.ctx, index_key.as_bytes())?;
         let mut out = Vec::new();
-        for (sid, _) in index.zset_range(f64::NEG_INFINITY, f64::INFINITY, true)? {
+        for (sid, deadline) in index.zset_range(now_ms as f64, f64::INFINITY, true)? {
+            let deadline = deadline as i64;
             let Ok(sid) = String::from_utf8(sid) else {
                 continue;
             };
+            if deadline <= now_ms {
+                continue;
+            }
             let key = Key::read(self.ctx, format!("{index_key}:{sid}").as_bytes())?;
-            let (Some(created_ms), Some(ttl_ms)) = (key.hash_get_i64(field::CREATED), key.ttl_ms())
-            else {
+            let [created, max] = key.hash_get_i64s([field::CREATED, field::MAX_DEADLINE]);
+            let Some(created_ms) = created.filter(|c| *c >= cutoff_ms) else {
                 continue;
             };
             out.push(SessionInfo {
                 created_ms,
-                ttl_ms,
-                max_deadline_ms: key.hash_get_i64(field::MAX_DEADLINE),
+                ttl_ms: deadline - now_ms,
+                max_deadline_ms: max,
                 data: if with_data {
                     key.hash_get(field::DATA, <[u8]>::to_vec)
                 } else {
@@ -323,16 +399,19 @@ impl<'a> Store<'a> {
         Ok(out)
     }
 
-    /// Ends the listed sessions of one subject; returns how many existed. `event` is the
-    /// keyspace notification sent for each (jwt.revoke, jwt.evict).
+    /// Ends the listed sessions of one subject; returns how many records existed.
+    /// `event` is the keyspace notification sent for each (jwt.revoke, jwt.evict). A
+    /// key of another type under a session's name is left alone.
     pub fn end_sessions(&self, index_key: &str, sids: &[&str], event: &CStr) -> Result<usize> {
+        self.check_kind(index_key, Kind::ZSet)?;
         let ikey = index_key.as_bytes();
         let index = Key::write(self.ctx, ikey)?;
         let mut ended = 0;
         let mut zrem: Vec<&[u8]> = vec![ikey];
         for sid in sids {
             let skey = format!("{index_key}:{sid}");
-            if Key::write(self.ctx, skey.as_bytes())?.delete()? {
+            let key = Key::write(self.ctx, skey.as_bytes())?;
+            if key.kind() == Kind::Hash && key.delete()? {
                 replicate::key(self.ctx, c"DEL", skey.as_bytes());
                 self.notify(event, &skey, None);
                 ended += 1;
@@ -365,6 +444,8 @@ impl<'a> Store<'a> {
                 None => return,
             },
         };
+        // SAFETY: a live command context, a NUL-terminated event name and a live key
+        // name string.
         unsafe {
             notify(
                 self.ctx.get_raw(),

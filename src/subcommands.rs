@@ -15,6 +15,8 @@ raw_handler!(key_retire, "JWT.KEY RETIRE", key::retire);
 raw_handler!(key_list, "JWT.KEY LIST", key::list);
 raw_handler!(key_export, "JWT.KEY EXPORT", key::export);
 raw_handler!(key_sync, "JWT.KEY SYNC", key::sync);
+raw_handler!(key_revoke, "JWT.KEY REVOKE", key::revoke);
+raw_handler!(key_cutoff, "JWT.KEY CUTOFF", key::cutoff);
 
 type Handler = extern "C" fn(
     *mut raw::RedisModuleCtx,
@@ -22,14 +24,19 @@ type Handler = extern "C" fn(
     std::os::raw::c_int,
 ) -> std::os::raw::c_int;
 
-/// name, handler, flags, arity (counting `JWT.KEY` and the subcommand), summary
-const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
+/// ACL categories of every subcommand but LIST.
+const ADMIN: &str = "admin dangerous slow";
+
+/// name, handler, flags, arity (counting `JWT.KEY` and the subcommand), summary, ACL
+/// categories
+const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str, &str)] = &[
     (
         "generate",
         key_generate,
         "write deny-oom admin",
         -3,
         "Generates a key (HS*, ES256/384, EdDSA)",
+        ADMIN,
     ),
     (
         "import",
@@ -37,6 +44,7 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
         "write deny-oom admin",
         5,
         "Imports an HMAC secret or a PEM private key",
+        ADMIN,
     ),
     (
         "activate",
@@ -44,6 +52,7 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
         "write admin",
         3,
         "Makes a key the signing key",
+        ADMIN,
     ),
     (
         "rotate",
@@ -51,6 +60,7 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
         "write deny-oom admin",
         -2,
         "A new signing key; the old one retires",
+        ADMIN,
     ),
     (
         "retire",
@@ -58,6 +68,7 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
         "write admin",
         3,
         "Stops a key from signing; it verifies until its tokens end",
+        ADMIN,
     ),
     (
         "list",
@@ -65,6 +76,7 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
         "readonly fast",
         2,
         "Lists the keys (never their material)",
+        "read fast",
     ),
     (
         "export",
@@ -72,6 +84,23 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
         "readonly admin",
         3,
         "Exports a key's material for IMPORT elsewhere",
+        ADMIN,
+    ),
+    (
+        "revoke",
+        key_revoke,
+        "write admin",
+        3,
+        "Breach response: a key's tokens stop verifying at once",
+        ADMIN,
+    ),
+    (
+        "cutoff",
+        key_cutoff,
+        "write admin",
+        2,
+        "Ends every session of every user at once (O(1))",
+        ADMIN,
     ),
     (
         "sync",
@@ -79,10 +108,11 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str)] = &[
         "write admin",
         3,
         "Replaces the keyring (replication and AOF)",
+        ADMIN,
     ),
 ];
 
-pub fn register(ctx: &Context) -> Status {
+pub fn register(ctx: &Context, jwt_category: bool) -> Status {
     let (Some(create), Some(get), Some(create_sub)) = (
         unsafe { raw::RedisModule_CreateCommand },
         unsafe { raw::RedisModule_GetCommand },
@@ -103,7 +133,7 @@ pub fn register(ctx: &Context) -> Status {
     if parent.is_null() {
         return Status::Err;
     }
-    for (sub, handler, flags, arity, summary) in KEY_SUBCOMMANDS {
+    for (sub, handler, flags, arity, summary, acl) in KEY_SUBCOMMANDS {
         let (Ok(sub_c), Ok(flags_c)) = (CString::new(*sub), CString::new(*flags)) else {
             return Status::Err;
         };
@@ -124,6 +154,12 @@ pub fn register(ctx: &Context) -> Status {
         }
         let full = format!("jwt.key|{sub}");
         crate::command_info::set_by_name(ctx, &full, summary, *arity);
+        if let Err(e) =
+            crate::acl::set_categories(ctx, &full, &crate::categories(acl, jwt_category))
+        {
+            ctx.log_warning(&format!("jwt: {e}"));
+            return Status::Err;
+        }
     }
     Status::Ok
 }

@@ -254,7 +254,7 @@ fn bad_input_gets_an_error_and_changes_nothing() {
         .unwrap();
     assert_eq!(
         code(cmd("JWT.SIGN").arg("mallory").query::<String>(&mut c)),
-        "ERR"
+        "WRONGTYPE"
     );
     let v: String = cmd("GET").arg("jwt:{mallory}").query(&mut c).unwrap();
     assert_eq!(v, "x");

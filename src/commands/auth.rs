@@ -4,52 +4,25 @@
 use crate::config;
 use crate::core::error::{Error, Result};
 use crate::core::refresh;
-use crate::core::session::{self, session_key, token_predates_session};
+use crate::core::session::{self, StoredSession, TokenSession};
 use crate::core::token::{self, ClaimChecks};
 use crate::core::verify_cache::{Verdict, VerifyCache};
 use crate::keyring_state;
-use crate::rawkey::KeyName;
 use crate::stats;
-use crate::store::Store;
+use crate::store::SessionRef;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// A token whose signature verified, with what the session checks need.
 pub struct Verified {
     pub payload: Arc<[u8]>,
-    pub iat: Option<f64>,
+    /// What the token says of its session (iat, sinc).
+    pub token_session: TokenSession,
     pub exp: Option<f64>,
     /// The key that verified it.
     pub kid: Arc<str>,
     /// None for a STATELESS token (no `sid`).
     pub session: Option<SessionRef>,
-}
-
-/// The session a token names: `<prefix>{<sub>}:<sid>`, built once while the claims are
-/// borrowed from the payload; the index key and the sid are slices of it.
-#[derive(Clone)]
-pub struct SessionRef {
-    pub key: Arc<str>,
-    index_len: usize,
-    /// The key name as a server string, made once (None if the server refused).
-    pub name: Option<KeyName>,
-}
-
-impl SessionRef {
-    fn new(sub: &str, sid: &str) -> Result<SessionRef> {
-        let key = session_key_of(sub, sid)?;
-        Ok(SessionRef {
-            index_len: key.len() - sid.len() - 1,
-            name: KeyName::new(key.as_bytes()),
-            key: Arc::from(key),
-        })
-    }
-    pub fn index_key(&self) -> &str {
-        &self.key[..self.index_len]
-    }
-    pub fn sid(&self) -> &str {
-        &self.key[self.index_len + 1..]
-    }
 }
 
 #[derive(Default)]
@@ -118,7 +91,7 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         }
         let verified = check_claims(&e.checks, now, expect).map(|()| Verified {
             payload: e.payload.clone(),
-            iat: e.checks.iat,
+            token_session: token_session(&e.checks),
             exp: e.checks.exp,
             kid: e.kid.clone(),
             session: e.session.clone(),
@@ -140,7 +113,7 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         let claims = token::parse_claims(&payload)?;
         let session = match (&claims.sub, &claims.sid) {
             (_, None) => None,
-            (Some(sub), Some(sid)) => Some(SessionRef::new(sub, sid)?),
+            (Some(sub), Some(sid)) => Some(session_ref_of(sub, sid)?),
             (None, Some(_)) => return Err(Error::invalid("token has a sid but no sub")),
         };
         (ClaimChecks::of(&claims), session)
@@ -158,37 +131,73 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
     check_claims(&checks, now, expect)?;
     Ok(Verified {
         payload,
-        iat: checks.iat,
+        token_session: token_session(&checks),
         exp: checks.exp,
         kid,
         session,
     })
 }
 
+fn token_session(checks: &ClaimChecks) -> TokenSession {
+    TokenSession {
+        iat: checks.iat,
+        incarnation: checks.sinc,
+    }
+}
+
 /// The session key a token names, read without verifying anything (cluster routing).
 pub(super) fn unverified_session_key(token: &[u8]) -> Option<String> {
     let (_, payload) = token::decode_unverified(token, config::max_token_bytes()).ok()?;
     let claims = token::parse_claims(&payload).ok()?;
-    session_key_of(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()
+    let (sub, sid) = valid_sub_sid(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()?;
+    Some(config::PREFIX.with(|p| session::session_key(p, sub, sid)))
 }
 
-/// `<prefix>{<sub>}:<sid>` for the sub and sid a token carries, both validated.
-fn session_key_of(sub: &str, sid: &str) -> Result<String> {
+fn valid_sub_sid<'a>(sub: &'a str, sid: &'a str) -> Result<(&'a str, &'a str)> {
     let sub = session::validate_subject(sub.as_bytes())
         .map_err(|_| Error::invalid("token has an invalid sub"))?;
-    session::validate_sid(sid.as_bytes())
+    let sid = session::validate_sid(sid.as_bytes())
         .map_err(|_| Error::invalid("token has an invalid sid"))?;
-    Ok(config::PREFIX.with(|p| session_key(p, sub, sid)))
+    Ok((sub, sid))
+}
+
+/// The session of the sub and sid a token carries, both validated.
+fn session_ref_of(sub: &str, sid: &str) -> Result<SessionRef> {
+    let (sub, sid) = valid_sub_sid(sub, sid)?;
+    Ok(config::PREFIX.with(|p| SessionRef::new(p, sub, sid)))
 }
 
 pub(super) fn no_session() -> Error {
     Error::invalid("token has no session (it was signed STATELESS)")
 }
 
-/// Is the token's session still the live one?
-pub(super) fn session_is_live(store: &Store, v: &Verified, s: &SessionRef) -> bool {
-    match store.session_created(&s.key, s.name.as_ref()) {
-        Some(created) => !token_predates_session(v.iat, created),
-        None => false,
+/// Whether the token may use this stored session (see `session::admits`).
+pub(super) fn admitted(stored: Option<&StoredSession>, v: &Verified, now: i64) -> bool {
+    stored.is_some_and(|s| {
+        session::admits(
+            s,
+            &v.token_session,
+            now,
+            keyring_state::sessions_cutoff_ms(),
+        )
+    })
+}
+
+/// A stateless token verifies on signature and claims alone, unless the operator
+/// turned them off (`jwt.stateless deny`) or it was issued before the sessions cutoff.
+pub(super) fn stateless_allowed(v: &Verified) -> Result<()> {
+    if !config::stateless_allowed() {
+        return Err(Error::invalid(
+            "stateless tokens (without a session) are refused here (jwt.stateless deny)",
+        ));
     }
+    let cutoff = keyring_state::sessions_cutoff_ms();
+    if cutoff > 0
+        && v.token_session
+            .iat
+            .is_none_or(|iat| iat * 1000.0 < cutoff as f64)
+    {
+        return Err(Error::revoked());
+    }
+    Ok(())
 }

@@ -4,12 +4,13 @@
 //! keyring as one `JWT.KEY SYNC` command: replicas and the AOF never generate keys.
 
 use super::{now_ms, redact, Args};
+use crate::acl;
 use crate::config;
 use crate::core::error::{Error, Result};
 use crate::core::keyring::{validate_kid, Alg, Key, Keyring};
 use crate::core::random::OsRandom;
 use crate::keyring_state;
-use redis_module::{Context, RedisString, RedisValue};
+use redis_module::{Context, ContextFlags, RedisString, RedisValue};
 
 /// How long a retired key keeps verifying: long enough for every token it signed with
 /// the configured lifetimes (the longer of jwt.session-ttl and jwt.access-ttl).
@@ -51,6 +52,7 @@ fn kid_arg(args: &mut Args) -> Result<String> {
 /// JWT.KEY GENERATE <alg> [KID <kid>] -> kid. The first key of an empty keyring
 /// becomes active; later ones are ready until ACTIVATE.
 pub fn generate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY GENERATE")?;
     let args = &mut sub_args(argv);
     let alg = alg_arg(args)?;
     let kid = match args.next_option().as_deref() {
@@ -84,6 +86,7 @@ fn add(ring: &mut Keyring, key: Key, now: i64) -> Result<()> {
 /// JWT.KEY IMPORT <kid> <alg> <secret-or-PEM>: HS* take the secret itself (at least the
 /// hash length), the others a PEM private key. The secret is redacted from logs.
 pub fn import(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY IMPORT")?;
     let args = &mut sub_args(argv);
     redact(ctx, 4);
     let kid = kid_arg(args)?;
@@ -98,6 +101,7 @@ pub fn import(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 
 /// JWT.KEY ACTIVATE <kid>: this key signs from now on; the previous one keeps verifying.
 pub fn activate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY ACTIVATE")?;
     let args = &mut sub_args(argv);
     let kid = kid_arg(args)?;
     finish(args, "ACTIVATE")?;
@@ -109,6 +113,7 @@ pub fn activate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 /// JWT.KEY ROTATE [<alg>] -> new kid. A new key signs from now on; the old one is
 /// retired and verifies until its tokens can no longer be valid.
 pub fn rotate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY ROTATE")?;
     let args = &mut sub_args(argv);
     let alg = if args.done() {
         None
@@ -125,6 +130,7 @@ pub fn rotate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 /// JWT.KEY RETIRE <kid>: stops a (non-active) key from signing; it keeps verifying
 /// for the retention period, then it is dropped.
 pub fn retire(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY RETIRE")?;
     let args = &mut sub_args(argv);
     let kid = kid_arg(args)?;
     finish(args, "RETIRE")?;
@@ -163,7 +169,8 @@ pub fn list(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 
 /// JWT.KEY EXPORT <kid> -> [kid, alg, secret-or-PEM], what IMPORT takes back (to keep
 /// the primaries of a cluster on one keyring).
-pub fn export(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+pub fn export(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY EXPORT")?;
     let args = &mut sub_args(argv);
     let kid = kid_arg(args)?;
     finish(args, "EXPORT")?;
@@ -183,12 +190,59 @@ pub fn export(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 pub fn sync(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let args = &mut sub_args(argv);
     redact(ctx, 2);
+    // Only what a primary sent or the AOF holds: from a client it would replace (or
+    // wipe) the keyring behind every other command's back.
+    let flags = ctx.get_flags();
+    if !flags.contains(ContextFlags::REPLICATED) && !flags.contains(ContextFlags::LOADING) {
+        return Err(Error::syntax(
+            "JWT.KEY SYNC is internal: accepted only from the primary's replication stream and the AOF",
+        ));
+    }
     let blob = args.next_bytes("keyring")?;
     finish(args, "SYNC")?;
     let ring = Keyring::from_bytes(blob)?;
     keyring_state::replace(ring);
     ctx.replicate_verbatim();
     Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+/// JWT.KEY REVOKE <kid> -> the active kid: breach response. The key and every token it
+/// signed stop verifying at once, here and (replicated) on the replicas, verify cache
+/// included; JWKS no longer lists it; its kid can never return. If it was the signing
+/// key, another takes over (or one is generated). Sessions live on: their refresh
+/// tokens (MACed with the node's refresh secret, not a signing key) mint access
+/// tokens under the new key.
+pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY REVOKE")?;
+    let args = &mut sub_args(argv);
+    let kid = kid_arg(args)?;
+    finish(args, "REVOKE")?;
+    let now = now_ms()?;
+    let rng = OsRandom::new();
+    let active = keyring_state::update(ctx, |ring| {
+        ring.revoke(&kid, now, &rng)?;
+        Ok(ring.active().map(|k| k.kid.clone()))
+    })?;
+    ctx.log_warning(&format!("jwt: key '{kid}' revoked"));
+    Ok(active.map_or(RedisValue::Null, RedisValue::BulkString))
+}
+
+/// JWT.KEY CUTOFF -> the cutoff (ms): every session of every user created before now
+/// has ended, in O(1): one number in the keyring, replicated with it, that VERIFY,
+/// TOUCH, REFRESH, COUNT and SESSIONS compare with each session's creation time.
+/// Stateless tokens issued before it are refused too. Their keys expire as usual.
+pub fn cutoff(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    acl::check_admin(ctx, "JWT.KEY CUTOFF")?;
+    let args = &mut sub_args(argv);
+    finish(args, "CUTOFF")?;
+    let now = now_ms()?;
+    let at = keyring_state::update(ctx, |ring| {
+        // Sessions created in this very millisecond end too.
+        ring.cut_off_sessions(now + 1);
+        Ok(ring.sessions_cutoff_ms())
+    })?;
+    ctx.log_warning("jwt: every session created before now has been ended (JWT.KEY CUTOFF)");
+    Ok(RedisValue::Integer(at))
 }
 
 /// JWT.JWKS: the public keys as a JSON Web Key Set (RFC 7517). HMAC keys have no public

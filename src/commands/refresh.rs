@@ -1,23 +1,26 @@
 //! JWT.REFRESH: refresh-token rotation with reuse detection, in one atomic command.
 
 use super::sign::{AccessToken, SessionClaims};
+use super::token::check_session_keys;
 use super::{now_ms, only_duration_option, redact, Args};
+use crate::acl::Access;
 use crate::config;
 use crate::core::error::{Code, Error, Result};
 use crate::core::random::OsRandom;
 use crate::core::refresh::{self, Decision, RefreshToken};
-use crate::core::session::{self, index_key, session_key};
+use crate::core::session::{self, session_key};
 use crate::keyring_state;
 use crate::stats;
+use crate::store::SessionRef;
 use crate::store::Store;
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Routes (cluster), authenticates (the node's refresh MAC) and locates a refresh
-/// token: the token with its sub and sid validated, its session key and index key.
+/// token: the token with its sub and sid validated, and its session.
 pub(super) fn open_refresh_token(
     ctx: &Context,
     presented: &[u8],
-) -> Result<(RefreshToken, String, String)> {
+) -> Result<(RefreshToken, SessionRef)> {
     crate::cluster::route_token(ctx, presented, |t| {
         let (sub, sid) = refresh::peek_session(t)?;
         Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
@@ -32,8 +35,8 @@ pub(super) fn open_refresh_token(
     let malformed = |_| Error::invalid("malformed refresh token");
     let sub = session::validate_subject(token.sub.as_bytes()).map_err(malformed)?;
     let sid = session::validate_sid(token.sid.as_bytes()).map_err(malformed)?;
-    let (skey, ikey) = config::PREFIX.with(|p| (session_key(p, sub, sid), index_key(p, sub)));
-    Ok((token, skey, ikey))
+    let session = config::PREFIX.with(|p| SessionRef::new(p, sub, sid));
+    Ok((token, session))
 }
 
 /// JWT.REFRESH <refresh_token> [EXPIRES <dur>] -> [access_token, refresh_token]
@@ -48,17 +51,22 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let presented = args.next_bytes("refresh token")?;
     let expires = only_duration_option(&mut args, "EXPIRES", "JWT.REFRESH")?;
-    let (token, skey, ikey) = open_refresh_token(ctx, presented)?;
+    let (token, s) = open_refresh_token(ctx, presented)?;
+    check_session_keys(ctx, &s, Access::Write)?;
     let (sub, sid) = (token.sub.as_str(), token.sid.as_str());
     let now = now_ms()?;
     let rng = OsRandom::new();
     let store = Store::new(ctx);
-    let record = store.refresh_record(&skey).ok_or_else(Error::revoked)?;
-    if record.state.created_ms != token.created_ms {
-        // A token of an earlier session that had the same SID.
+    let record = store.refresh_record(&s).ok_or_else(Error::revoked)?;
+    let stored = &record.state.stored;
+    // A token of an earlier session that had the same SID, a session whose index entry
+    // is gone, or one created before the sessions cutoff: ended, not reused.
+    let live = stored.index_deadline_ms.is_some_and(|d| d > now)
+        && stored.created_ms >= keyring_state::sessions_cutoff_ms();
+    if !refresh::same_incarnation(&token, stored) || !live {
         return Err(Error::revoked());
     }
-    let next = RefreshToken::new(token.created_ms, 0, sub, sid, &rng)?;
+    let next = RefreshToken::new(token.created_ms, 0, token.incarnation, sub, sid, &rng)?;
     let decision = refresh::decide(
         &record.rotation,
         &token,
@@ -68,7 +76,7 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     )?;
     let rotation = match decision {
         Decision::Reuse => {
-            store.end_sessions(&ikey, &[sid], c"jwt.reuse")?;
+            store.end_sessions(s.index_key(), &[sid], c"jwt.reuse")?;
             stats::REUSE_DETECTIONS.incr();
             return Err(Error::new(
                 Code::Reused,
@@ -86,6 +94,7 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let access = AccessToken {
         sub,
         sid: Some(sid),
+        sinc: token.incarnation,
         now,
         lifetime_ms: Some(expires.unwrap_or(record.access_ms)),
         session_end_ms: expiry,
@@ -100,9 +109,9 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             .ok_or_else(|| Error::syntax("no refresh secret"))?;
         next.encode(mac)
     };
-    store.save_rotation(&skey, &rotation)?;
-    store.set_expiry(&skey, &ikey, sid, expiry)?;
-    store.notify(c"jwt.refresh", &skey, None);
+    store.save_rotation(&s, &rotation)?;
+    store.set_expiry(&s, expiry)?;
+    store.notify(c"jwt.refresh", &s.key, s.name.as_ref());
     stats::REFRESHES.incr();
     Ok(RedisValue::Array(vec![
         RedisValue::BulkString(access),

@@ -8,11 +8,11 @@ use crate::core::duration::parse_positive_ms;
 use crate::core::error::{Code, Error, Result};
 use crate::core::random::{uuid_v4, uuid_v4_pair, OsRandom};
 use crate::core::refresh::RefreshToken;
-use crate::core::session::{self, index_key, session_key};
+use crate::core::session;
 use crate::core::token::{self, NewClaims};
 use crate::keyring_state;
 use crate::stats;
-use crate::store::{NewSession, RefreshInit, Store};
+use crate::store::{NewSession, RefreshInit, SessionRef, Store};
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Options of JWT.SIGN, validated before anything is written.
@@ -114,23 +114,36 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         return sign_stateless(ctx, sub, o);
     }
 
-    let now = now_ms()?;
+    let clock = now_ms()?;
     let rng = OsRandom::new();
-    let prefix = config::PREFIX.with(str::to_string);
+    let (random_sid, jti) = uuid_v4_pair(&rng)?;
+    // A caller-supplied SID can come back after logout: its sessions get an
+    // incarnation number that their tokens carry, so an earlier one's never revive.
+    let (sid, incarnation) = match o.sid {
+        Some(s) => (s.to_string(), Some(session::new_incarnation(&rng)?)),
+        None => (random_sid, None),
+    };
+    let s = config::PREFIX.with(|p| SessionRef::new(p, sub, &sid));
+    let ikey = s.index_key();
+    acl::check_keys(
+        ctx,
+        &[
+            (ikey.as_bytes(), s.index_name.as_ref()),
+            (s.key.as_bytes(), s.name.as_ref()),
+        ],
+        Access::Write,
+    )?;
+    let store = Store::new(ctx);
+    store.check_types(Some(&s.key), ikey)?;
+    let (evict, newest_created) = sessions_to_evict(&store, ikey, &sid, o.limit, clock)?;
+    // Creation order must be total among a subject's sessions (evict-oldest goes by
+    // it): a login in the same millisecond as the newest one counts as 1 ms later.
+    let now = clock
+        .max(newest_created.map_or(i64::MIN, |c| c + 1))
+        .max(keyring_state::sessions_cutoff_ms());
     let idle_ms = o.ttl_ms.unwrap_or_else(|| config::SESSION_TTL.ms());
     let max_deadline = o.maxage_ms.map(|m| now.saturating_add(m));
     let expiry = session::expiry(now, idle_ms, max_deadline);
-    let (random_sid, jti) = uuid_v4_pair(&rng)?;
-    let sid = match o.sid {
-        Some(s) => s.to_string(),
-        None => random_sid,
-    };
-    let skey = session_key(&prefix, sub, &sid);
-    let ikey = index_key(&prefix, sub);
-    acl::check_key(ctx, &ikey, Access::Write)?;
-    let store = Store::new(ctx);
-    store.check_types(Some(&skey), &ikey)?;
-    let evict = sessions_to_evict(&store, &ikey, &sid, o.limit)?;
 
     // From here on we write.
     keyring_state::ensure_signing_key(ctx, now, &rng)?;
@@ -150,6 +163,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let jwt = AccessToken {
         sub,
         sid: Some(&sid),
+        sinc: incarnation,
         now,
         lifetime_ms: access_ms,
         session_end_ms: expiry,
@@ -163,25 +177,25 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             let mac = ring
                 .refresh_secret()
                 .ok_or_else(|| Error::syntax("no refresh secret"))?;
-            Some(RefreshToken::new(now, 1, sub, &sid, &rng)?).map(|t| (t.encode(mac), t.hash()))
+            Some(RefreshToken::new(now, 1, incarnation, sub, &sid, &rng)?)
+                .map(|t| (t.encode(mac), t.hash()))
         }
         false => None,
     };
     let stored_claims = claims.to_stored();
     if !evict.is_empty() {
         let refs: Vec<&str> = evict.iter().map(String::as_str).collect();
-        for _ in 0..store.end_sessions(&ikey, &refs, c"jwt.evict")? {
+        for _ in 0..store.end_sessions(ikey, &refs, c"jwt.evict")? {
             stats::EVICTIONS.incr();
         }
     }
     store.create_session(
-        &skey,
-        &ikey,
-        &sid,
+        &s,
         &NewSession {
             created_ms: now,
             idle_ms,
             max_deadline_ms: max_deadline,
+            incarnation,
             data: o.data,
             expiry_ms: expiry,
             refresh: refresh.as_ref().map(|(_, hash)| RefreshInit {
@@ -191,7 +205,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             }),
         },
     )?;
-    store.notify(c"jwt.sign", &skey, None);
+    store.notify(c"jwt.sign", &s.key, s.name.as_ref());
     stats::SIGNS.incr();
     Ok(match refresh {
         Some((token, _)) => RedisValue::Array(vec![
@@ -268,6 +282,11 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
     {
         return Err(Error::syntax("STATELESS tokens have no session: DATA, TTL, MAXAGE, SID, LIMIT and REFRESH do not apply"));
     }
+    if !config::stateless_allowed() {
+        return Err(Error::syntax(
+            "stateless tokens are turned off (jwt.stateless deny): VERIFY would refuse this one",
+        ));
+    }
     let now = now_ms()?;
     let rng = OsRandom::new();
     keyring_state::ensure_signing_key(ctx, now, &rng)?;
@@ -284,6 +303,7 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
     let token = AccessToken {
         sub,
         sid: None,
+        sinc: None,
         now,
         lifetime_ms: Some(lifetime),
         session_end_ms: 0,
@@ -300,6 +320,8 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
 pub struct AccessToken<'a> {
     pub sub: &'a str,
     pub sid: Option<&'a str>,
+    /// The session's incarnation (caller-supplied SIDs).
+    pub sinc: Option<i64>,
     pub now: i64,
     pub lifetime_ms: Option<i64>,
     /// When the token's session ends: how long a token without `exp` can be valid.
@@ -314,6 +336,7 @@ impl AccessToken<'_> {
         let payload = NewClaims {
             sub: self.sub,
             sid: self.sid,
+            sinc: self.sinc,
             jti,
             iat: self.now.div_euclid(1000),
             exp,
@@ -332,7 +355,7 @@ impl AccessToken<'_> {
         };
         // Retiring this key later must keep it until this token can no longer be valid.
         key.note_valid_until(exp.map_or(self.session_end_ms, |e| e.saturating_mul(1000)));
-        token::sign(key, &payload.to_json())
+        token::sign(key, &payload.to_json(), config::max_token_bytes())
     }
 
     pub fn issue_new(&self, rng: &OsRandom) -> Result<String> {
@@ -344,26 +367,29 @@ impl AccessToken<'_> {
 /// written: with policy `deny` a full subject is a LIMIT error; with `evict-oldest` the
 /// oldest sessions (by creation) make room. Re-signing an existing SID does not count.
 /// Commands are atomic, so N+1 concurrent logins with a limit of N leave exactly N.
+/// Also returns the newest live session's creation time (None when unlimited).
 fn sessions_to_evict(
     store: &Store,
     ikey: &str,
     sid: &str,
     limit: Option<i64>,
-) -> Result<Vec<String>> {
+    now: i64,
+) -> Result<(Vec<String>, Option<i64>)> {
     let limit =
         limit.unwrap_or_else(|| config::MAX_SESSIONS.load(std::sync::atomic::Ordering::Relaxed));
     if limit <= 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
-    let others: Vec<String> = store
-        .sessions(ikey, false)?
+    let live = store.sessions(ikey, false, now, keyring_state::sessions_cutoff_ms())?;
+    let newest = live.iter().map(|s| s.created_ms).max();
+    let others: Vec<String> = live
         .into_iter()
         .map(|s| s.sid)
         .filter(|s| s != sid)
         .collect();
     let excess = (others.len() + 1).saturating_sub(limit as usize);
     if excess == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), newest));
     }
     if config::MAX_SESSIONS_POLICY.with(|p| p == "deny") {
         return Err(Error::new(
@@ -374,5 +400,5 @@ fn sessions_to_evict(
             ),
         ));
     }
-    Ok(others.into_iter().take(excess).collect())
+    Ok((others.into_iter().take(excess).collect(), newest))
 }

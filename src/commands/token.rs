@@ -1,16 +1,19 @@
 //! The token commands: JWT.VERIFY, JWT.DECODE, JWT.TOUCH, JWT.DESTROY.
 
-use super::auth::{authenticate, no_session, session_is_live, unverified_session_key, Expect};
+use super::auth::{
+    admitted, authenticate, no_session, stateless_allowed, unverified_session_key, Expect,
+};
 use super::{now_ms, only_duration_option, redact, set_once, unknown_option, Args};
+use crate::acl::{self, Access};
 use crate::cluster;
 use crate::config;
 use crate::core::error::{Error, Result};
 use crate::core::refresh;
-use crate::core::session::{self, token_predates_session};
+use crate::core::session;
 use crate::core::token;
 use crate::keyring_state;
 use crate::stats;
-use crate::store::Store;
+use crate::store::{SessionRef, Store};
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Replies a bulk string straight from `bytes` (no copy into a RedisValue). Only as a
@@ -45,20 +48,25 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let token = args.next_bytes("token")?;
     let (withdata, expect) = parse_verify_options(&mut args, true, "JWT.VERIFY")?;
     cluster::route_token(ctx, token, unverified_session_key)?;
-    let v = authenticate(token, now_ms()?, Some(&expect))?;
+    let now = now_ms()?;
+    let v = authenticate(token, now, Some(&expect))?;
     let store = Store::new(ctx);
     let data = match &v.session {
         Some(session) => {
-            if !session_is_live(&store, &v, session) {
+            check_session_keys(ctx, session, Access::Read)?;
+            if !admitted(store.stored(session).as_ref(), &v, now) {
                 return Err(Error::revoked());
             }
             if withdata {
-                store.session_data(&session.key)
+                store.session_data(session)
             } else {
                 None
             }
         }
-        None => None,
+        None => {
+            stateless_allowed(&v)?;
+            None
+        }
     };
     stats::VERIFIES.incr();
     Ok(if withdata {
@@ -97,17 +105,16 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let now = now_ms()?;
     let v = authenticate(token, now, Some(&Expect::default()))?;
     let s = v.session.as_ref().ok_or_else(no_session)?;
+    check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
-    let state = store
-        .session_state(&s.key, s.name.as_ref())
-        .ok_or_else(Error::revoked)?;
-    if token_predates_session(v.iat, state.created_ms) {
+    let state = store.state(s).ok_or_else(Error::revoked)?;
+    if !admitted(Some(&state.stored), &v, now) {
         return Err(Error::revoked());
     }
     let ttl = ttl.unwrap_or(state.idle_ms);
     let expiry = session::expiry(now, ttl, state.max_deadline_ms);
     if !session::touch_is_noop(state.expiry_ms, expiry, ttl) {
-        store.set_expiry(&s.key, s.index_key(), s.sid(), expiry)?;
+        store.set_expiry(s, expiry)?;
         if v.exp.is_none() {
             // This token lives as long as its session: so must the key that signed it.
             keyring_state::keep_key_for(ctx, &v.kid, expiry)?;
@@ -132,19 +139,35 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         return destroy_by_refresh_token(ctx, token);
     }
     cluster::route_token(ctx, token, unverified_session_key)?;
-    let v = authenticate(token, now_ms()?, None)?;
+    let now = now_ms()?;
+    let v = authenticate(token, now, None)?;
     let s = v.session.as_ref().ok_or_else(no_session)?;
+    check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
-    if !session_is_live(&store, &v, s) {
+    if !admitted(store.stored(s).as_ref(), &v, now) {
         return Ok(RedisValue::Integer(0));
     }
-    end(&store, &s.key, s.index_key(), s.sid())
+    end(&store, s)
 }
 
-fn end(store: &Store, skey: &str, ikey: &str, sid: &str) -> Result<RedisValue> {
-    let removed = store.delete_session(skey, ikey, sid)?;
+/// Token commands name no key, so ACL key patterns cannot judge them: the module
+/// checks the keys the token leads to (the session and its index), as Redis would
+/// for a command that named them.
+pub(super) fn check_session_keys(ctx: &Context, s: &SessionRef, access: Access) -> Result<()> {
+    acl::check_keys(
+        ctx,
+        &[
+            (s.key.as_bytes(), s.name.as_ref()),
+            (s.index_key().as_bytes(), s.index_name.as_ref()),
+        ],
+        access,
+    )
+}
+
+fn end(store: &Store, s: &SessionRef) -> Result<RedisValue> {
+    let removed = store.delete_session(s)?;
     if removed {
-        store.notify(c"jwt.destroy", skey, None);
+        store.notify(c"jwt.destroy", &s.key, s.name.as_ref());
         stats::DESTROYS.incr();
     }
     Ok(RedisValue::Integer(removed as i64))
@@ -154,10 +177,11 @@ fn end(store: &Store, skey: &str, ikey: &str, sid: &str) -> Result<RedisValue> {
 /// verifies and it names the live session), rotated away or not: ending the session is
 /// what a replayed token would cause anyway.
 fn destroy_by_refresh_token(ctx: &Context, presented: &[u8]) -> Result<RedisValue> {
-    let (token, skey, ikey) = super::refresh::open_refresh_token(ctx, presented)?;
+    let (token, s) = super::refresh::open_refresh_token(ctx, presented)?;
+    check_session_keys(ctx, &s, Access::Write)?;
     let store = Store::new(ctx);
-    match store.session_created(&skey, None) {
-        Some(created) if created == token.created_ms => end(&store, &skey, &ikey, &token.sid),
+    match store.stored(&s) {
+        Some(stored) if refresh::same_incarnation(&token, &stored) => end(&store, &s),
         _ => Ok(RedisValue::Integer(0)),
     }
 }

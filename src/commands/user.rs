@@ -2,13 +2,14 @@
 //! the first argument (the routing key); the per-user index makes each command
 //! O(sessions of that user), never KEYS or SCAN.
 
-use super::{set_once, unknown_option, Args};
+use super::{now_ms, set_once, unknown_option, Args};
 use crate::acl::{self, Access};
 use crate::config;
 use crate::core::error::{Error, Result};
 use crate::core::session::{self, index_key};
+use crate::keyring_state;
 use crate::stats;
-use crate::store::Store;
+use crate::store::{SessionInfo, Store};
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Reads and checks the subject; returns its index key.
@@ -38,7 +39,7 @@ pub fn sessions(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             other => return Err(unknown_option(other, "JWT.SESSIONS")),
         }
     }
-    let list = Store::new(ctx).sessions(&ikey, withdata)?;
+    let list = live_sessions(ctx, &ikey, withdata)?;
     let s = |v: &'static str| RedisValue::SimpleStringStatic(v);
     Ok(RedisValue::Array(
         list.into_iter()
@@ -70,8 +71,17 @@ pub fn count(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let (_, ikey) = subject_index(ctx, &mut args, Access::Read)?;
     no_more_args(&mut args, "JWT.COUNT")?;
     Ok(RedisValue::Integer(
-        Store::new(ctx).sessions(&ikey, false)?.len() as i64,
+        live_sessions(ctx, &ikey, false)?.len() as i64
     ))
+}
+
+fn live_sessions(ctx: &Context, ikey: &str, withdata: bool) -> Result<Vec<SessionInfo>> {
+    Store::new(ctx).sessions(
+        ikey,
+        withdata,
+        now_ms()?,
+        keyring_state::sessions_cutoff_ms(),
+    )
 }
 
 /// JWT.REVOKE <sub> [SID <sid> [<sid> ...]] [EXCEPT <sid>]: all sessions, the listed
@@ -105,10 +115,10 @@ pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let store = Store::new(ctx);
     let targets: Vec<String> = match only {
         Some(sids) => sids,
+        // Every indexed sid, live or not: what is not live is cleared from the index too.
         None => store
-            .sessions(&ikey, false)?
+            .indexed_sids(&ikey)?
             .into_iter()
-            .map(|s| s.sid)
             .filter(|sid| Some(sid) != except.as_ref())
             .collect(),
     };

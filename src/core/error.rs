@@ -26,10 +26,15 @@ pub enum Code {
     Moved,
     /// Cluster: the slot is being migrated or is not served; retry later.
     TryAgain,
+    /// A key where the module keeps a session or an index holds another type: it is
+    /// left as it is (Redis's own code for this).
+    WrongType,
+    /// A keyring change on a replica (Redis's own code for writes a replica refuses).
+    ReadOnly,
 }
 
 impl Code {
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 12] = [
         Code::Err,
         Code::Invalid,
         Code::Expired,
@@ -40,6 +45,8 @@ impl Code {
         Code::NoPerm,
         Code::Moved,
         Code::TryAgain,
+        Code::WrongType,
+        Code::ReadOnly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +61,8 @@ impl Code {
             Code::NoPerm => "NOPERM",
             Code::Moved => "MOVED",
             Code::TryAgain => "TRYAGAIN",
+            Code::WrongType => "WRONGTYPE",
+            Code::ReadOnly => "READONLY",
         }
     }
 }
@@ -83,6 +92,14 @@ impl Error {
         Self::new(
             Code::NoPerm,
             format!("this user has no permissions to access the '{key}' key"),
+        )
+    }
+    pub fn wrong_type(key: &str) -> Self {
+        Self::new(
+            Code::WrongType,
+            format!(
+                "key {key} holds another type than the module keeps there; it was left as it is"
+            ),
         )
     }
     pub fn revoked() -> Self {

@@ -50,6 +50,19 @@ pub const ALL_ALGS: [Alg; 12] = [
 ];
 
 impl Alg {
+    /// The algorithm of a key generated to follow one of this algorithm (ROTATE without
+    /// an algorithm, automatic rotation, REVOKE of the signing key): the same where the
+    /// module can generate it, ES256 for RSA (the module generates no RSA keys; ES256
+    /// keeps tokens verifiable through JWKS, as RSA was).
+    pub fn successor(self) -> Alg {
+        match self {
+            Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
+                Alg::ES256
+            }
+            other => other,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Alg::HS256 => "HS256",
@@ -440,6 +453,11 @@ pub struct Keyring {
     /// state like the keys; independent of key rotation (refresh tokens outlive keys).
     refresh_secret: Option<hmac::Key>,
     refresh_secret_bytes: Vec<u8>,
+    /// Kids of keys revoked as compromised: their material is gone and the kid can
+    /// never come back (a key's state only moves forward).
+    revoked: Vec<String>,
+    /// Sessions created before this time (ms) have ended: the O(1) "log everyone out".
+    sessions_cutoff_ms: i64,
 }
 
 /// One row of JWT.KEY LIST.
@@ -459,6 +477,14 @@ struct KeyringDoc {
     keys: Vec<KeyDoc>,
     #[serde(default)]
     refresh: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    revoked: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    cutoff: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]
@@ -484,6 +510,8 @@ impl Keyring {
             active: None,
             refresh_secret: None,
             refresh_secret_bytes: Vec::new(),
+            revoked: Vec::new(),
+            sessions_cutoff_ms: 0,
         }
     }
 
@@ -526,6 +554,12 @@ impl Keyring {
 
     /// Adds a key; a kid is unique. The first key of an empty keyring becomes active.
     pub fn insert(&mut self, key: Key) -> Result<()> {
+        if self.revoked.contains(&key.kid) {
+            return Err(Error::syntax(format!(
+                "kid '{}' belonged to a revoked key and cannot be used again",
+                key.kid
+            )));
+        }
         if self.get(&key.kid).is_some() {
             return Err(Error::syntax(format!(
                 "a key with kid '{}' already exists",
@@ -596,7 +630,7 @@ impl Keyring {
         rng: &dyn Random,
     ) -> Result<String> {
         let alg = alg
-            .or_else(|| self.active().map(|k| k.alg))
+            .or_else(|| self.active().map(|k| k.alg.successor()))
             .unwrap_or(Alg::HS256);
         let kid = self.fresh_kid(rng)?;
         let key = Key::generate(alg, &kid, now_ms, rng)?;
@@ -609,10 +643,57 @@ impl Keyring {
         Ok(kid)
     }
 
+    /// Breach response: the key is gone at once (every token it signed stops
+    /// verifying) and its kid is never accepted again. If it was the signing key, the
+    /// most recently activated key that may still sign takes over, else a new key of
+    /// the same family is generated (see `Alg::successor`). Returns the new active kid
+    /// when the active key changed.
+    pub fn revoke(&mut self, kid: &str, now_ms: i64, rng: &dyn Random) -> Result<Option<String>> {
+        let i = self.index(kid)?;
+        let was_active = self.active == Some(i);
+        let active_kid = self.active().map(|k| k.kid.clone());
+        let alg = self.keys[i].alg;
+        self.keys.remove(i);
+        self.revoked.push(kid.to_string());
+        self.active = active_kid.and_then(|a| self.keys.iter().position(|k| k.kid == a));
+        if !was_active {
+            return Ok(None);
+        }
+        let successor = self
+            .keys
+            .iter()
+            .filter(|k| k.retired_ms.is_none())
+            .max_by_key(|k| (k.activated_ms.unwrap_or(0), k.created_ms))
+            .map(|k| k.kid.clone());
+        let kid = match successor {
+            Some(kid) => kid,
+            None => {
+                let kid = self.fresh_kid(rng)?;
+                self.insert(Key::generate(alg.successor(), &kid, now_ms, rng)?)?;
+                kid
+            }
+        };
+        self.activate(&kid, now_ms)?;
+        Ok(Some(kid))
+    }
+
+    pub fn is_revoked(&self, kid: &str) -> bool {
+        self.revoked.iter().any(|k| k == kid)
+    }
+
+    /// Ends every session created before `at_ms` (never moves back).
+    pub fn cut_off_sessions(&mut self, at_ms: i64) {
+        self.sessions_cutoff_ms = self.sessions_cutoff_ms.max(at_ms);
+    }
+
+    pub fn sessions_cutoff_ms(&self) -> i64 {
+        self.sessions_cutoff_ms
+    }
+
     pub fn fresh_kid(&self, rng: &dyn Random) -> Result<String> {
         loop {
             let kid = random_kid(rng)?;
-            if self.get(&kid).is_none() {
+            if self.get(&kid).is_none() && !self.is_revoked(&kid) {
                 return Ok(kid);
             }
         }
@@ -678,6 +759,8 @@ impl Keyring {
                 .collect(),
             refresh: (!self.refresh_secret_bytes.is_empty())
                 .then(|| STANDARD.encode(&self.refresh_secret_bytes)),
+            revoked: self.revoked.clone(),
+            cutoff: self.sessions_cutoff_ms,
         };
         // Serializing plain structs of strings and integers cannot fail.
         serde_json::to_vec(&doc).unwrap_or_default()
@@ -691,6 +774,8 @@ impl Keyring {
             return Err(bad("unknown format version"));
         }
         let mut ring = Keyring::default();
+        ring.revoked = doc.revoked;
+        ring.sessions_cutoff_ms = doc.cutoff;
         for kd in doc.keys {
             let alg = Alg::from_header(&kd.alg).ok_or_else(|| bad("unknown algorithm"))?;
             let material = STANDARD

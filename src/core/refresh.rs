@@ -1,8 +1,10 @@
 //! Refresh tokens and their rotation, as pure logic.
 //!
 //! A refresh token is opaque: `jwtr_` + base64url of
-//! `version | created_ms | generation | sub | sid | secret(32) | tag(32)`.
-//! `created_ms` ties it to one incarnation of its session; sub and sid locate the
+//! `version(2) | created_ms | generation | incarnation | sub | sid | secret(32) | tag(32)`
+//! (version 1, written by 0.1, has no incarnation and still decodes).
+//! `created_ms` and the incarnation (0 for a random SID) tie it to one incarnation of
+//! its session; sub and sid locate the
 //! session in one lookup; the 256-bit secret is stored only as its SHA-256; the tag is an
 //! HMAC with the node's refresh secret, so a forged token (INVALID, changes nothing) is
 //! told apart from a genuine token that was rotated away (REUSED, revokes the session).
@@ -21,7 +23,9 @@ use base64::Engine;
 use ring::{digest, hmac};
 
 pub const PREFIX: &str = "jwtr_";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The 0.1 format: no incarnation field.
+const VERSION_1: u8 = 1;
 const SECRET_BYTES: usize = 32;
 const TAG_BYTES: usize = 32;
 /// How many tokens of one generation may be accepted at once (one per racing tab).
@@ -33,6 +37,8 @@ pub const HASH_BYTES: usize = 32;
 pub struct RefreshToken {
     pub created_ms: i64,
     pub generation: u64,
+    /// The session's incarnation (sessions with a caller-supplied SID), else None.
+    pub incarnation: Option<i64>,
     pub sub: String,
     pub sid: String,
     pub secret: [u8; SECRET_BYTES],
@@ -42,6 +48,7 @@ impl RefreshToken {
     pub fn new(
         created_ms: i64,
         generation: u64,
+        incarnation: Option<i64>,
         sub: &str,
         sid: &str,
         rng: &dyn Random,
@@ -51,6 +58,7 @@ impl RefreshToken {
         Ok(RefreshToken {
             created_ms,
             generation,
+            incarnation,
             sub: sub.to_string(),
             sid: sid.to_string(),
             secret,
@@ -62,6 +70,7 @@ impl RefreshToken {
         b.push(VERSION);
         b.extend_from_slice(&self.created_ms.to_be_bytes());
         b.extend_from_slice(&self.generation.to_be_bytes());
+        b.extend_from_slice(&self.incarnation.unwrap_or(0).to_be_bytes());
         b.extend_from_slice(&(self.sub.len() as u16).to_be_bytes());
         b.extend_from_slice(self.sub.as_bytes());
         b.push(self.sid.len() as u8);
@@ -102,11 +111,29 @@ pub fn peek_session(token: &[u8]) -> Option<(String, String)> {
         .decode(token.strip_prefix(PREFIX.as_bytes())?)
         .ok()?;
     let body = raw.get(..raw.len().checked_sub(TAG_BYTES)?)?;
-    let sub_len = u16::from_be_bytes(body.get(17..19)?.try_into().ok()?) as usize;
-    let sub = std::str::from_utf8(body.get(19..19 + sub_len)?).ok()?;
-    let sid_len = *body.get(19 + sub_len)? as usize;
-    let sid = std::str::from_utf8(body.get(20 + sub_len..20 + sub_len + sid_len)?).ok()?;
+    let at = header_len(*body.first()?)?;
+    let sub_len = u16::from_be_bytes(body.get(at..at + 2)?.try_into().ok()?) as usize;
+    let sub = std::str::from_utf8(body.get(at + 2..at + 2 + sub_len)?).ok()?;
+    let sid_at = at + 2 + sub_len;
+    let sid_len = *body.get(sid_at)? as usize;
+    let sid = std::str::from_utf8(body.get(sid_at + 1..sid_at + 1 + sid_len)?).ok()?;
     Some((sub.to_string(), sid.to_string()))
+}
+
+/// The bytes before the subject's length: version, created, generation and (version
+/// 2) the incarnation. None for an unknown version.
+fn header_len(version: u8) -> Option<usize> {
+    match version {
+        VERSION_1 => Some(1 + 8 + 8),
+        VERSION => Some(1 + 8 + 8 + 8),
+        _ => None,
+    }
+}
+
+/// Whether a genuine refresh token belongs to the session stored under its name now
+/// (and not to an earlier session that had the same SID).
+pub fn same_incarnation(token: &RefreshToken, stored: &super::session::StoredSession) -> bool {
+    token.created_ms == stored.created_ms && token.incarnation == stored.incarnation
 }
 
 /// Parses and authenticates a refresh token. Anything malformed or with a bad tag is
@@ -126,7 +153,11 @@ pub fn decode(token: &[u8], mac: &hmac::Key, max_bytes: usize) -> Result<Refresh
     let raw = URL_SAFE_NO_PAD
         .decode(&token[PREFIX.len()..])
         .map_err(|_| invalid())?;
-    if raw.len() < 1 + 8 + 8 + 2 + 1 + SECRET_BYTES + TAG_BYTES || raw[0] != VERSION {
+    let header = raw
+        .first()
+        .and_then(|v| header_len(*v))
+        .ok_or_else(invalid)?;
+    if raw.len() < header + 2 + 1 + SECRET_BYTES + TAG_BYTES {
         return Err(invalid());
     }
     let (body, tag) = raw.split_at(raw.len() - TAG_BYTES);
@@ -140,6 +171,13 @@ pub fn decode(token: &[u8], mac: &hmac::Key, max_bytes: usize) -> Result<Refresh
     };
     let created_ms = i64::from_be_bytes(take(8)?.try_into().map_err(|_| invalid())?);
     let generation = u64::from_be_bytes(take(8)?.try_into().map_err(|_| invalid())?);
+    let incarnation = match header {
+        h if h > 1 + 8 + 8 => Some(i64::from_be_bytes(
+            take(8)?.try_into().map_err(|_| invalid())?,
+        ))
+        .filter(|n| *n != 0),
+        _ => None,
+    };
     let sub_len = u16::from_be_bytes(take(2)?.try_into().map_err(|_| invalid())?) as usize;
     let sub = String::from_utf8(take(sub_len)?.to_vec()).map_err(|_| invalid())?;
     let sid_len = take(1)?[0] as usize;
@@ -151,6 +189,7 @@ pub fn decode(token: &[u8], mac: &hmac::Key, max_bytes: usize) -> Result<Refresh
     Ok(RefreshToken {
         created_ms,
         generation,
+        incarnation,
         sub,
         sid,
         secret,
@@ -239,7 +278,7 @@ mod tests {
     #[test]
     fn round_trip_and_tamper() {
         let rng = Counter(Cell::new(1));
-        let t = RefreshToken::new(1234, 7, "alice", "sid-1", &rng).unwrap();
+        let t = RefreshToken::new(1234, 7, Some(42), "alice", "sid-1", &rng).unwrap();
         let s = t.encode(&mac());
         assert!(s.starts_with("jwtr_") && !s.contains('.'));
         assert_eq!(decode(s.as_bytes(), &mac(), 8192).unwrap(), t);
@@ -265,6 +304,29 @@ mod tests {
         assert!(decode(b"jwtr_", &mac(), 8192).is_err());
     }
 
+    /// Tokens written by 0.1 (version 1, no incarnation) keep working after an upgrade.
+    #[test]
+    fn version_1_tokens_still_decode() {
+        let mut body = vec![VERSION_1];
+        body.extend_from_slice(&1234i64.to_be_bytes());
+        body.extend_from_slice(&7u64.to_be_bytes());
+        body.extend_from_slice(&5u16.to_be_bytes());
+        body.extend_from_slice(b"alice");
+        body.push(5);
+        body.extend_from_slice(b"sid-1");
+        body.extend_from_slice(&[3u8; 32]);
+        let tag = hmac::sign(&mac(), &body);
+        body.extend_from_slice(tag.as_ref());
+        let s = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&body));
+        let t = decode(s.as_bytes(), &mac(), 8192).unwrap();
+        assert_eq!((t.created_ms, t.generation, t.incarnation), (1234, 7, None));
+        assert_eq!((t.sub.as_str(), t.sid.as_str()), ("alice", "sid-1"));
+        assert_eq!(
+            peek_session(s.as_bytes()),
+            Some(("alice".to_string(), "sid-1".to_string()))
+        );
+    }
+
     fn state(gen: u64, current: &[[u8; 32]], previous: &[[u8; 32]], rotated: i64) -> RotationState {
         RotationState {
             generation: gen,
@@ -278,6 +340,7 @@ mod tests {
         RefreshToken {
             created_ms: 1,
             generation: gen,
+            incarnation: None,
             sub: "a".into(),
             sid: "s".into(),
             secret: [secret; 32],

@@ -54,11 +54,13 @@ mod tests {
         let good_token = token::sign(
             r.active().unwrap(),
             r#"{"sub":"a","sid":"s","iat":1,"exp":2}"#,
+            8192,
         )
         .unwrap();
         let good_refresh = refresh::RefreshToken {
             created_ms: 1,
             generation: 1,
+            incarnation: Some(3),
             sub: "a".into(),
             sid: "s".into(),
             secret: [1; 32],

@@ -31,6 +31,52 @@ pub mod field {
     pub const ACCESS_TTL: &CStr = c"a";
     /// The public claims (with iss/aud) that REFRESH puts in new access tokens.
     pub const CLAIMS: &CStr = c"j";
+    /// The incarnation of a session with a caller-supplied SID (absent for random
+    /// SIDs, which never repeat): its tokens carry it as `sinc`.
+    pub const INCARNATION: &CStr = c"n";
+}
+
+/// A fresh incarnation number: 53 random bits (exact in a JSON number in every
+/// language), never 0.
+pub fn new_incarnation(rng: &dyn super::random::Random) -> super::error::Result<i64> {
+    let mut b = [0u8; 8];
+    rng.fill(&mut b)?;
+    Ok((u64::from_le_bytes(b) >> 11).max(1) as i64)
+}
+
+/// What a token says of the session it belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TokenSession {
+    /// `iat`, seconds.
+    pub iat: Option<f64>,
+    /// `sinc`: the incarnation of a session with a caller-supplied SID.
+    pub incarnation: Option<i64>,
+}
+
+/// What the store holds of a session: its record and its index entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoredSession {
+    pub created_ms: i64,
+    pub incarnation: Option<i64>,
+    /// The deadline in the per-user index; None when the entry (or the index) is gone.
+    pub index_deadline_ms: Option<i64>,
+}
+
+/// Whether a token may use a stored session. The index is authoritative: a session
+/// counts (and verifies) only while its index entry is live, whatever happened to its
+/// own key (PERSIST, RESTORE, an evicted index). The token must be of this incarnation:
+/// the `sinc` it carries where the session has one, else issued no earlier than the
+/// session's creation. Sessions created before `cutoff_ms` (the all-sessions cutoff)
+/// have ended.
+pub fn admits(stored: &StoredSession, token: &TokenSession, now_ms: i64, cutoff_ms: i64) -> bool {
+    let live = stored.index_deadline_ms.is_some_and(|d| d > now_ms);
+    let same_incarnation = match stored.incarnation {
+        Some(n) => token.incarnation == Some(n),
+        None => {
+            token.incarnation.is_none() && !token_predates_session(token.iat, stored.created_ms)
+        }
+    };
+    live && same_incarnation && stored.created_ms >= cutoff_ms
 }
 
 /// A subject is any non-empty UTF-8 string up to 512 bytes without `{` or `}`: the
@@ -153,6 +199,57 @@ mod tests {
         assert!(validate_subject(&[0xff, 0xfe]).is_err());
         assert!(validate_subject(&[b'a'; 512]).is_ok());
         assert!(validate_subject(&[b'a'; 513]).is_err());
+    }
+
+    #[test]
+    fn admission_needs_a_live_index_entry_the_same_incarnation_and_the_cutoff() {
+        let stored = StoredSession {
+            created_ms: 10_500,
+            incarnation: None,
+            index_deadline_ms: Some(20_000),
+        };
+        let token = TokenSession {
+            iat: Some(10.0),
+            incarnation: None,
+        };
+        assert!(admits(&stored, &token, 15_000, 0));
+        assert!(!admits(&stored, &token, 20_000, 0), "deadline passed");
+        let gone = StoredSession {
+            index_deadline_ms: None,
+            ..stored
+        };
+        assert!(!admits(&gone, &token, 15_000, 0), "no index entry");
+        assert!(
+            !admits(&stored, &token, 15_000, 10_501),
+            "before the cutoff"
+        );
+        let older = TokenSession {
+            iat: Some(9.0),
+            ..token
+        };
+        assert!(
+            !admits(&stored, &older, 15_000, 0),
+            "an earlier incarnation"
+        );
+        let caller_sid = StoredSession {
+            incarnation: Some(7),
+            ..stored
+        };
+        assert!(!admits(&caller_sid, &token, 15_000, 0), "no sinc");
+        let same_second_other = TokenSession {
+            incarnation: Some(8),
+            ..token
+        };
+        assert!(!admits(&caller_sid, &same_second_other, 15_000, 0));
+        let ours = TokenSession {
+            incarnation: Some(7),
+            ..token
+        };
+        assert!(admits(&caller_sid, &ours, 15_000, 0));
+        assert!(
+            !admits(&stored, &ours, 15_000, 0),
+            "sinc on a session without one"
+        );
     }
 
     #[test]

@@ -212,6 +212,9 @@ pub struct Claims<'a> {
     pub sub: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub sid: Option<Cow<'a, str>>,
+    /// The session's incarnation, for sessions with a caller-supplied SID.
+    #[serde(default)]
+    pub sinc: Option<i64>,
     #[serde(default)]
     pub iat: Option<f64>,
     #[serde(default)]
@@ -231,6 +234,8 @@ pub fn parse_claims(payload_json: &[u8]) -> Result<Claims<'_>> {
 /// The claims VERIFY re-checks on every use, owned (so a verified token can be cached).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClaimChecks {
+    /// Not a check of its own: kept with them so a cache hit knows the incarnation.
+    pub sinc: Option<i64>,
     pub iat: Option<f64>,
     pub exp: Option<f64>,
     pub nbf: Option<f64>,
@@ -242,6 +247,7 @@ pub struct ClaimChecks {
 impl ClaimChecks {
     pub fn of(c: &Claims<'_>) -> ClaimChecks {
         ClaimChecks {
+            sinc: c.sinc,
             iat: c.iat,
             exp: c.exp,
             nbf: c.nbf,
@@ -296,10 +302,17 @@ impl ClaimChecks {
 }
 
 /// Claims a caller may not set through CLAIMS: the module owns them.
-pub const RESERVED: [&str; 7] = ["sub", "sid", "jti", "iat", "exp", "iss", "aud"];
+pub const RESERVED: [&str; 8] = ["sub", "sid", "sinc", "jti", "iat", "exp", "iss", "aud"];
 
 /// Validates CLAIMS: a JSON object without reserved claims; `nbf`, if given, a number.
 pub fn parse_public_claims(json: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>> {
+    // The claims become the token's payload object: what VERIFY would refuse as too
+    // deep must never be signed.
+    if json_depth(json) > MAX_JSON_DEPTH {
+        return Err(Error::syntax(format!(
+            "CLAIMS is nested more than {MAX_JSON_DEPTH} deep: VERIFY would refuse the token"
+        )));
+    }
     let value: serde_json::Value =
         serde_json::from_slice(json).map_err(|_| Error::syntax("CLAIMS is not valid JSON"))?;
     let serde_json::Value::Object(map) = value else {
@@ -326,6 +339,7 @@ pub fn parse_public_claims(json: &[u8]) -> Result<serde_json::Map<String, serde_
 pub struct NewClaims<'a> {
     pub sub: &'a str,
     pub sid: Option<&'a str>,
+    pub sinc: Option<i64>,
     pub jti: &'a str,
     pub iat: i64,
     pub exp: Option<i64>,
@@ -366,6 +380,9 @@ impl NewClaims<'_> {
             out.push_str(",\"sid\":");
             push_json_str(&mut out, sid);
         }
+        if let Some(n) = self.sinc {
+            let _ = write!(out, ",\"sinc\":{n}");
+        }
         out.push_str(",\"jti\":");
         push_json_str(&mut out, self.jti);
         let _ = write!(out, ",\"iat\":{}", self.iat);
@@ -399,7 +416,9 @@ pub fn exp_for(now_ms: i64, lifetime_ms: i64) -> i64 {
     now_ms.div_euclid(1000) + (lifetime_ms + 999) / 1000
 }
 
-pub fn sign(key: &Key, payload_json: &str) -> Result<String> {
+/// Signs `payload_json`; a token over `max_bytes` (which VERIFY would refuse) is an
+/// error instead.
+pub fn sign(key: &Key, payload_json: &str, max_bytes: usize) -> Result<String> {
     let payload_b64 = URL_SAFE_NO_PAD.encode(payload_json);
     let mut token = String::with_capacity(key.header_b64().len() + payload_b64.len() + 90);
     token.push_str(key.header_b64());
@@ -408,6 +427,12 @@ pub fn sign(key: &Key, payload_json: &str) -> Result<String> {
     let signature = key.sign(token.as_bytes())?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    if token.len() > max_bytes {
+        return Err(Error::syntax(format!(
+            "the token would be {} bytes, over jwt.max-token-bytes ({max_bytes}): VERIFY would refuse it",
+            token.len()
+        )));
+    }
     Ok(token)
 }
 
@@ -463,6 +488,7 @@ mod tests {
         let claims = NewClaims {
             sub: "alice \"q\"",
             sid: Some("s1"),
+            sinc: None,
             jti: "j",
             iat: 100,
             exp: Some(200),
@@ -470,7 +496,7 @@ mod tests {
             aud: None,
             public: None,
         };
-        let t = sign(r.active().unwrap(), &claims.to_json()).unwrap();
+        let t = sign(r.active().unwrap(), &claims.to_json(), 8192).unwrap();
         let parts = split(t.as_bytes(), 8192).unwrap();
         assert_eq!(verify_signature(&parts, &r, 0).unwrap().kid, "k1");
         let payload = b64_decode(parts.payload_b64).unwrap();
@@ -554,7 +580,7 @@ mod tests {
     #[test]
     fn tampering_rejected() {
         let r = ring();
-        let t = sign(r.active().unwrap(), r#"{"sub":"a"}"#).unwrap();
+        let t = sign(r.active().unwrap(), r#"{"sub":"a"}"#, 8192).unwrap();
         let parts: Vec<&str> = t.split('.').collect();
         let evil = format!(
             "{}.{}.{}",
