@@ -1,0 +1,73 @@
+"""Client for the redis-jwt Redis module: ``RedisJwt`` (sync) and ``AsyncRedisJwt`` (asyncio)
+over redis-py, standalone or cluster; ``redis_jwt_client.fastapi`` for the cookie flow."""
+from ._core import (
+    Claims,
+    Command,
+    Decoded,
+    Duration,
+    ExportedKey,
+    KeyInfo,
+    RefreshResult,
+    Session,
+    TokenPair,
+    Verified,
+    parse_key,
+    parse_session,
+    refresh_token_session,
+    route_for_subject,
+    route_for_token,
+    token_subject,
+    unverified_payload,
+)
+from .aio import AsyncRedisJwt
+from .client import RedisJwt
+from .errors import (
+    ClusterRedirect,
+    CommandError,
+    ExpiredToken,
+    InvalidToken,
+    JwtError,
+    NoPermission,
+    RefreshReused,
+    RevokedSession,
+    SessionLimit,
+    TokenNotYetValid,
+    WrongType,
+    to_jwt_error,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RedisJwt",
+    "AsyncRedisJwt",
+    "Claims",
+    "Command",
+    "Decoded",
+    "Duration",
+    "ExportedKey",
+    "KeyInfo",
+    "RefreshResult",
+    "Session",
+    "TokenPair",
+    "Verified",
+    "JwtError",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenNotYetValid",
+    "RevokedSession",
+    "RefreshReused",
+    "SessionLimit",
+    "NoPermission",
+    "WrongType",
+    "ClusterRedirect",
+    "CommandError",
+    "to_jwt_error",
+    "parse_key",
+    "parse_session",
+    "refresh_token_session",
+    "route_for_subject",
+    "route_for_token",
+    "token_subject",
+    "unverified_payload",
+]

@@ -1,0 +1,147 @@
+"""The synchronous client, for ``redis.Redis`` and ``redis.cluster.RedisCluster``."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, Sequence, TypeVar, overload
+
+from redis import exceptions as rex
+
+from . import _core as c
+from ._core import Claims, Decoded, Duration, ExportedKey, KeyInfo, RefreshResult, Session, TokenPair, Verified
+from .errors import to_jwt_error
+
+T = TypeVar("T")
+
+_REDIRECT = ("MOVED", "ASK", "TRYAGAIN")
+
+
+def _is_redirect(e: BaseException) -> bool:
+    names = {"MovedError", "AskError", "TryAgainError"}
+    return any(k.__name__ in names for k in type(e).__mro__) or str(e).startswith(_REDIRECT) or (
+        isinstance(e, rex.RedisClusterException) and "dispatch" in str(e)
+    )
+
+
+class RedisJwt:
+    """The redis-jwt commands as methods over a redis-py client.
+
+    ``RedisJwt(redis.Redis(...))`` or ``RedisJwt(redis.cluster.RedisCluster(...))``: in a
+    cluster, subject commands go to the node serving ``{sub}`` and token commands to the
+    node serving the token's (unverified) subject; JWKS and JWT.KEY to any primary.
+    Errors are :class:`~redis_jwt_client.errors.JwtError` subclasses.
+    """
+
+    def __init__(self, redis: Any) -> None:
+        from redis.cluster import RedisCluster
+
+        self.redis = redis
+        self.cluster = isinstance(redis, RedisCluster)
+
+    # ------------------------------------------------------------------ transport
+
+    def execute(self, cmd: "c.Command[T]") -> T:
+        """Runs one Command (see ``_core``): send, map errors, parse."""
+        try:
+            reply = self._send(cmd)
+        except rex.ResponseError as e:
+            raise to_jwt_error(e) from e
+        return cmd.parse(reply)
+
+    def _send(self, cmd: "c.Command[Any]") -> Any:
+        r = self.redis
+        if not self.cluster:
+            return r.execute_command(*cmd.args)
+        for attempt in range(3):
+            node = r.get_node_from_key(cmd.route) if cmd.route else r.get_default_node()
+            try:
+                return r.execute_command(*cmd.args, target_nodes=node)
+            except (rex.ResponseError, rex.RedisClusterException) as e:
+                if attempt == 2 or not _is_redirect(e):
+                    raise
+                # stale slot map: reload it and route again
+                r.nodes_manager.initialize()
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ session lifecycle
+
+    @overload
+    def sign(self, sub: str, *, refresh: Literal[True], claims: Optional[Dict[str, Any]] = ..., data: Any = ..., ttl: Optional[Duration] = ..., expires: Optional[Duration] = ..., max_age: Optional[Duration] = ..., sid: Optional[str] = ..., aud: Optional[str] = ..., iss: Optional[str] = ..., limit: Optional[int] = ..., key: Optional[str] = ...) -> TokenPair: ...
+    @overload
+    def sign(self, sub: str, *, refresh: Literal[False] = ..., claims: Optional[Dict[str, Any]] = ..., data: Any = ..., ttl: Optional[Duration] = ..., expires: Optional[Duration] = ..., max_age: Optional[Duration] = ..., sid: Optional[str] = ..., aud: Optional[str] = ..., iss: Optional[str] = ..., limit: Optional[int] = ..., key: Optional[str] = ...) -> str: ...
+    def sign(self, sub: str, **options: Any) -> Any:
+        """JWT.SIGN: the access token, or a TokenPair with ``refresh=True``."""
+        return self.execute(c.sign(sub, **options))
+
+    def sign_stateless(self, sub: str, *, expires: Optional[Duration] = None, claims: Optional[Dict[str, Any]] = None, key: Optional[str] = None, aud: Optional[str] = None, iss: Optional[str] = None) -> str:
+        """JWT.SIGN ... STATELESS: a token with no session."""
+        return self.execute(c.sign_stateless(sub, expires=expires, claims=claims, key=key, aud=aud, iss=iss))
+
+    @overload
+    def verify(self, token: str, *, with_data: Literal[True], aud: Optional[str] = ..., iss: Optional[str] = ...) -> Verified: ...
+    @overload
+    def verify(self, token: str, *, with_data: Literal[False] = ..., aud: Optional[str] = ..., iss: Optional[str] = ...) -> Claims: ...
+    def verify(self, token: str, *, with_data: bool = False, aud: Optional[str] = None, iss: Optional[str] = None) -> Any:
+        """JWT.VERIFY: the claims; with ``with_data=True`` a Verified(claims, data)."""
+        return self.execute(c.verify(token, with_data=with_data, aud=aud, iss=iss))
+
+    def decode(self, token: str) -> Decoded:
+        """JWT.DECODE: header and payload, NOT verified."""
+        return self.execute(c.decode(token))
+
+    def touch(self, token: str, *, ttl: Optional[Duration] = None) -> Claims:
+        """JWT.TOUCH: verify and slide the session's idle expiry."""
+        return self.execute(c.touch(token, ttl=ttl))
+
+    def destroy(self, token: str) -> bool:
+        """JWT.DESTROY (access or refresh token): True when a session ended."""
+        return self.execute(c.destroy(token))
+
+    def refresh(self, refresh_token: str, *, expires: Optional[Duration] = None) -> RefreshResult:
+        """JWT.REFRESH: rotation; the new pair and the new access token's claims."""
+        return self.execute(c.refresh(refresh_token, expires=expires))
+
+    # ------------------------------------------------------------------ per-user
+
+    def sessions(self, sub: str, *, with_data: bool = False) -> List[Session]:
+        """JWT.SESSIONS: the live sessions, oldest first."""
+        return self.execute(c.sessions(sub, with_data=with_data))
+
+    def session(self, sub: str, sid: str, *, with_data: bool = False) -> Optional[Session]:
+        """One session of the subject, None when gone."""
+        return next((s for s in self.sessions(sub, with_data=with_data) if s.sid == sid), None)
+
+    def count(self, sub: str) -> int:
+        """JWT.COUNT."""
+        return self.execute(c.count(sub))
+
+    def revoke(self, sub: str, *, sids: Optional[Sequence[str]] = None, except_sid: Optional[str] = None) -> int:
+        """JWT.REVOKE: all sessions, the listed ``sids``, or all but ``except_sid``."""
+        if sids is not None and not sids:
+            return 0
+        return self.execute(c.revoke(sub, sids=sids, except_sid=except_sid))
+
+    # ------------------------------------------------------------------ keys
+
+    def jwks(self) -> Dict[str, Any]:
+        """JWT.JWKS: the public keys as a JSON Web Key Set."""
+        return self.execute(c.jwks())
+
+    def key_list(self) -> List[KeyInfo]:
+        return self.execute(c.key_list())
+
+    def key_generate(self, alg: str, *, kid: Optional[str] = None) -> str:
+        return self.execute(c.key_generate(alg, kid))
+
+    def key_import(self, kid: str, alg: str, material: str) -> str:
+        return self.execute(c.key_import(kid, alg, material))
+
+    def key_activate(self, kid: str) -> None:
+        return self.execute(c.key_activate(kid))
+
+    def key_rotate(self, alg: Optional[str] = None) -> str:
+        return self.execute(c.key_rotate(alg))
+
+    def key_retire(self, kid: str) -> None:
+        return self.execute(c.key_retire(kid))
+
+    def key_export(self, kid: str) -> ExportedKey:
+        return self.execute(c.key_export(kid))

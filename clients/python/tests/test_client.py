@@ -1,0 +1,189 @@
+"""Every command through redis-py sync and asyncio, standalone and cluster."""
+import asyncio
+
+import pytest
+import redis
+
+import redis_jwt_client as rj
+from conftest import A, run, standalone, uniq
+
+
+def test_sign_verify_touch_destroy(kind):
+    async def body(jwt):
+        sub = uniq("alice")
+        token = await A(jwt.sign(sub, claims={"role": "admin"}, data={"cart": [42]}, ttl="30m", expires="15m"))
+        assert isinstance(token, str)
+        claims = await A(jwt.verify(token))
+        assert claims["sub"] == sub and claims["role"] == "admin"
+        assert claims["exp"] - claims["iat"] == 900
+        v = await A(jwt.verify(token, with_data=True))
+        assert isinstance(v, rj.Verified) and v.data == {"cart": [42]} and v.claims["sid"] == claims["sid"]
+        d = await A(jwt.decode(token))
+        assert d.header["typ"] == "JWT" and d.payload["sub"] == sub
+        assert (await A(jwt.touch(token, ttl="2h")))["jti"] == claims["jti"]
+        [s] = await A(jwt.sessions(sub, with_data=True))
+        assert s.sid == claims["sid"] and 7000_000 < s.ttl <= 7200_000 and s.maxage_deadline is None
+        assert s.data == {"cart": [42]}
+        assert await A(jwt.destroy(token)) is True
+        assert await A(jwt.destroy(token)) is False
+        with pytest.raises(rj.RevokedSession) as ei:
+            await A(jwt.verify(token))
+        assert ei.value.code == "REVOKED"
+        assert (await A(jwt.verify(await A(jwt.sign(sub)), with_data=True))).data is None
+
+    run(kind, body)
+
+
+def test_refresh_rotation_and_reuse(kind):
+    async def body(jwt):
+        sub = uniq("bob")
+        p0 = await A(jwt.sign(sub, sid="phone", claims={"plan": "pro"}, refresh=True, max_age="7d"))
+        assert isinstance(p0, rj.TokenPair) and p0.refresh_token.startswith("jwtr_")
+        p1 = await A(jwt.refresh(p0.refresh_token, expires=60))
+        assert p1.claims["sub"] == sub and p1.claims["sid"] == "phone" and p1.claims["plan"] == "pro"
+        assert p1.claims["exp"] - p1.claims["iat"] == 60
+        p2 = await A(jwt.refresh(p1.refresh_token))
+        await A(jwt.verify(p2.access_token))
+        with pytest.raises(rj.RefreshReused):
+            await A(jwt.refresh(p0.refresh_token))
+        with pytest.raises(rj.RevokedSession):
+            await A(jwt.verify(p2.access_token))
+        p3 = await A(jwt.sign(sub, refresh=True))
+        assert await A(jwt.destroy(p3.refresh_token)) is True
+
+    run(kind, body)
+
+
+def test_sessions_count_revoke(kind):
+    async def body(jwt):
+        sub = uniq("carol")
+        for sid in ("laptop", "phone", "desk"):
+            await A(jwt.sign(sub, sid=sid, data={"device": sid}))
+        ss = await A(jwt.sessions(sub))
+        assert sorted(s.sid for s in ss) == ["desk", "laptop", "phone"]
+        assert all(isinstance(s, rj.Session) and s.created > 1.6e12 and s.data is None for s in ss)
+        assert await A(jwt.count(sub)) == 3
+        assert (await A(jwt.session(sub, "phone", with_data=True))).data == {"device": "phone"}
+        assert await A(jwt.session(sub, "nope")) is None
+        assert await A(jwt.revoke(sub, sids=["laptop"])) == 1
+        assert await A(jwt.revoke(sub, except_sid="desk")) == 1
+        assert [s.sid for s in await A(jwt.sessions(sub))] == ["desk"]
+        assert await A(jwt.revoke(sub)) == 1
+        assert await A(jwt.count(sub)) == 0
+
+    run(kind, body)
+
+
+def test_errors(kind):
+    async def body(jwt):
+        with pytest.raises(rj.InvalidToken):
+            await A(jwt.verify("not-a-token"))
+        with pytest.raises(rj.InvalidToken):
+            await A(jwt.refresh("jwtr_AAAA"))
+        with pytest.raises(rj.CommandError) as ei:
+            await A(jwt.sign("a{b"))
+        assert ei.value.code == "ERR"
+        with pytest.raises(rj.CommandError):
+            await A(jwt.sign(uniq("d"), ttl="forever"))
+        p = await A(jwt.sign(uniq("d"), refresh=True))
+        with pytest.raises(rj.InvalidToken):
+            await A(jwt.verify(p.refresh_token))
+        with pytest.raises(redis.exceptions.ResponseError):  # still a redis-py ResponseError
+            await A(jwt.refresh(p.access_token))
+
+    run(kind, body)
+
+
+def test_stateless_keys_jwks(kind):
+    async def body(jwt):
+        t = await A(jwt.sign_stateless("svc", expires="5m", claims={"scope": "read"}))
+        c = await A(jwt.verify(t))
+        assert c["scope"] == "read" and "sid" not in c
+        keys = await A(jwt.key_list())
+        assert any(k.state == "active" for k in keys)
+        assert isinstance((await A(jwt.jwks()))["keys"], list)
+
+    run(kind, body)
+
+
+@pytest.mark.parametrize("kind", ["sync", "asyncio"])
+def test_key_administration_and_expiry(kind):
+    async def body(jwt):
+        kid = await A(jwt.key_generate("ES256", kid=uniq("es")))
+        assert next(k for k in await A(jwt.key_list()) if k.kid == kid).alg == "ES256"
+        assert any(k["kid"] == kid for k in (await A(jwt.jwks()))["keys"])
+        ex = await A(jwt.key_export(kid))
+        assert ex.alg == "ES256" and "BEGIN PRIVATE KEY" in ex.material
+        t = await A(jwt.sign(uniq("k"), key=kid, expires=1))
+        assert (await A(jwt.decode(t))).header["kid"] == kid
+        await asyncio.sleep(2.1)
+        with pytest.raises(rj.ExpiredToken):
+            await A(jwt.verify(t))
+
+    run(kind, body)
+
+
+@pytest.mark.parametrize("kind", ["sync-cluster", "asyncio-cluster"])
+def test_cluster_routing_across_primaries(kind):
+    async def body(jwt):
+        subs = [uniq(f"u{i}") for i in range(24)]
+        for s in subs:
+            pair = await A(jwt.sign(s, refresh=True, data={"s": s}))
+            assert (await A(jwt.verify(pair.access_token, with_data=True))).data == {"s": s}
+            await A(jwt.touch(pair.access_token))
+            r = await A(jwt.refresh(pair.refresh_token))
+            assert r.claims["sub"] == s
+            assert await A(jwt.count(s)) == 1
+            assert await A(jwt.destroy(r.refresh_token)) is True
+            with pytest.raises(rj.RevokedSession):
+                await A(jwt.verify(r.access_token))
+
+    run(kind, body)
+
+
+def test_cluster_stale_slot_map_is_recovered():
+    """A token command sent to the wrong primary answers MOVED: the client reloads and retries."""
+
+    async def body(jwt):
+        sub = uniq("moved")
+        token = await A(jwt.sign(sub))
+        rc = jwt.redis
+        right = rc.get_node_from_key("{" + sub + "}")
+        wrong = next(n for n in rc.get_primaries() if n.name != right.name)
+        slot = rc.keyslot("{" + sub + "}")
+        rc.nodes_manager.slots_cache[slot] = [wrong]  # corrupt the cached map
+        assert (await A(jwt.verify(token)))["sub"] == sub
+
+    run("sync-cluster", body)
+
+
+def test_policies_limit_and_noperm():
+    host, port = standalone()
+    admin = redis.Redis(host=host, port=port)
+    user = uniq("acl")
+    admin.execute_command("CONFIG", "SET", "jwt.max-sessions-policy", "deny")
+    admin.execute_command("ACL", "SETUSER", user, "on", ">pw", "~jwt:{alice}*", "+@all")
+    try:
+        for kind in ("sync", "asyncio"):
+
+            async def body(jwt):
+                sub = uniq("lim")
+                await A(jwt.sign(sub, limit=1))
+                with pytest.raises(rj.SessionLimit):
+                    await A(jwt.sign(sub, limit=1))
+
+            run(kind, body)
+
+            async def acl(jwt):
+                await A(jwt.sessions("alice"))
+                with pytest.raises(rj.NoPermission) as ei:
+                    await A(jwt.sessions("bob"))
+                assert ei.value.code == "NOPERM"
+                with pytest.raises(rj.NoPermission):
+                    await A(jwt.revoke("bob"))
+
+            run(kind, acl, username=user, password="pw")
+    finally:
+        admin.execute_command("CONFIG", "SET", "jwt.max-sessions-policy", "evict-oldest")
+        admin.execute_command("ACL", "DELUSER", user)
+        admin.close()

@@ -1,0 +1,65 @@
+import base64
+
+import pytest
+from redis import exceptions as rex
+
+import redis_jwt_client as rj
+from redis_jwt_client import _core
+
+
+@pytest.mark.parametrize(
+    "exc, cls, code, text",
+    [
+        (rex.ResponseError("INVALID bad signature"), rj.InvalidToken, "INVALID", "bad signature"),
+        (rex.ResponseError("EXPIRED token expired"), rj.ExpiredToken, "EXPIRED", "token expired"),
+        (rex.ResponseError("NOTBEFORE not yet"), rj.TokenNotYetValid, "NOTBEFORE", "not yet"),
+        (rex.ResponseError("REVOKED the session has ended"), rj.RevokedSession, "REVOKED", "the session has ended"),
+        (rex.ResponseError("REUSED refresh token was already used"), rj.RefreshReused, "REUSED", None),
+        (rex.ResponseError("LIMIT too many"), rj.SessionLimit, "LIMIT", None),
+        (rex.NoPermissionError("this user has no permissions to access one of the keys"), rj.NoPermission, "NOPERM", None),
+        (rex.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), rj.WrongType, "WRONGTYPE", None),
+        (rex.ResponseError("bad duration"), rj.CommandError, "ERR", "bad duration"),  # redis-py stripped "ERR "
+    ],
+)
+def test_error_mapping(exc, cls, code, text):
+    e = rj.to_jwt_error(exc)
+    assert isinstance(e, cls) and isinstance(e, rj.JwtError) and isinstance(e, rex.ResponseError)
+    assert e.code == code
+    if text:
+        assert str(e) == text
+
+
+def test_non_reply_errors_pass_through():
+    e = rex.ConnectionError("refused")
+    assert rj.to_jwt_error(e) is e
+
+
+def test_records_resp2_and_resp3():
+    flat = [b"sid", b"a", b"created", 1, b"ttl", 1000, b"maxage_deadline", None, b"data", b'{"x":1}', b"new_field", b"v"]
+    resp3 = {"sid": "a", "created": 1, "ttl": 1000, "maxage_deadline": None, "data": '{"x":1}', "new_field": "v"}
+    for r in (flat, resp3):
+        s = rj.parse_session(r, now_ms=5000)
+        assert s == rj.Session("a", 1, 1000, 6000, None, {"x": 1}, {"new_field": "v"})
+    k = rj.parse_key(["kid", "k1", "alg", "HS256", "created", "5", "state", "active", "retires_at", None])
+    assert k == rj.KeyInfo("k1", "HS256", 5, "active", None)
+
+
+def test_token_inspection():
+    body = b"\x01" + bytes(16) + b"\x00\x05alice" + b"\x05phone" + bytes(64)
+    rt = "jwtr_" + base64.urlsafe_b64encode(body).decode().rstrip("=")
+    assert rj.refresh_token_session(rt) == ("alice", "phone")
+    assert rj.route_for_token(rt) == "{alice}"
+    seg = lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
+    at = ".".join([seg('{"alg":"HS256"}'), seg('{"sub":"bob","sid":"s1"}'), ""])
+    assert rj.token_subject(at) == "bob"
+    assert rj.token_subject("garbage") is None
+    assert rj.token_subject("jwtr_AAAA") is None
+
+
+def test_command_arguments():
+    from datetime import timedelta
+
+    cmd = _core.sign("alice", claims={"role": "admin"}, data=[1], ttl="30d", expires=timedelta(minutes=15), max_age=90.5, sid="phone", limit=3, refresh=True)
+    assert cmd.args == ["JWT.SIGN", "alice", "CLAIMS", '{"role":"admin"}', "DATA", "[1]", "TTL", "30d", "EXPIRES", "900", "MAXAGE", "91", "SID", "phone", "LIMIT", "3", "REFRESH"]
+    assert cmd.route == "{alice}"
+    assert _core.revoke("bob", except_sid="desk").args == ["JWT.REVOKE", "bob", "EXCEPT", "desk"]
