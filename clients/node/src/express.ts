@@ -171,7 +171,9 @@ export class CookieSessions {
     let accessMs = typeof claims.exp === 'number' ? claims.exp * 1000 - now : sessionMs;
     if (accessMs !== undefined && sessionMs !== undefined) accessMs = Math.min(accessMs, sessionMs);
     const base = this.base();
-    const opt = (ms: number | undefined) => (ms === undefined ? base : { ...base, maxAge: Math.max(ms, 0) });
+    // Whole seconds, rounded up: a cookie never dies before its token (Max-Age=0 would delete it).
+    const opt = (ms: number | undefined) =>
+      ms === undefined ? base : { ...base, maxAge: Math.max(Math.ceil(ms / 1000), 0) * 1000 };
     res.cookie(this.names.access, accessToken, { ...opt(accessMs), httpOnly: true });
     res.cookie(this.names.refresh, refreshToken, { ...opt(sessionMs), httpOnly: true });
     const csrf = this.csrf && claims[this.csrf.claim];
