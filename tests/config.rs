@@ -195,3 +195,53 @@ fn max_token_bytes_applies() {
         .unwrap();
     assert!(error_text(verify(&mut c, &t)).contains("max-token-bytes"));
 }
+
+fn used_memory(c: &mut Connection) -> i64 {
+    let info: String = cmd("INFO").arg("memory").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A monitoring agent polls `CONFIG GET *` forever: reading (and setting) the module's
+/// configs must not leak. 20,000 reads of all of them leaked 5.7 MB before the fix.
+#[test]
+fn polling_the_configs_does_not_leak() {
+    let s = Server::start();
+    let mut c = s.client();
+    let poll = |c: &mut Connection, n: usize| {
+        for chunk in 0..n / 500 {
+            let mut pipe = redis::pipe();
+            for i in 0..500 {
+                pipe.cmd("CONFIG").arg("GET").arg("jwt.*").ignore();
+                if i % 5 == 0 {
+                    let ttl = format!("{} minutes", 60 + (chunk * 500 + i) % 7);
+                    pipe.cmd("CONFIG")
+                        .arg("SET")
+                        .arg("jwt.session-ttl")
+                        .arg(ttl)
+                        .ignore();
+                }
+            }
+            let _: () = pipe.query(c).unwrap();
+        }
+    };
+    poll(&mut c, 2000); // warm-up: allocator caches, the kept strings
+    let before = used_memory(&mut c);
+    poll(&mut c, 20_000);
+    let after = used_memory(&mut c);
+    assert!(
+        after - before < 200_000,
+        "used_memory grew by {} bytes over 20,000 CONFIG GET jwt.*",
+        after - before
+    );
+    let got: Vec<String> = cmd("CONFIG")
+        .arg("GET")
+        .arg("jwt.prefix")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, ["jwt.prefix", "jwt:"]);
+}

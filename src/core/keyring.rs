@@ -179,6 +179,30 @@ fn rejected(alg: Alg, why: impl std::fmt::Display) -> Error {
     Error::syntax(format!("not a usable {} key: {why}", alg.name()))
 }
 
+/// RSA private keys ring can sign with: 2048 to 4096 bits (it verifies up to 8192).
+pub const RSA_SIGNING_BITS: (usize, usize) = (2048, 4096);
+
+/// An HMAC secret that is really key text (a PEM block or a JWK) is the setup of the
+/// algorithm-confusion attack: a verifier that takes an RSA/EC *public* key as an HS256
+/// secret accepts tokens anyone who knows the public key can make. Refused, whatever
+/// the key; a real secret is random bytes.
+fn refuse_key_text_as_secret(secret: &[u8]) -> Result<()> {
+    let text = String::from_utf8_lossy(secret);
+    let trimmed = text.trim_start();
+    let pem = text.contains("-----BEGIN");
+    let jwk = trimmed.starts_with('{')
+        && serde_json::from_str::<serde_json::Value>(trimmed)
+            .ok()
+            .and_then(|v| v.get("kty").cloned())
+            .is_some();
+    if pem || jwk {
+        return Err(Error::syntax(
+            "an HMAC secret may not be PEM or JWK key text: using a (public) key as an HS* secret is the algorithm-confusion attack; import the key with its own algorithm, or use random bytes",
+        ));
+    }
+    Ok(())
+}
+
 impl Key {
     /// Builds a key from its stored material (secret bytes or private key DER).
     pub fn new(kid: &str, alg: Alg, material: Vec<u8>, created_ms: i64) -> Result<Key> {
@@ -210,10 +234,24 @@ impl Key {
                     .map_err(|e| rejected(alg, e))?,
             ),
             _ => {
-                // ring accepts 2048 to 8192-bit moduli: smaller RSA keys are refused here.
-                let pair = RsaKeyPair::from_pkcs8(&material)
-                    .or_else(|_| RsaKeyPair::from_der(&material))
-                    .map_err(|e| rejected(alg, e))?;
+                // ring signs with 2048 to 4096-bit moduli: others are refused here.
+                let size_error = |e: &ring::error::KeyRejected| {
+                    matches!(e.to_string().as_str(), "TooSmall" | "TooLarge")
+                };
+                let pair = RsaKeyPair::from_pkcs8(&material).or_else(|pkcs8| {
+                    RsaKeyPair::from_der(&material).map_err(|der| {
+                        if size_error(&pkcs8) || size_error(&der) {
+                            Error::syntax(format!(
+                                "not a usable {} key: RSA signing keys must have {} to {} bits",
+                                alg.name(),
+                                RSA_SIGNING_BITS.0,
+                                RSA_SIGNING_BITS.1
+                            ))
+                        } else {
+                            rejected(alg, pkcs8)
+                        }
+                    })
+                })?;
                 Signer::Rsa(pair)
             }
         };
@@ -265,6 +303,7 @@ impl Key {
     /// key (PKCS#8 `PRIVATE KEY`, or PKCS#1 `RSA PRIVATE KEY` for RSA) otherwise.
     pub fn import(kid: &str, alg: Alg, secret_or_pem: &[u8], created_ms: i64) -> Result<Key> {
         if alg.is_hmac() {
+            refuse_key_text_as_secret(secret_or_pem)?;
             return Key::new(kid, alg, secret_or_pem.to_vec(), created_ms);
         }
         let (label, der) = pem::decode(secret_or_pem)?;

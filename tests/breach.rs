@@ -1,0 +1,325 @@
+//! Breach response and key hygiene: JWT.KEY REVOKE, the all-sessions cutoff, turning
+//! stateless tokens off, keyring changes only on the primary, secrets that are key
+//! text, the RSA sizes that work, and tokens SIGN must not issue.
+mod common;
+use common::*;
+
+fn wait_replica(c: &mut Connection) {
+    let n: i64 = cmd("WAIT").arg(1).arg(5000).query(c).unwrap();
+    assert_eq!(n, 1, "replica acknowledged");
+}
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let h = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["kid"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn revoking_a_key_kills_its_tokens_at_once_but_not_the_sessions() {
+    let (primary, replica) = Server::primary_and_replica();
+    let mut p = primary.client();
+    let mut r = replica.client();
+    let _: String = cmd("JWT.KEY")
+        .arg("GENERATE")
+        .arg("ES256")
+        .query(&mut p)
+        .unwrap();
+    let (access, refresh): (String, String) = cmd("JWT.SIGN")
+        .arg("alice")
+        .arg("REFRESH")
+        .query(&mut p)
+        .unwrap();
+    let stateless: String = cmd("JWT.SIGN")
+        .arg("svc")
+        .arg("STATELESS")
+        .query(&mut p)
+        .unwrap();
+    let leaked = kid_of(&access);
+    wait_replica(&mut p);
+    // Both nodes have it in their verify cache.
+    for c in [&mut p, &mut r] {
+        assert!(verify(c, &access).is_ok());
+        assert!(verify(c, &access).is_ok());
+        assert!(verify(c, &stateless).is_ok());
+    }
+    let jwks: String = cmd("JWT.JWKS").query(&mut p).unwrap();
+    let new_active: String = cmd("JWT.KEY")
+        .arg("REVOKE")
+        .arg(&leaked)
+        .query(&mut p)
+        .unwrap();
+    assert_ne!(new_active, leaked);
+    wait_replica(&mut p);
+    for c in [&mut p, &mut r] {
+        assert_eq!(code(verify(c, &access)), "INVALID");
+        assert_eq!(code(verify(c, &stateless)), "INVALID");
+        let list: Vec<Vec<Value>> = cmd("JWT.KEY").arg("LIST").query(c).unwrap();
+        assert!(list
+            .iter()
+            .all(|e| redis::from_redis_value::<String>(&e[1]).unwrap() != leaked));
+    }
+    let jwks_after: String = cmd("JWT.JWKS").query(&mut p).unwrap();
+    assert!(jwks.contains(&leaked) && !jwks_after.contains(&leaked));
+    // The session lives: its refresh token mints an access token under the new key.
+    let (fresh, _): (String, String) = cmd("JWT.REFRESH").arg(&refresh).query(&mut p).unwrap();
+    assert_eq!(kid_of(&fresh), new_active);
+    assert!(verify(&mut p, &fresh).is_ok());
+    // The kid can never come back.
+    let again: RedisResult<String> = cmd("JWT.KEY")
+        .arg("GENERATE")
+        .arg("HS256")
+        .arg("KID")
+        .arg(&leaked)
+        .query(&mut p);
+    assert_eq!(code(again), "ERR");
+}
+
+#[test]
+fn revoking_the_only_key_generates_a_successor() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["bob"]);
+    let kid = kid_of(&t);
+    let next: String = cmd("JWT.KEY")
+        .arg("REVOKE")
+        .arg(&kid)
+        .query(&mut c)
+        .unwrap();
+    assert_ne!(next, kid);
+    assert_eq!(code(verify(&mut c, &t)), "INVALID");
+    let t2 = sign(&mut c, &["bob"]);
+    assert_eq!(kid_of(&t2), next);
+    assert!(verify(&mut c, &t2).is_ok());
+}
+
+#[test]
+fn cutoff_ends_every_session_at_once_everywhere() {
+    let (primary, replica) = Server::primary_and_replica();
+    let mut p = primary.client();
+    let mut r = replica.client();
+    let tokens: Vec<String> = (0..50).map(|i| sign(&mut p, &[&format!("u{i}")])).collect();
+    let (_, refresh): (String, String) = cmd("JWT.SIGN")
+        .arg("u0")
+        .arg("REFRESH")
+        .query(&mut p)
+        .unwrap();
+    let stateless: String = cmd("JWT.SIGN")
+        .arg("svc")
+        .arg("STATELESS")
+        .query(&mut p)
+        .unwrap();
+    let keys_before: i64 = cmd("DBSIZE").query(&mut p).unwrap();
+    let at: i64 = cmd("JWT.KEY").arg("CUTOFF").query(&mut p).unwrap();
+    assert!(at > 0);
+    wait_replica(&mut p);
+    for c in [&mut p, &mut r] {
+        for t in &tokens {
+            assert_eq!(code(verify(c, t)), "REVOKED");
+        }
+        assert_eq!(code(verify(c, &stateless)), "REVOKED");
+        let n: i64 = cmd("JWT.COUNT").arg("u1").query(c).unwrap();
+        assert_eq!(n, 0);
+    }
+    assert_eq!(
+        code(cmd("JWT.REFRESH").arg(&refresh).query::<Value>(&mut p)),
+        "REVOKED"
+    );
+    // O(1): nothing was scanned or deleted.
+    let keys_after: i64 = cmd("DBSIZE").query(&mut p).unwrap();
+    assert_eq!(keys_after, keys_before);
+    // New logins work, here and after a restart of the replica's view (DEBUG RELOAD).
+    let t = sign(&mut p, &["u1"]);
+    assert!(verify(&mut p, &t).is_ok());
+    let _: String = cmd("DEBUG").arg("RELOAD").query(&mut p).unwrap();
+    assert!(verify(&mut p, &t).is_ok());
+    assert_eq!(code(verify(&mut p, &tokens[1])), "REVOKED");
+}
+
+#[test]
+fn stateless_tokens_can_be_turned_off() {
+    let s = Server::start();
+    let mut c = s.client();
+    let stateless: String = cmd("JWT.SIGN")
+        .arg("svc")
+        .arg("STATELESS")
+        .query(&mut c)
+        .unwrap();
+    let with_session = sign(&mut c, &["alice"]);
+    assert!(verify(&mut c, &stateless).is_ok());
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.stateless")
+        .arg("deny")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(code(verify(&mut c, &stateless)), "INVALID");
+    assert!(verify(&mut c, &with_session).is_ok());
+    assert_eq!(
+        code(
+            cmd("JWT.SIGN")
+                .arg("svc")
+                .arg("STATELESS")
+                .query::<String>(&mut c)
+        ),
+        "ERR",
+        "SIGN does not issue what VERIFY would refuse"
+    );
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.stateless")
+        .arg("allow")
+        .query(&mut c)
+        .unwrap();
+    assert!(verify(&mut c, &stateless).is_ok());
+    let bad: RedisResult<()> = cmd("CONFIG")
+        .arg("SET")
+        .arg("jwt.stateless")
+        .arg("maybe")
+        .query(&mut c);
+    assert!(bad.is_err());
+}
+
+#[test]
+fn the_keyring_changes_only_on_the_primary() {
+    let (primary, replica) = Server::primary_and_replica();
+    let mut p = primary.client();
+    let mut r = replica.client();
+    let t = sign(&mut p, &["alice"]);
+    wait_replica(&mut p);
+    let kid = kid_of(&t);
+    for writable in ["yes", "no"] {
+        let _: () = cmd("CONFIG")
+            .arg("SET")
+            .arg("replica-read-only")
+            .arg(if writable == "yes" { "no" } else { "yes" })
+            .query(&mut r)
+            .unwrap();
+        for args in [
+            vec!["ROTATE"],
+            vec!["GENERATE", "HS256"],
+            vec!["RETIRE", kid.as_str()],
+            vec!["REVOKE", kid.as_str()],
+            vec!["CUTOFF"],
+        ] {
+            let res: RedisResult<Value> = cmd("JWT.KEY").arg(&args).query(&mut r);
+            assert_eq!(code(res), "READONLY", "writable={writable} {args:?}");
+        }
+    }
+    // A writable replica whose keyring is empty does not make a key of its own.
+    let fresh = Server::start();
+    let empty_primary = Server::start();
+    fresh.replicate_from(&empty_primary);
+    let mut f = fresh.client();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("replica-read-only")
+        .arg("no")
+        .query(&mut f)
+        .unwrap();
+    assert_eq!(
+        code(cmd("JWT.SIGN").arg("x").query::<String>(&mut f)),
+        "READONLY"
+    );
+    assert_eq!(info_field(&mut f, "keys"), "0");
+    assert!(verify(&mut r, &t).is_ok());
+}
+
+#[test]
+fn hmac_secrets_that_are_key_text_are_refused() {
+    let s = Server::start();
+    let mut c = s.client();
+    let pem = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa2048.pem"),
+    )
+    .unwrap();
+    let public_pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----\n";
+    let jwk = r#"{"kty":"RSA","n":"u1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0","e":"AQAB"}"#;
+    for secret in [pem.as_str(), public_pem, jwk] {
+        for alg in ["HS256", "HS384", "HS512"] {
+            let r: RedisResult<String> = cmd("JWT.KEY")
+                .arg("IMPORT")
+                .arg("k")
+                .arg(alg)
+                .arg(secret)
+                .query(&mut c);
+            let text = error_text(r);
+            assert!(text.contains("algorithm-confusion"), "{text}");
+        }
+    }
+    assert_eq!(info_field(&mut c, "keys"), "0");
+}
+
+#[test]
+fn rsa_keys_of_the_documented_sizes_work_and_no_others() {
+    let s = Server::start();
+    let mut c = s.client();
+    let fixture = |name: &str| {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name),
+        )
+        .unwrap()
+    };
+    for (file, ok) in [
+        ("rsa1024.pem", false),
+        ("rsa2048.pem", true),
+        ("rsa4096.pem", true),
+        ("rsa8192.pem", false),
+    ] {
+        let kid = file.trim_end_matches(".pem");
+        let r: RedisResult<String> = cmd("JWT.KEY")
+            .arg("IMPORT")
+            .arg(kid)
+            .arg("RS256")
+            .arg(fixture(file))
+            .query(&mut c);
+        if ok {
+            assert!(r.is_ok(), "{file}: {r:?}");
+            let t = sign(&mut c, &["alice", "KEY", kid]);
+            assert!(verify(&mut c, &t).is_ok());
+        } else {
+            let text = error_text(r);
+            assert!(text.contains("2048 to 4096 bits"), "{file}: {text}");
+        }
+    }
+}
+
+#[test]
+fn sign_refuses_tokens_that_verify_would_refuse() {
+    let s = Server::start();
+    let mut c = s.client();
+    let nested = |depth: usize| {
+        format!(
+            "{}{}{}",
+            r#"{"a":"#.repeat(depth - 1),
+            "1",
+            "}".repeat(depth - 1)
+        )
+        .replacen("1", "{\"b\":1}", 1)
+    };
+    // 16 deep is the limit VERIFY takes; 17 is refused by SIGN, as VERIFY would.
+    let ok = sign(&mut c, &["alice", "CLAIMS", &nested(16)]);
+    assert!(verify(&mut c, &ok).is_ok());
+    let r: RedisResult<String> = cmd("JWT.SIGN")
+        .arg("alice")
+        .arg("CLAIMS")
+        .arg(nested(17))
+        .query(&mut c);
+    assert_eq!(code(r), "ERR");
+    // Larger than jwt.max-token-bytes.
+    let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(9000));
+    let r: RedisResult<String> = cmd("JWT.SIGN")
+        .arg("alice")
+        .arg("CLAIMS")
+        .arg(&big)
+        .query(&mut c);
+    assert!(error_text(r).contains("max-token-bytes"));
+    let n: i64 = cmd("JWT.COUNT").arg("alice").query(&mut c).unwrap();
+    assert_eq!(n, 1, "the refused SIGNs created no session");
+}
