@@ -38,8 +38,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Four free ports below 55535 whose cluster-bus port (+10000) is free too.
-read -r P0 P1 P2 P3 < <(python3 - <<'PY'
+# Five free ports below 55535 whose cluster-bus port (+10000) is free too.
+read -r P0 P1 P2 P3 P4 < <(python3 - <<'PY'
 import random, socket
 def free(p):
     s = socket.socket()
@@ -50,7 +50,7 @@ def free(p):
     finally:
         s.close()
 ports = []
-while len(ports) < 4:
+while len(ports) < 5:
     p = random.randint(20000, 45000)
     if p not in ports and free(p) and free(p + 10000):
         ports.append(p)
@@ -58,10 +58,11 @@ print(*ports)
 PY
 )
 
-start_server() { # port, extra args...
-  local port=$1; shift
+start_server() { # port, module args ("" for none), extra server args...
+  local port=$1 margs=$2; shift 2
   mkdir -p "$TMP/$port"
-  "$SERVER_PATH" --port "$port" --bind 127.0.0.1 --dir "$TMP/$port" --loadmodule "$MODULE" \
+  # shellcheck disable=SC2086
+  "$SERVER_PATH" --port "$port" --bind 127.0.0.1 --dir "$TMP/$port" --loadmodule "$MODULE" $margs \
     --save '' --appendonly no --logfile "$TMP/$port/log" "$@" &
   PIDS+=($!)
 }
@@ -74,11 +75,13 @@ wait_ping() {
   echo "server on port $port did not start:" >&2; cat "$TMP/$port/log" >&2; return 1
 }
 
-start_server "$P0"
+start_server "$P0" ""
+# the examples' server: a refresh-token replay is told from a racing tab after 1 s, not 10
+start_server "$P4" "refresh-grace 1"
 for p in "$P1" "$P2" "$P3"; do
-  start_server "$p" --cluster-enabled yes --cluster-config-file "$TMP/$p/nodes.conf"
+  start_server "$p" "" --cluster-enabled yes --cluster-config-file "$TMP/$p/nodes.conf"
 done
-for p in "$P0" "$P1" "$P2" "$P3"; do wait_ping "$p"; done
+for p in "$P0" "$P1" "$P2" "$P3" "$P4"; do wait_ping "$p"; done
 "$REDIS_CLI" --cluster create "127.0.0.1:$P1" "127.0.0.1:$P2" "127.0.0.1:$P3" \
   --cluster-replicas 0 --cluster-yes >"$TMP/cluster-create.log" 2>&1 \
   || { cat "$TMP/cluster-create.log" >&2; exit 1; }
@@ -93,6 +96,7 @@ done
 [ "$ok" = 1 ] || { echo "cluster did not reach cluster_state:ok" >&2; exit 1; }
 export REDIS_JWT_STANDALONE="127.0.0.1:$P0"
 export REDIS_JWT_CLUSTER="127.0.0.1:$P1,127.0.0.1:$P2,127.0.0.1:$P3"
+export REDIS_JWT_EXAMPLES="127.0.0.1:$P4"
 echo "servers: standalone $REDIS_JWT_STANDALONE, cluster $REDIS_JWT_CLUSTER ($("$SERVER_PATH" --version | head -c 60))"
 
 SUMMARY=()

@@ -24,8 +24,10 @@ type Handler = extern "C" fn(
     std::os::raw::c_int,
 ) -> std::os::raw::c_int;
 
-/// ACL categories of every subcommand but LIST.
-const ADMIN: &str = "admin dangerous slow";
+/// ACL categories of every subcommand but LIST: admin and dangerous, plus write for
+/// those that change the keyring (so `-@write` removes them too).
+const ADMIN: &str = "admin dangerous slow write";
+const ADMIN_READ: &str = "admin dangerous slow read";
 
 /// name, handler, flags, arity (counting `JWT.KEY` and the subcommand), summary, ACL
 /// categories
@@ -84,7 +86,7 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str, &str)] = &[
         "readonly admin",
         3,
         "Exports a key's material for IMPORT elsewhere",
-        ADMIN,
+        ADMIN_READ,
     ),
     (
         "revoke",

@@ -18,17 +18,29 @@ export function unverifiedPayload(token: string): Record<string, unknown> | null
   }
 }
 
-/** The (sub, sid) a refresh token names, NOT verified (layout: version | created_ms | generation | u16 len sub | u8 len sid | ...). */
+/**
+ * Bytes before the subject's u16 length, by layout version: version | created_ms |
+ * generation (v1), plus | incarnation (v2). Null for a version we do not know.
+ */
+function refreshHeaderLen(version: number): number | null {
+  return version === 1 ? 17 : version === 2 ? 25 : null;
+}
+
+/**
+ * The (sub, sid) a refresh token names, NOT verified (for routing only). Null when it
+ * cannot be read (then the command goes to any node and the cluster redirects it).
+ */
 export function refreshTokenSession(token: string): { sub: string; sid: string } | null {
   if (!token.startsWith(REFRESH_PREFIX)) return null;
   const raw = b64urlDecode(token.slice(REFRESH_PREFIX.length));
-  if (raw.length < 20 + 64) return null;
-  const subLen = raw.readUInt16BE(17);
-  if (19 + subLen + 1 > raw.length) return null;
-  const sub = raw.subarray(19, 19 + subLen).toString('utf8');
-  const sidLen = raw[19 + subLen];
-  if (20 + subLen + sidLen > raw.length) return null;
-  const sid = raw.subarray(20 + subLen, 20 + subLen + sidLen).toString('utf8');
+  const at = raw.length ? refreshHeaderLen(raw[0]) : null;
+  if (at === null || raw.length < at + 3 + 64) return null;
+  const subLen = raw.readUInt16BE(at);
+  if (at + 2 + subLen + 1 > raw.length) return null;
+  const sub = raw.subarray(at + 2, at + 2 + subLen).toString('utf8');
+  const sidLen = raw[at + 2 + subLen];
+  if (at + 3 + subLen + sidLen > raw.length) return null;
+  const sid = raw.subarray(at + 3 + subLen, at + 3 + subLen + sidLen).toString('utf8');
   return { sub, sid };
 }
 

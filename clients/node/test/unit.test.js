@@ -47,14 +47,18 @@ test('records: RESP2 flat arrays, RESP3 maps and objects, extra pairs kept', () 
 });
 
 test('token inspection and key slots', () => {
-  // A refresh token as the module lays it out: version | created | generation | sub | sid | secret | tag.
-  const body = Buffer.concat([
-    Buffer.from([1]), Buffer.alloc(8), Buffer.alloc(8),
-    Buffer.from([0, 5]), Buffer.from('alice'), Buffer.from([5]), Buffer.from('phone'), Buffer.alloc(64),
-  ]);
-  const rt = 'jwtr_' + body.toString('base64url');
-  assert.deepEqual(jwt.refreshTokenSession(rt), { sub: 'alice', sid: 'phone' });
-  assert.equal(jwt.tokenSubject(rt), 'alice');
+  // Refresh tokens as the module lays them out: version | created | generation | [incarnation (v2)] | sub | sid | secret | tag.
+  for (const [version, header] of [[1, 16], [2, 24]]) {
+    const body = Buffer.concat([
+      Buffer.from([version]), Buffer.alloc(header),
+      Buffer.from([0, 5]), Buffer.from('alice'), Buffer.from([5]), Buffer.from('phone'), Buffer.alloc(64),
+    ]);
+    const rt = 'jwtr_' + body.toString('base64url');
+    assert.deepEqual(jwt.refreshTokenSession(rt), { sub: 'alice', sid: 'phone' });
+    assert.equal(jwt.tokenSubject(rt), 'alice');
+  }
+  const v9 = 'jwtr_' + Buffer.concat([Buffer.from([9]), Buffer.alloc(120)]).toString('base64url');
+  assert.equal(jwt.refreshTokenSession(v9), null, 'unknown layout: no route');
   const at = ['{"alg":"HS256"}', '{"sub":"bob","sid":"s1"}', ''].map((s) => Buffer.from(s).toString('base64url')).join('.');
   assert.equal(jwt.tokenSubject(at), 'bob');
   assert.equal(jwt.tokenSubject('garbage'), null);

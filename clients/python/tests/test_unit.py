@@ -45,10 +45,13 @@ def test_records_resp2_and_resp3():
 
 
 def test_token_inspection():
-    body = b"\x01" + bytes(16) + b"\x00\x05alice" + b"\x05phone" + bytes(64)
-    rt = "jwtr_" + base64.urlsafe_b64encode(body).decode().rstrip("=")
-    assert rj.refresh_token_session(rt) == ("alice", "phone")
-    assert rj.route_for_token(rt) == "{alice}"
+    for version, header in ((1, 16), (2, 24)):
+        body = bytes([version]) + bytes(header) + b"\x00\x05alice" + b"\x05phone" + bytes(64)
+        rt = "jwtr_" + base64.urlsafe_b64encode(body).decode().rstrip("=")
+        assert rj.refresh_token_session(rt) == ("alice", "phone")
+        assert rj.route_for_token(rt) == "{alice}"
+    v9 = "jwtr_" + base64.urlsafe_b64encode(b"\x09" + bytes(120)).decode().rstrip("=")
+    assert rj.refresh_token_session(v9) is None
     seg = lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
     at = ".".join([seg('{"alg":"HS256"}'), seg('{"sub":"bob","sid":"s1"}'), ""])
     assert rj.token_subject(at) == "bob"

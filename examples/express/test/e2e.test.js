@@ -120,9 +120,14 @@ test('a cross-site POST without the CSRF token is refused', async () => {
   const planted = await b.post('/notes', {
     json: { text: 'x' },
     csrf: false,
-    headers: { 'x-csrf-token': 'planted', cookie: `access_token=${b.jar.get('access_token')}; csrf_token=planted` },
+    headers: {
+      'x-csrf-token': 'planted',
+      cookie: `access_token=${b.jar.get('access_token')}; refresh_token=${b.jar.get('refresh_token')}; csrf_token=planted`,
+    },
   });
   assert.equal(planted.status, 403);
+  await sleep(1100); // the access token expires: a refused request that refreshed still hands over the new cookies
+  assert.equal((await b.post('/notes', { json: { text: 'x' }, csrf: false })).status, 403);
   const ok = await b.post('/notes', { json: { text: 'hello' } });
   assert.equal(ok.status, 200);
   assert.equal(ok.body.note, 'hello');
@@ -138,9 +143,10 @@ test('your devices, logout, logout everywhere', async () => {
   const phone = new Browser(base, 'Phone Safari');
   const tablet = new Browser(base, 'Tablet');
   for (const b of [laptop, phone, tablet]) await login(b, 'bob', 'builder');
+  const names = ['Laptop Firefox', 'Phone Safari', 'Tablet'];
   const d = await laptop.get('/devices');
   assert.equal(d.status, 200);
-  const mine = d.body.devices.filter((x) => ['Laptop Firefox', 'Phone Safari', 'Tablet'].includes(x.device));
+  const mine = d.body.devices.filter((x) => names.includes(x.device));
   assert.equal(mine.length, 3);
   assert.equal(mine.filter((x) => x.current).length, 1);
   assert.equal(mine.find((x) => x.current).device, 'Laptop Firefox');
@@ -153,12 +159,12 @@ test('your devices, logout, logout everywhere', async () => {
   assert.equal(out.body.ended, true);
   assert.equal(tablet.jar.size, 0);
   assert.equal((await tablet.get('/me')).status, 401);
-  assert.equal((await laptop.get('/devices')).body.devices.length, 2);
+  assert.equal((await laptop.get('/devices')).body.devices.filter((x) => names.includes(x.device)).length, 2);
 
   // logout everywhere: the phone is logged out as well
   const all = await laptop.post('/logout-everywhere');
   assert.equal(all.status, 200);
-  assert.equal(all.body.ended, 2);
+  assert.ok(all.body.ended >= 2);
   assert.equal(laptop.jar.size, 0);
   const p = await phone.get('/me');
   assert.equal(p.status, 401);

@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -197,18 +197,25 @@ def unverified_payload(token: str) -> Optional[Dict[str, Any]]:
     return p if isinstance(p, dict) else None
 
 
-def refresh_token_session(token: str) -> Optional[tuple]:
-    """(sub, sid) named by a refresh token, NOT verified."""
+#: bytes before the subject's u16 length, by layout version: version | created_ms |
+#: generation (v1), plus | incarnation (v2)
+_REFRESH_HEADER = {1: 17, 2: 25}
+
+
+def refresh_token_session(token: str) -> Optional[Tuple[str, str]]:
+    """(sub, sid) named by a refresh token, NOT verified (for routing only); None when it
+    cannot be read."""
     if not token.startswith(REFRESH_PREFIX):
         return None
     try:
         raw = _b64url(token[len(REFRESH_PREFIX):])
-        if len(raw) < 20 + 64:
+        at = _REFRESH_HEADER.get(raw[0]) if raw else None
+        if at is None or len(raw) < at + 3 + 64:
             return None
-        n = int.from_bytes(raw[17:19], "big")
-        sub = raw[19 : 19 + n].decode("utf-8")
-        m = raw[19 + n]
-        sid = raw[20 + n : 20 + n + m].decode("utf-8")
+        n = int.from_bytes(raw[at : at + 2], "big")
+        sub = raw[at + 2 : at + 2 + n].decode("utf-8")
+        m = raw[at + 2 + n]
+        sid = raw[at + 3 + n : at + 3 + n + m].decode("utf-8")
         if len(sid) != m:
             return None
         return sub, sid

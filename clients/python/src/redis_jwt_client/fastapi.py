@@ -26,7 +26,7 @@ import hmac
 import inspect
 import secrets
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -73,6 +73,8 @@ class AuthError(HTTPException):
         super().__init__(status_code=status_code, detail={"error": code, "message": message})
         self.code = code
         self.message = message
+        #: Set-Cookie values to send with the refusal (a refresh made before a CSRF failure)
+        self.set_cookies: List[str] = []
 
 
 async def _maybe(x: Any) -> Any:
@@ -116,7 +118,7 @@ class CookieSessions:
         response.set_cookie(
             name,
             value,
-            max_age=None if max_age_ms is None else max(0, max_age_ms // 1000),
+            max_age=None if max_age_ms is None else max(0, -(-max_age_ms // 1000)),  # rounded up: never before the token
             path=self.path,
             domain=self.domain,
             secure=self.secure,
@@ -190,7 +192,12 @@ class CookieSessions:
                 raise AuthError(e.code, e.message) from e
             self._set_cookies(response, r.access_token, r.refresh_token, r.claims, session)
             auth = self._auth(r.claims, r.access_token, True, session.data if session else None)
-        await self._check_csrf(request, auth)
+        try:
+            await self._check_csrf(request, auth)
+        except AuthError as e:
+            # keep the cookies of a refresh this request made: the old refresh token is spent
+            e.set_cookies = response.headers.getlist("set-cookie")
+            raise
         return auth
 
     def _auth(self, claims: Claims, token: str, refreshed: bool, data: Any = None) -> Auth:
@@ -264,6 +271,8 @@ class CookieSessions:
             resp = JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status_code)
             if exc.status_code == 401:
                 self.clear_cookies(resp)
+            for v in exc.set_cookies:
+                resp.headers.append("set-cookie", v)
             return resp
 
         app.add_exception_handler(AuthError, handler)
