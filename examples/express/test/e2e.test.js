@@ -127,7 +127,9 @@ test('a cross-site POST without the CSRF token is refused', async () => {
   });
   assert.equal(planted.status, 403);
   await sleep(1100); // the access token expires: a refused request that refreshed still hands over the new cookies
-  assert.equal((await b.post('/notes', { json: { text: 'x' }, csrf: false })).status, 403);
+  const refused = await b.post('/notes', { json: { text: 'x' }, csrf: false });
+  assert.equal(refused.status, 403);
+  assert.ok(refused.cookies.some((c) => c.name === 'refresh_token'), 'the rotated cookies are sent');
   const ok = await b.post('/notes', { json: { text: 'hello' } });
   assert.equal(ok.status, 200);
   assert.equal(ok.body.note, 'hello');
