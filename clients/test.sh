@@ -130,11 +130,11 @@ fi
 echo "installs: $((SECONDS - t0))s"
 
 suite "node client (node-redis v4, v5, ioredis; standalone and cluster)" \
-  bash -c 'cd clients/node && node --test test/*.test.js'
+  bash -c 'cd clients/node && node --test --test-reporter=spec test/*.test.js'
 suite "python client (redis-py sync and asyncio; standalone and cluster)" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests
 suite "example: express (end to end over HTTP)" \
-  bash -c 'cd examples/express && node --test test/*.test.js'
+  bash -c 'cd examples/express && node --test --test-reporter=spec test/*.test.js'
 suite "example: fastapi (end to end over HTTP)" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider examples/fastapi
 

@@ -371,9 +371,18 @@ impl Key {
         Some(f(bytes_of(value.ptr)))
     }
 
-    /// Several integer fields (absent or not an integer: None), up to three per
-    /// `HashGet` call: the VERIFY and TOUCH paths read theirs together.
+    /// Several integer fields (absent or not an integer: None).
     pub fn hash_get_i64s<const N: usize>(&self, fields: [&CStr; N]) -> [Option<i64>; N] {
+        self.hash_get_parsed(fields, |b| std::str::from_utf8(b).ok()?.parse().ok())
+    }
+
+    /// Several fields, each parsed by `parse` (absent or unparsable: None), up to three
+    /// per `HashGet` call: the VERIFY and TOUCH paths read theirs together.
+    pub fn hash_get_parsed<T: Copy, const N: usize>(
+        &self,
+        fields: [&CStr; N],
+        parse: impl Fn(&[u8]) -> Option<T>,
+    ) -> [Option<T>; N] {
         let mut out = [None; N];
         if self.kind() != Kind::Hash {
             return out;
@@ -436,9 +445,7 @@ impl Key {
                         ctx: self.ctx,
                         ptr: p,
                     };
-                    *slot = std::str::from_utf8(bytes_of(s.ptr))
-                        .ok()
-                        .and_then(|t| t.parse().ok());
+                    *slot = parse(bytes_of(s.ptr));
                 }
             }
         }

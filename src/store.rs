@@ -11,7 +11,7 @@
 
 use crate::core::error::{Error, Result};
 use crate::core::refresh::RotationState;
-use crate::core::session::{field, session_key, StoredSession};
+use crate::core::session::{field, session_key, Created, StoredSession};
 use crate::rawkey::{replicate, Key, KeyName, Kind};
 use redis_module::{Context, NotifyEvent};
 use std::ffi::CStr;
@@ -145,10 +145,11 @@ impl<'a> Store<'a> {
     /// field read each. None when the record is missing or not a session.
     pub fn stored(&self, s: &SessionRef) -> Option<StoredSession> {
         let key = s.open_session(self.ctx).ok()?;
-        let [created, incarnation] = key.hash_get_i64s([field::CREATED, field::INCARNATION]);
+        let [created] = key.hash_get_parsed([field::CREATED], Created::parse);
+        let created = created?;
         Some(StoredSession {
-            created_ms: created?,
-            incarnation,
+            created_ms: created.ms,
+            incarnation: created.incarnation,
             index_deadline_ms: self.index_deadline(s),
         })
     }
@@ -156,16 +157,13 @@ impl<'a> Store<'a> {
     /// What TOUCH and REFRESH need besides `stored`.
     pub fn state(&self, s: &SessionRef) -> Option<SessionState> {
         let key = s.open_session(self.ctx).ok()?;
-        let [created, incarnation, idle, max] = key.hash_get_i64s([
-            field::CREATED,
-            field::INCARNATION,
-            field::IDLE,
-            field::MAX_DEADLINE,
-        ]);
+        let [created] = key.hash_get_parsed([field::CREATED], Created::parse);
+        let created = created?;
+        let [idle, max] = key.hash_get_i64s([field::IDLE, field::MAX_DEADLINE]);
         Some(SessionState {
             stored: StoredSession {
-                created_ms: created?,
-                incarnation,
+                created_ms: created.ms,
+                incarnation: created.incarnation,
                 index_deadline_ms: self.index_deadline(s),
             },
             idle_ms: idle?,
@@ -235,19 +233,20 @@ impl<'a> Store<'a> {
         if key.delete()? {
             replicate::key(self.ctx, c"DEL", skey);
         }
-        let created = new.created_ms.to_string();
+        let created = Created {
+            ms: new.created_ms,
+            incarnation: new.incarnation,
+        }
+        .encode();
+        let rotated = new.created_ms.to_string();
         let idle = new.idle_ms.to_string();
         let max = new.max_deadline_ms.map(|m| m.to_string());
-        let incarnation = new.incarnation.map(|n| n.to_string());
         let mut fields: Vec<(&std::ffi::CStr, &[u8])> = vec![
             (field::CREATED, created.as_bytes()),
             (field::IDLE, idle.as_bytes()),
         ];
         if let Some(m) = &max {
             fields.push((field::MAX_DEADLINE, m.as_bytes()));
-        }
-        if let Some(n) = &incarnation {
-            fields.push((field::INCARNATION, n.as_bytes()));
         }
         if let Some(d) = new.data {
             fields.push((field::DATA, d));
@@ -257,7 +256,7 @@ impl<'a> Store<'a> {
             fields.extend([
                 (field::REFRESH_CURRENT, r.hash.as_slice()),
                 (field::GENERATION, b"1".as_slice()),
-                (field::ROTATED, created.as_bytes()),
+                (field::ROTATED, rotated.as_bytes()),
                 (field::ACCESS_TTL, access.as_bytes()),
             ]);
             if let Some(j) = r.claims {
@@ -379,8 +378,9 @@ impl<'a> Store<'a> {
                 continue;
             }
             let key = Key::read(self.ctx, format!("{index_key}:{sid}").as_bytes())?;
-            let [created, max] = key.hash_get_i64s([field::CREATED, field::MAX_DEADLINE]);
-            let Some(created_ms) = created.filter(|c| *c >= cutoff_ms) else {
+            let [created] = key.hash_get_parsed([field::CREATED], Created::parse);
+            let [max] = key.hash_get_i64s([field::MAX_DEADLINE]);
+            let Some(created_ms) = created.map(|c| c.ms).filter(|c| *c >= cutoff_ms) else {
                 continue;
             };
             out.push(SessionInfo {

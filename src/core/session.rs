@@ -10,7 +10,8 @@ pub const MAX_SID_BYTES: usize = 128;
 /// because the key API takes them as such.
 pub mod field {
     use std::ffi::CStr;
-    /// Creation time, ms since the epoch.
+    /// Creation time, ms since the epoch, then `.<incarnation>` for a session with a
+    /// caller-supplied SID (see `Created`): one field, so VERIFY reads one value.
     pub const CREATED: &CStr = c"c";
     /// Idle lifetime in ms, used by TOUCH when it is given no TTL.
     pub const IDLE: &CStr = c"i";
@@ -31,9 +32,36 @@ pub mod field {
     pub const ACCESS_TTL: &CStr = c"a";
     /// The public claims (with iss/aud) that REFRESH puts in new access tokens.
     pub const CLAIMS: &CStr = c"j";
-    /// The incarnation of a session with a caller-supplied SID (absent for random
-    /// SIDs, which never repeat): its tokens carry it as `sinc`.
-    pub const INCARNATION: &CStr = c"n";
+}
+
+/// The creation field: when, and for a caller-supplied SID which incarnation (random
+/// SIDs never repeat and have none). Tokens of such a session carry it as `sinc`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Created {
+    pub ms: i64,
+    pub incarnation: Option<i64>,
+}
+
+impl Created {
+    /// `<ms>` or `<ms>.<incarnation>`; 0.1 wrote `<ms>`.
+    pub fn parse(bytes: &[u8]) -> Option<Created> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let (ms, incarnation) = match text.split_once('.') {
+            Some((ms, n)) => (ms, Some(n.parse().ok()?)),
+            None => (text, None),
+        };
+        Some(Created {
+            ms: ms.parse().ok()?,
+            incarnation,
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        match self.incarnation {
+            Some(n) => format!("{}.{n}", self.ms),
+            None => self.ms.to_string(),
+        }
+    }
 }
 
 /// A fresh incarnation number: 53 random bits (exact in a JSON number in every
@@ -199,6 +227,32 @@ mod tests {
         assert!(validate_subject(&[0xff, 0xfe]).is_err());
         assert!(validate_subject(&[b'a'; 512]).is_ok());
         assert!(validate_subject(&[b'a'; 513]).is_err());
+    }
+
+    #[test]
+    fn created_field_round_trips_and_reads_the_old_form() {
+        for c in [
+            Created {
+                ms: 1795636332123,
+                incarnation: None,
+            },
+            Created {
+                ms: 5,
+                incarnation: Some(9007199254740991),
+            },
+        ] {
+            assert_eq!(Created::parse(c.encode().as_bytes()), Some(c));
+        }
+        assert_eq!(
+            Created::parse(b"1795636332123"),
+            Some(Created {
+                ms: 1795636332123,
+                incarnation: None
+            })
+        );
+        for bad in [&b""[..], b"x", b"1.", b"1.x", b".1"] {
+            assert_eq!(Created::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

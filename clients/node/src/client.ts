@@ -1,5 +1,5 @@
-import { toJwtError } from './errors';
-import { tokenSubject, unverifiedPayload } from './token';
+import { ClusterRedirect, toJwtError } from './errors';
+import { keyForSlot, tokenSubject, unverifiedPayload } from './token';
 import { Transport, transportFor } from './transport';
 
 /** A duration: integer seconds, or the module's `ms`-style string ('15m', '30d', '2.5 hrs'). */
@@ -251,7 +251,18 @@ export class RedisJwt {
     try {
       reply = await this.transport.send(args, route);
     } catch (e) {
-      throw toJwtError(e);
+      const err = toJwtError(e);
+      // A token we could not read the subject of (a layout this client does not know)
+      // went to any node: follow the module's MOVED once, by slot.
+      const moved = err instanceof ClusterRedirect && route === undefined && this.transport.cluster
+        ? /^MOVED (\d+) /.exec((err.cause as Error | undefined)?.message ?? '')
+        : null;
+      if (!moved) throw err;
+      try {
+        reply = await this.transport.send(args, keyForSlot(Number(moved[1])));
+      } catch (e2) {
+        throw toJwtError(e2);
+      }
     }
     return parse(reply);
   }

@@ -71,3 +71,20 @@ export function keySlot(key: string): number {
   }
   return crc16(Buffer.from(key, 'utf8')) % 16384;
 }
+
+const SLOT_KEYS = new Map<number, string>();
+
+/** A key that hashes to `slot` (to route by slot through clients that route by key). */
+export function keyForSlot(slot: number): string {
+  let k = SLOT_KEYS.get(slot);
+  if (k === undefined) {
+    for (let i = 0; ; i++) {
+      if (keySlot(String(i)) === slot) {
+        k = String(i);
+        break;
+      }
+    }
+    SLOT_KEYS.set(slot, k);
+  }
+  return k;
+}

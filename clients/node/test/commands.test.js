@@ -131,6 +131,22 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
     }
 
     if (name.includes('cluster')) {
+      test('a token whose subject cannot be read follows MOVED', async () => {
+        // Simulate a refresh-token layout this client does not know: route to "any node".
+        const orig = RedisJwt.routeForToken;
+        const subs = Array.from({ length: 6 }, (_, i) => uniq(`mv${i}`));
+        const pairs = await Promise.all(subs.map((s) => jwt.sign(s, { refresh: true })));
+        RedisJwt.routeForToken = () => undefined;
+        try {
+          for (let i = 0; i < subs.length; i++) {
+            assert.equal((await jwt.verify(pairs[i].accessToken)).sub, subs[i]);
+            assert.equal((await jwt.refresh(pairs[i].refreshToken)).claims.sub, subs[i]);
+          }
+        } finally {
+          RedisJwt.routeForToken = orig;
+        }
+      });
+
       test('token commands are routed by subject across all primaries', async () => {
         const subs = Array.from({ length: 24 }, (_, i) => uniq(`u${i}`));
         const pairs = await Promise.all(subs.map((s) => jwt.sign(s, { refresh: true, data: { s } })));

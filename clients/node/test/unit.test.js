@@ -67,6 +67,7 @@ test('token inspection and key slots', () => {
   assert.equal(jwt.keySlot('{foo}bar'), 12182);
   assert.equal(jwt.keySlot('somekey'), 11058);
   assert.equal(jwt.RedisJwt.routeForToken(at), '{bob}');
+  for (const slot of [0, 1, 5000, 16383]) assert.equal(jwt.keySlot(jwt.keyForSlot(slot)), slot);
 });
 
 test('unsupported clients are refused', () => {
