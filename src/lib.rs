@@ -71,7 +71,7 @@ static COMMANDS: &[command_info::Info<'static>] = &[
     },
     command_info::Info {
         name: "jwt.destroy",
-        acl: "write fast",
+        acl: "write slow",
         summary: "Ends the session of a token (logout)",
         complexity: "O(log N) where N is the number of sessions of the subject",
         arity: 2,

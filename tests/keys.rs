@@ -93,14 +93,13 @@ fn generate_and_sign_with_every_generated_algorithm() {
 fn our_tokens_verify_with_only_the_jwks() {
     let s = Server::start();
     let mut c = s.client();
-    let rsa: () = cmd("JWT.KEY")
+    let _: () = cmd("JWT.KEY")
         .arg("IMPORT")
         .arg("rsa1")
         .arg("RS256")
         .arg(RSA_PEM)
         .query(&mut c)
         .unwrap();
-    let _ = rsa;
     let _: () = cmd("JWT.KEY")
         .arg("IMPORT")
         .arg("pss1")

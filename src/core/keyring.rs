@@ -812,9 +812,11 @@ impl Keyring {
         if doc.v != FORMAT_VERSION {
             return Err(bad("unknown format version"));
         }
-        let mut ring = Keyring::default();
-        ring.revoked = doc.revoked;
-        ring.sessions_cutoff_ms = doc.cutoff;
+        let mut ring = Keyring {
+            revoked: doc.revoked,
+            sessions_cutoff_ms: doc.cutoff,
+            ..Keyring::default()
+        };
         for kd in doc.keys {
             let alg = Alg::from_header(&kd.alg).ok_or_else(|| bad("unknown algorithm"))?;
             let material = STANDARD

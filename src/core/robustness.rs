@@ -70,7 +70,7 @@ mod tests {
         let good_pem = pem::encode("PRIVATE KEY", &[1, 2, 3]);
         let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
-            let t = if rng.next() % 2 == 0 {
+            let t = if rng.next().is_multiple_of(2) {
                 rng.mangle(good_token.as_bytes())
             } else {
                 rng.bytes(400)

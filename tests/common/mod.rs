@@ -90,13 +90,12 @@ impl Server {
         server
     }
 
+    /// Starts the server: on its old port after a restart (`self.port` set), else on
+    /// a fresh free port for each attempt (another process may have taken one).
     fn launch(&mut self) {
+        let keep_port = self.port != 0;
         for _attempt in 0..5 {
-            let port = if self.port == 0 {
-                free_port()
-            } else {
-                self.port
-            };
+            let port = if keep_port { self.port } else { free_port() };
             let log = std::fs::File::create(self.dir.join("server.log")).expect("log file");
             let child = Command::new(server_binary())
                 .arg("--port")
