@@ -130,7 +130,7 @@ fi
 echo "installs: $((SECONDS - t0))s"
 
 suite "node client (node-redis v4, v5, ioredis; standalone and cluster)" \
-  bash -c 'cd clients/node && node --test --test-reporter=spec test/*.test.js'
+  bash -c 'cd clients/node && npx tsc -p test && echo "type declarations: ok" && node --test --test-reporter=spec test/*.test.js'
 suite "python client (redis-py sync and asyncio; standalone and cluster)" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests
 suite "example: express (end to end over HTTP)" \

@@ -1,0 +1,43 @@
+// Compiled with `tsc --noEmit -p test` by clients/test.sh: the declarations as an application sees them.
+import { createClient, createCluster } from 'redis5';
+import Redis from 'ioredis';
+import {
+  RedisJwt,
+  RevokedSession,
+  RefreshReused,
+  JwtError,
+  type Claims,
+  type SessionInfo,
+  type TokenPair,
+  type Verified,
+} from '..';
+import { cookieSessions, type AuthInfo } from '../dist/express';
+
+async function main(): Promise<void> {
+  const jwt = new RedisJwt(await createClient().connect());
+  new RedisJwt(createCluster({ rootNodes: [] }));
+  new RedisJwt(new Redis());
+  new RedisJwt(new Redis.Cluster([]));
+  const token: string = await jwt.sign('alice', { claims: { role: 'admin' }, data: { cart: [1] }, ttl: '30d' });
+  const pair: TokenPair = await jwt.sign('alice', { ttl: '30d', refresh: true });
+  const claims: Claims = await jwt.verify(token);
+  const v: Verified<{ cart: number[] }> = await jwt.verify<{ cart: number[] }>(token, { withData: true });
+  const cart: number[] | undefined = v.data?.cart;
+  const r = await jwt.refresh(pair.refreshToken);
+  const sub: string = r.claims.sub;
+  const sessions: SessionInfo[] = await jwt.sessions('alice', { withData: true });
+  const ttl: number = sessions[0].ttl;
+  const n: number = await jwt.revoke('alice', { except: 'desk' });
+  const kid: string = await jwt.keys.rotate('ES256');
+  try {
+    await jwt.verify(token);
+  } catch (e) {
+    if (e instanceof RevokedSession || e instanceof RefreshReused) console.log(e.code);
+    if (e instanceof JwtError) console.log(e.message);
+  }
+  const auth = cookieSessions(jwt, { sameSite: 'strict', sign: { expires: '15m' } });
+  const mw: (req: any, res: any, next: (e?: unknown) => void) => void = auth.required();
+  const info: AuthInfo | undefined = undefined;
+  console.log(claims, cart, sub, ttl, n, kid, mw, info);
+}
+void main;
