@@ -421,6 +421,14 @@ export class KeyCommands {
   retire(kid: string): Promise<void> {
     return this.run(['RETIRE', kid], () => undefined);
   }
+  /** Breach response: the key is gone at once (its tokens answer INVALID); the active kid. */
+  revoke(kid: string): Promise<string> {
+    return this.run(['REVOKE', kid], str);
+  }
+  /** Ends every session of every user created before now; the cutoff (ms). */
+  cutoff(): Promise<number> {
+    return this.run(['CUTOFF'], num);
+  }
   export(kid: string): Promise<ExportedKey> {
     return this.run(['EXPORT', kid], (r) => {
       const a = list(r);

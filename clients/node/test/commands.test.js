@@ -127,6 +127,9 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
         const t = await jwt.sign(uniq('k'), { key: kid });
         assert.equal((await jwt.decode(t)).header.kid, kid);
         await jwt.verify(t);
+        const active = (await jwt.keys.list()).find((k) => k.state === 'active').kid;
+        assert.equal(await jwt.keys.revoke(kid), active);
+        await assert.rejects(jwt.verify(t), InvalidToken);
       });
     }
 

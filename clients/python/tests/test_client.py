@@ -119,6 +119,11 @@ def test_key_administration_and_expiry(kind):
         await asyncio.sleep(2.1)
         with pytest.raises(rj.ExpiredToken):
             await A(jwt.verify(t))
+        t2 = await A(jwt.sign(uniq("k"), key=kid))
+        active = next(k.kid for k in await A(jwt.key_list()) if k.state == "active")
+        assert await A(jwt.key_revoke(kid)) == active
+        with pytest.raises(rj.InvalidToken):
+            await A(jwt.verify(t2))
 
     run(kind, body)
 

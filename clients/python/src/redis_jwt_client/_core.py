@@ -424,3 +424,11 @@ def key_export(kid: str) -> Command[ExportedKey]:
         return ExportedKey(_s(a[0]), _s(a[1]), _s(a[2]))
 
     return Command(["JWT.KEY", "EXPORT", kid], None, parse)
+
+
+def key_revoke(kid: str) -> Command[str]:
+    return Command(["JWT.KEY", "REVOKE", kid], None, _s)
+
+
+def key_cutoff() -> Command[int]:
+    return Command(["JWT.KEY", "CUTOFF"], None, _int)

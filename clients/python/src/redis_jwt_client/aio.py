@@ -145,5 +145,13 @@ class AsyncRedisJwt:
     async def key_retire(self, kid: str) -> None:
         return await self.execute(c.key_retire(kid))
 
+    async def key_revoke(self, kid: str) -> str:
+        """Breach response: the key is gone at once (its tokens answer INVALID); the active kid."""
+        return await self.execute(c.key_revoke(kid))
+
+    async def key_cutoff(self) -> int:
+        """Ends every session of every user created before now; the cutoff (ms)."""
+        return await self.execute(c.key_cutoff())
+
     async def key_export(self, kid: str) -> ExportedKey:
         return await self.execute(c.key_export(kid))

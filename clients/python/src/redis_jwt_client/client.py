@@ -143,5 +143,13 @@ class RedisJwt:
     def key_retire(self, kid: str) -> None:
         return self.execute(c.key_retire(kid))
 
+    def key_revoke(self, kid: str) -> str:
+        """Breach response: the key is gone at once (its tokens answer INVALID); the active kid."""
+        return self.execute(c.key_revoke(kid))
+
+    def key_cutoff(self) -> int:
+        """Ends every session of every user created before now; the cutoff (ms)."""
+        return self.execute(c.key_cutoff())
+
     def key_export(self, kid: str) -> ExportedKey:
         return self.execute(c.key_export(kid))
