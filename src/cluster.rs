@@ -7,8 +7,8 @@
 //! does for keyed commands (redis-cli -c and ioredis follow it), or `TRYAGAIN` while the
 //! slot is moving.
 
-use crate::core::error::{Code, Error, Result};
-use crate::core::session::hash_slot;
+use jwt_core::error::{Code, Error, Result};
+use jwt_core::session::hash_slot;
 use redis_module::{CallOptionsBuilder, CallReply, CallResult, Context, ContextFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 

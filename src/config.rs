@@ -2,7 +2,7 @@
 //! with CONFIG SET. Every value is validated before it is stored; the hot path reads
 //! atomics or a read lock, never parses.
 
-use crate::core::duration;
+use jwt_core::duration;
 use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
 use redis_module::{raw, RedisError, RedisString};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

@@ -3,9 +3,9 @@
 //! and replicated as `JWT.KEY SYNC <blob>` whenever it changes, so replicas and AOF
 //! replay never generate key material of their own.
 
-use crate::core::error::{Code, Error, Result};
-use crate::core::keyring::{random_kid, Alg, Key, Keyring};
-use crate::core::random::Random;
+use jwt_core::error::{Code, Error, Result};
+use jwt_core::keyring::{random_kid, Alg, Key, Keyring};
+use jwt_core::random::Random;
 use redis_module::native_types::RedisType;
 use redis_module::{raw, Context, ContextFlags, RedisValue};
 use std::os::raw::{c_int, c_void};

@@ -10,7 +10,6 @@ pub mod cluster;
 pub mod command_info;
 pub mod commands;
 pub mod config;
-pub mod core;
 pub mod keyring_state;
 pub mod maintenance;
 pub mod rawkey;
@@ -162,7 +161,7 @@ pub fn categories(own: &str, jwt_category: bool) -> String {
 // The builder API needs 7.2's section/dictionary support; this one works on 7.0.
 #[allow(deprecated)]
 fn info(ctx: &InfoContext, _for_crash_report: bool) {
-    use crate::core::error::Code;
+    use jwt_core::error::Code;
     ctx.add_info_section(None);
     let n = |name: &str, v: u64| {
         ctx.add_info_field_long_long(name, v as i64);

@@ -6,7 +6,7 @@
 use crate::commands::key::retention_ms;
 use crate::commands::now_ms;
 use crate::config;
-use crate::core::random::OsRandom;
+use jwt_core::random::OsRandom;
 use crate::keyring_state;
 use redis_module::{Context, ContextFlags};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -5,7 +5,7 @@
 //! each). Writes made here are *not* propagated by Redis: the store replicates each one
 //! explicitly with `RM_Replicate`, always with absolute times.
 
-use crate::core::error::{Error, Result};
+use jwt_core::error::{Error, Result};
 use redis_module::{raw, Context};
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};

@@ -1,6 +1,6 @@
 //! Counters for `INFO jwt`. Relaxed atomics: commands run on Redis's main thread.
 
-use crate::core::error::Code;
+use jwt_core::error::Code;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Counter(AtomicU64);

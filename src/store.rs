@@ -6,12 +6,12 @@
 //! succeeded. So the primary, its replicas and an AOF replay end with identical keys
 //! and TTLs: the effects replicate, never the non-deterministic JWT command itself.
 //!
-//! The index is authoritative (see `core::session::admits`): a session is live only
+//! The index is authoritative (see `jwt_core::session::admits`): a session is live only
 //! while its index entry is, which is what every reader here checks.
 
-use crate::core::error::{Error, Result};
-use crate::core::refresh::RotationState;
-use crate::core::session::{field, session_key, Created, StoredSession};
+use jwt_core::error::{Error, Result};
+use jwt_core::refresh::RotationState;
+use jwt_core::session::{field, session_key, Created, StoredSession};
 use crate::rawkey::{replicate, Key, KeyName, Kind};
 use redis_module::{Context, NotifyEvent};
 use std::ffi::CStr;

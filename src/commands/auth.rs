@@ -2,11 +2,11 @@
 //! claims that can change, and the session it names. Shared by VERIFY, TOUCH, DESTROY.
 
 use crate::config;
-use crate::core::error::{Error, Result};
-use crate::core::refresh;
-use crate::core::session::{self, StoredSession, TokenSession};
-use crate::core::token::{self, ClaimChecks};
-use crate::core::verify_cache::{Verdict, VerifyCache};
+use jwt_core::error::{Error, Result};
+use jwt_core::refresh;
+use jwt_core::session::{self, StoredSession, TokenSession};
+use jwt_core::token::{self, ClaimChecks};
+use jwt_core::verify_cache::{Verdict, VerifyCache};
 use crate::keyring_state;
 use crate::stats;
 use crate::store::SessionRef;
@@ -31,7 +31,7 @@ pub struct Expect<'a> {
     pub iss: Option<&'a str>,
 }
 
-/// Tokens whose signature verified recently (see core::verify_cache).
+/// Tokens whose signature verified recently (see jwt_core::verify_cache).
 static VERIFY_CACHE: Mutex<Option<VerifyCache<SessionRef>>> = Mutex::new(None);
 
 fn with_cache<R>(f: impl FnOnce(&mut VerifyCache<SessionRef>) -> R) -> R {

@@ -6,9 +6,9 @@
 use super::{now_ms, redact, Args};
 use crate::acl;
 use crate::config;
-use crate::core::error::{Error, Result};
-use crate::core::keyring::{validate_kid, Alg, Key, Keyring};
-use crate::core::random::OsRandom;
+use jwt_core::error::{Error, Result};
+use jwt_core::keyring::{validate_kid, Alg, Key, Keyring};
+use jwt_core::random::OsRandom;
 use crate::keyring_state;
 use redis_module::{Context, ContextFlags, RedisString, RedisValue};
 

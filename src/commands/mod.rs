@@ -8,7 +8,7 @@ pub mod sign;
 pub mod token;
 pub mod user;
 
-use crate::core::error::{Error, Result};
+use jwt_core::error::{Error, Result};
 use crate::stats;
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,7 +27,7 @@ pub fn guard(ctx: &Context, args: Vec<RedisString>, name: &str, handler: Handler
             Err(RedisError::String(printable_ascii(&e.to_string())))
         }
         Err(_) => {
-            stats::failure(crate::core::error::Code::Err);
+            stats::failure(jwt_core::error::Code::Err);
             ctx.log_warning(&format!(
                 "{name}: internal error (panic caught); please report it"
             ));
@@ -151,7 +151,7 @@ pub fn only_duration_option(args: &mut Args, name: &str, command: &str) -> Resul
             return Err(unknown_option(&opt, command));
         }
         let ms =
-            crate::core::duration::parse_positive_ms(args.next_str(&format!("{name} duration"))?)?;
+            jwt_core::duration::parse_positive_ms(args.next_str(&format!("{name} duration"))?)?;
         set_once(&mut value, ms, name)?;
     }
     Ok(value)

@@ -5,10 +5,10 @@ use super::token::check_session_keys;
 use super::{now_ms, only_duration_option, redact, Args};
 use crate::acl::Access;
 use crate::config;
-use crate::core::error::{Code, Error, Result};
-use crate::core::random::OsRandom;
-use crate::core::refresh::{self, Decision, RefreshToken};
-use crate::core::session::{self, session_key};
+use jwt_core::error::{Code, Error, Result};
+use jwt_core::random::OsRandom;
+use jwt_core::refresh::{self, Decision, RefreshToken};
+use jwt_core::session::{self, session_key};
 use crate::keyring_state;
 use crate::stats;
 use crate::store::SessionRef;
@@ -45,7 +45,7 @@ pub(super) fn open_refresh_token(
 /// returned, the session's idle life is extended, never past MAXAGE). A token that was
 /// already rotated away is reuse: the session is revoked and the reply is REUSED, except
 /// the immediate predecessor within `jwt.refresh-grace` of the rotation, which gets a
-/// working pair (see core::refresh for why a sibling).
+/// working pair (see jwt_core::refresh for why a sibling).
 pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
     let mut args = Args::new(argv);

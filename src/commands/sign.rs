@@ -4,12 +4,12 @@
 use super::{now_ms, set_once, unknown_option, Args};
 use crate::acl::{self, Access};
 use crate::config;
-use crate::core::duration::parse_positive_ms;
-use crate::core::error::{Code, Error, Result};
-use crate::core::random::{uuid_v4, uuid_v4_pair, OsRandom};
-use crate::core::refresh::RefreshToken;
-use crate::core::session;
-use crate::core::token::{self, NewClaims};
+use jwt_core::duration::parse_positive_ms;
+use jwt_core::error::{Code, Error, Result};
+use jwt_core::random::{uuid_v4, uuid_v4_pair, OsRandom};
+use jwt_core::refresh::RefreshToken;
+use jwt_core::session;
+use jwt_core::token::{self, NewClaims};
 use crate::keyring_state;
 use crate::stats;
 use crate::store::{NewSession, RefreshInit, SessionRef, Store};
@@ -81,7 +81,7 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
             }
             "KEY" => {
                 let kid = args.next_str("KEY kid")?;
-                crate::core::keyring::validate_kid(kid)?;
+                jwt_core::keyring::validate_kid(kid)?;
                 set_once(&mut o.key, kid, "KEY")?
             }
             "STATELESS" => {

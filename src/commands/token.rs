@@ -7,10 +7,10 @@ use super::{now_ms, only_duration_option, redact, set_once, unknown_option, Args
 use crate::acl::{self, Access};
 use crate::cluster;
 use crate::config;
-use crate::core::error::{Error, Result};
-use crate::core::refresh;
-use crate::core::session;
-use crate::core::token;
+use jwt_core::error::{Error, Result};
+use jwt_core::refresh;
+use jwt_core::session;
+use jwt_core::token;
 use crate::keyring_state;
 use crate::stats;
 use crate::store::{SessionRef, Store};

@@ -5,8 +5,8 @@
 use super::{now_ms, set_once, unknown_option, Args};
 use crate::acl::{self, Access};
 use crate::config;
-use crate::core::error::{Error, Result};
-use crate::core::session::{self, index_key};
+use jwt_core::error::{Error, Result};
+use jwt_core::session::{self, index_key};
 use crate::keyring_state;
 use crate::stats;
 use crate::store::{SessionInfo, Store};

@@ -846,7 +846,7 @@ impl Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::random::testing::Counter;
+    use crate::random::testing::Counter;
     use std::cell::Cell;
 
     fn rng() -> Counter {

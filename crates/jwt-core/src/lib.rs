@@ -3,10 +3,12 @@
 pub mod duration;
 pub mod error;
 pub mod keyring;
+pub mod lifecycle;
 pub mod pem;
 pub mod random;
 pub mod refresh;
 mod robustness;
 pub mod session;
+pub mod store;
 pub mod token;
 pub mod verify_cache;

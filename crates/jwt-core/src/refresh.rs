@@ -268,7 +268,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::random::testing::Counter;
+    use crate::random::testing::Counter;
     use std::cell::Cell;
 
     fn mac() -> hmac::Key {

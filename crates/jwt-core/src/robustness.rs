@@ -3,8 +3,8 @@
 
 #[cfg(test)]
 mod tests {
-    use crate::core::keyring::{Alg, Key, Keyring};
-    use crate::core::{duration, pem, refresh, session, token};
+    use crate::keyring::{Alg, Key, Keyring};
+    use crate::{duration, pem, refresh, session, token};
     use ring::hmac;
 
     struct XorShift(u64);

@@ -137,6 +137,44 @@ pub fn validate_sid(sid: &[u8]) -> Result<&str> {
     std::str::from_utf8(sid).map_err(|_| Error::syntax("a SID must be ASCII"))
 }
 
+/// Where one session lives: its key `<prefix>{<sub>}:<sid>` and its user's index
+/// `<prefix>{<sub>}` (a prefix of it), the sid a suffix. The one place that knows how
+/// session keys are laid out; cheap to clone (the verify cache keeps one per token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionAddr {
+    key: std::sync::Arc<str>,
+    index_len: usize,
+}
+
+impl SessionAddr {
+    /// For a validated subject and sid.
+    pub fn new(prefix: &str, sub: &str, sid: &str) -> SessionAddr {
+        let key = session_key(prefix, sub, sid);
+        SessionAddr {
+            index_len: key.len() - sid.len() - 1,
+            key: key.into(),
+        }
+    }
+
+    /// The session `sid` of the user whose index is `index_key`.
+    pub fn in_index(index_key: &str, sid: &str) -> SessionAddr {
+        SessionAddr {
+            key: format!("{index_key}:{sid}").into(),
+            index_len: index_key.len(),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    pub fn index_key(&self) -> &str {
+        &self.key[..self.index_len]
+    }
+    pub fn sid(&self) -> &str {
+        &self.key[self.index_len + 1..]
+    }
+}
+
 /// `<prefix>{<sub>}`: the per-user index.
 pub fn index_key(prefix: &str, sub: &str) -> String {
     let mut k = String::with_capacity(prefix.len() + sub.len() + 2);
@@ -148,7 +186,7 @@ pub fn index_key(prefix: &str, sub: &str) -> String {
 }
 
 /// `<prefix>{<sub>}:<sid>`: one session.
-pub fn session_key(prefix: &str, sub: &str, sid: &str) -> String {
+fn session_key(prefix: &str, sub: &str, sid: &str) -> String {
     let mut k = String::with_capacity(prefix.len() + sub.len() + sid.len() + 3);
     k.push_str(prefix);
     k.push('{');
@@ -227,6 +265,18 @@ mod tests {
         assert!(validate_subject(&[0xff, 0xfe]).is_err());
         assert!(validate_subject(&[b'a'; 512]).is_ok());
         assert!(validate_subject(&[b'a'; 513]).is_err());
+    }
+
+    #[test]
+    fn addresses_know_the_layout() {
+        let a = SessionAddr::new("jwt:", "alice", "s-1");
+        assert_eq!(
+            (a.key(), a.index_key(), a.sid()),
+            ("jwt:{alice}:s-1", "jwt:{alice}", "s-1")
+        );
+        assert_eq!(SessionAddr::in_index("jwt:{alice}", "s-1"), a);
+        let odd = SessionAddr::new("p:", "a:b", "x:y");
+        assert_eq!((odd.index_key(), odd.sid()), ("p:{a:b}", "x:y"));
     }
 
     #[test]

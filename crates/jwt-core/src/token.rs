@@ -448,7 +448,7 @@ pub fn decode_unverified(token: &[u8], max_bytes: usize) -> Result<(Vec<u8>, Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::keyring::{Alg, Key};
+    use crate::keyring::{Alg, Key};
 
     fn check_times(c: &Claims<'_>, now_ms: i64, leeway_ms: i64) -> Result<()> {
         ClaimChecks::of(c).check_times(now_ms, leeway_ms)
