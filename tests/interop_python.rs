@@ -1,10 +1,13 @@
 //! Interop with Python's PyJWT, a library this project has nothing to do with: tokens we
 //! sign verify there from the JWKS (or the shared secret), and tokens it signs with our
-//! exported keys verify here. The test installs PyJWT with pip when it is missing; it is
-//! skipped (with a message) only where there is no python3 or no way to install.
+//! exported keys verify here. PyJWT and cryptography go into a virtual environment of
+//! the test's own, target/interop-venv (made with `python3 -m venv`, reused when present,
+//! never the user's Python). The test fails when the venv or the install cannot be made
+//! (on Debian: `apt-get install python3-venv`; pip needs PyPI).
 mod common;
 use common::*;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const SCRIPT: &str = r#"
@@ -29,28 +32,73 @@ fn b64_std(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn pyjwt_available() -> bool {
-    let has = |py: &str| {
-        Command::new("python3")
-            .args(["-c", py])
+fn run(what: &str, command: &mut Command) -> Result<(), String> {
+    match command.output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "{what} failed ({}):\n{}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Err(format!("{what} could not run: {e}")),
+    }
+}
+
+/// The venv's python with PyJWT and cryptography importable; panics (the test fails)
+/// when that cannot be made.
+fn venv_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv");
+    let python = venv.join("bin/python");
+    let works = |args: &[&str]| {
+        Command::new(&python)
+            .args(args)
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if has("import jwt, cryptography") {
-        return true;
+    if !works(&["-c", "import pip"]) {
+        // Absent, or left broken (an interrupted creation, a Python since removed).
+        let _ = std::fs::remove_dir_all(&venv);
+        if let Err(e) = run(
+            "python3 -m venv",
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        ) {
+            panic!(
+                "cannot create the virtual environment {} for PyJWT ({e}); on Debian install python3-venv",
+                venv.display()
+            );
+        }
     }
-    let _ = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "pyjwt", "cryptography"])
-        .output();
-    has("import jwt, cryptography")
+    if !works(&["-c", "import jwt, cryptography"]) {
+        if let Err(e) = run(
+            "pip install pyjwt cryptography",
+            Command::new(&python).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "pyjwt",
+                "cryptography",
+            ]),
+        ) {
+            panic!(
+                "cannot install PyJWT and cryptography into {}: {e}",
+                venv.display()
+            );
+        }
+        assert!(
+            works(&["-c", "import jwt, cryptography"]),
+            "PyJWT and cryptography were installed into {} but do not import",
+            venv.display()
+        );
+    }
+    python
 }
 
 #[test]
 fn tokens_cross_verify_with_pyjwt() {
-    if !pyjwt_available() {
-        eprintln!("SKIPPED: python3 with PyJWT and cryptography is not available");
-        return;
-    }
+    let python = venv_python();
     let s = Server::start();
     let mut c = s.client();
     let rsa = include_str!("fixtures/rsa2048.pem");
@@ -109,7 +157,7 @@ fn tokens_cross_verify_with_pyjwt() {
     );
 
     let job = serde_json::json!({"jwks": jwks, "ours": ours, "keys": keys});
-    let mut py = Command::new("python3")
+    let mut py = Command::new(&python)
         .args(["-c", SCRIPT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
