@@ -7,8 +7,8 @@
 //! (7.0+). Commands replayed from a primary or the AOF are not checked: they were
 //! checked where they ran.
 
-use jwt_core::error::{Code, Error, Result};
 use crate::rawkey::KeyName;
+use jwt_core::error::{Code, Error, Result};
 use redis_module::{raw, Context, ContextFlags, RedisValue};
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};

@@ -6,8 +6,8 @@
 use crate::commands::key::retention_ms;
 use crate::commands::now_ms;
 use crate::config;
-use jwt_core::random::OsRandom;
 use crate::keyring_state;
+use jwt_core::random::OsRandom;
 use redis_module::{Context, ContextFlags};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;

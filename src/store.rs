@@ -9,48 +9,53 @@
 //! The index is authoritative (see `jwt_core::session::admits`): a session is live only
 //! while its index entry is, which is what every reader here checks.
 
+use crate::rawkey::{replicate, Key, KeyName, Kind};
 use jwt_core::error::{Error, Result};
 use jwt_core::refresh::RotationState;
-use jwt_core::session::{field, session_key, Created, StoredSession};
-use crate::rawkey::{replicate, Key, KeyName, Kind};
+use jwt_core::session::{field, Created, SessionAddr, StoredSession};
+use jwt_core::store::{Event, NewSession, RefreshRecord, SessionInfo, SessionState, SessionStore};
 use redis_module::{Context, NotifyEvent};
+use std::borrow::Borrow;
 use std::ffi::CStr;
-use std::sync::Arc;
 
-/// Where one session lives: `<prefix>{<sub>}:<sid>`, its index `<prefix>{<sub>}` and
-/// the sid (both slices of the key). The server strings are made once, so the verify
-/// cache can keep them and a hit opens the keys without building names again.
+/// A session's address with its key names as server strings, made once: the verify
+/// cache keeps one per token, so a hit opens both keys and checks both ACL patterns
+/// without building a name.
 #[derive(Clone)]
 pub struct SessionRef {
-    pub key: Arc<str>,
-    index_len: usize,
+    pub addr: SessionAddr,
     /// The names as server strings (None if the server refused to make one).
     pub name: Option<KeyName>,
     pub index_name: Option<KeyName>,
     pub sid_name: Option<KeyName>,
 }
 
+impl Borrow<SessionAddr> for SessionRef {
+    fn borrow(&self) -> &SessionAddr {
+        &self.addr
+    }
+}
+
 impl SessionRef {
-    /// For a validated subject and sid.
-    pub fn new(prefix: &str, sub: &str, sid: &str) -> SessionRef {
-        let key = session_key(prefix, sub, sid);
-        let index_len = key.len() - sid.len() - 1;
+    pub fn new(addr: SessionAddr) -> SessionRef {
         SessionRef {
-            name: KeyName::new(key.as_bytes()),
-            index_name: KeyName::new(&key.as_bytes()[..index_len]),
-            sid_name: KeyName::new(sid.as_bytes()),
-            index_len,
-            key: Arc::from(key),
+            name: KeyName::new(addr.key().as_bytes()),
+            index_name: KeyName::new(addr.index_key().as_bytes()),
+            sid_name: KeyName::new(addr.sid().as_bytes()),
+            addr,
         }
     }
+    pub fn key(&self) -> &str {
+        self.addr.key()
+    }
     pub fn index_key(&self) -> &str {
-        &self.key[..self.index_len]
+        self.addr.index_key()
     }
     pub fn sid(&self) -> &str {
-        &self.key[self.index_len + 1..]
+        self.addr.sid()
     }
     fn open_session(&self, ctx: &Context) -> Result<Key> {
-        Key::read_either(ctx, self.key.as_bytes(), self.name.as_ref())
+        Key::read_either(ctx, self.key().as_bytes(), self.name.as_ref())
     }
     fn open_index(&self, ctx: &Context) -> Result<Key> {
         Key::read_either(ctx, self.index_key().as_bytes(), self.index_name.as_ref())
@@ -61,50 +66,6 @@ pub struct Store<'a> {
     ctx: &'a Context,
 }
 
-/// What SIGN writes into a new session hash.
-pub struct NewSession<'a> {
-    pub created_ms: i64,
-    pub idle_ms: i64,
-    pub max_deadline_ms: Option<i64>,
-    pub incarnation: Option<i64>,
-    pub data: Option<&'a [u8]>,
-    pub expiry_ms: i64,
-    pub refresh: Option<RefreshInit<'a>>,
-}
-
-/// The refresh-token part of a new session.
-pub struct RefreshInit<'a> {
-    pub hash: [u8; 32],
-    pub access_ms: i64,
-    pub claims: Option<&'a [u8]>,
-}
-
-/// What JWT.REFRESH reads from a session.
-pub struct RefreshRecord {
-    pub state: SessionState,
-    pub rotation: RotationState,
-    pub access_ms: i64,
-    pub claims: Option<Vec<u8>>,
-}
-
-/// A live session as JWT.SESSIONS shows it.
-pub struct SessionInfo {
-    pub sid: String,
-    pub created_ms: i64,
-    pub ttl_ms: i64,
-    pub max_deadline_ms: Option<i64>,
-    pub data: Option<Vec<u8>>,
-}
-
-/// The stored state of a session that TOUCH and REFRESH need.
-pub struct SessionState {
-    pub stored: StoredSession,
-    pub idle_ms: i64,
-    pub max_deadline_ms: Option<i64>,
-    /// When the session key expires now (absolute ms; approximate to 1 ms on 7.0).
-    pub expiry_ms: Option<i64>,
-}
-
 impl<'a> Store<'a> {
     pub fn new(ctx: &'a Context) -> Self {
         Store { ctx }
@@ -112,16 +73,6 @@ impl<'a> Store<'a> {
 
     fn replicate(&self, cmd: &str, args: &[&[u8]]) {
         self.ctx.replicate(cmd, args);
-    }
-
-    /// WRONGTYPE for a key of another type where the module keeps its own: such a key
-    /// is never modified.
-    pub fn check_types(&self, session_key: Option<&str>, index_key: &str) -> Result<()> {
-        self.check_kind(index_key, Kind::ZSet)?;
-        match session_key {
-            Some(k) => self.check_kind(k, Kind::Hash),
-            None => Ok(()),
-        }
     }
 
     fn check_kind(&self, key: &str, want: Kind) -> Result<()> {
@@ -141,9 +92,112 @@ impl<'a> Store<'a> {
             .map(|d| d as i64)
     }
 
+    fn replicate_hset(&self, skey: &[u8], fields: &[(&CStr, &[u8])]) {
+        if replicate::hset(self.ctx, skey, fields).is_none() {
+            let mut hset: Vec<&[u8]> = vec![skey];
+            for (name, value) in fields {
+                hset.extend([name.to_bytes(), *value]);
+            }
+            self.replicate("HSET", &hset);
+        }
+    }
+
+    fn expire_at(&self, key: &Key, name: &[u8], at_ms: i64) -> Result<()> {
+        key.set_expire_at(at_ms)?;
+        replicate::key_int(self.ctx, c"PEXPIREAT", name, at_ms);
+        Ok(())
+    }
+
+    /// Records `sid -> expiry` in the index and keeps the index alive exactly as long as
+    /// its longest-lived session. When the entry only moves later (SIGN, TOUCH, REFRESH
+    /// as usual) the new maximum is known without a scan.
+    fn index_put_on(&self, index: &Key, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
+        let ikey = index_key.as_bytes();
+        let old = index.zset_set_score(expiry_ms as f64, sid.as_bytes())?;
+        replicate::key_int_member(self.ctx, c"ZADD", ikey, expiry_ms, sid.as_bytes());
+        if old.is_some_and(|o| (expiry_ms as f64) < o) {
+            return self.fit_index_expiry(index, ikey);
+        }
+        match index.expire_at_approx() {
+            Some(at) if at > expiry_ms => Ok(()),
+            _ => self.expire_at(index, ikey, expiry_ms),
+        }
+    }
+
+    fn fit_index_expiry(&self, index: &Key, ikey: &[u8]) -> Result<()> {
+        if let Some(max) = index.zset_max_score()? {
+            self.expire_at(index, ikey, max as i64)?;
+        }
+        Ok(())
+    }
+
+    /// Drops index entries of sessions whose deadline has passed (Redis expires a key
+    /// once its time is strictly in the past).
+    fn trim_on(&self, index: &Key, ikey: &[u8], now_ms: i64) -> Result<()> {
+        let stale = index.zset_range(f64::NEG_INFINITY, now_ms as f64, false)?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        for (sid, _) in &stale {
+            index.zset_rem(sid)?;
+        }
+        self.replicate(
+            "ZREMRANGEBYSCORE",
+            &[ikey, b"-inf", format!("({now_ms}").as_bytes()],
+        );
+        Ok(())
+    }
+
+    /// A keyspace notification of the module class on the session key (`name` when the
+    /// caller already holds it as a server string).
+    fn notify_key(&self, event: Event, session_key: &str, name: Option<&KeyName>) {
+        let Some(notify) = (unsafe { redis_module::raw::RedisModule_NotifyKeyspaceEvent }) else {
+            return;
+        };
+        let made;
+        let key = match name {
+            Some(n) => n.as_ptr(),
+            None => match KeyName::new(session_key.as_bytes()) {
+                Some(n) => {
+                    made = n;
+                    made.as_ptr()
+                }
+                None => return,
+            },
+        };
+        // SAFETY: a live command context, a NUL-terminated event name and a live key
+        // name string.
+        unsafe {
+            notify(
+                self.ctx.get_raw(),
+                NotifyEvent::MODULE.bits(),
+                event.name().as_ptr(),
+                key,
+            )
+        };
+    }
+}
+
+impl SessionStore for Store<'_> {
+    type Session = SessionRef;
+
+    fn handle(&self, addr: SessionAddr) -> SessionRef {
+        SessionRef::new(addr)
+    }
+
+    /// WRONGTYPE for a key of another type where the module keeps its own: such a key
+    /// is never modified.
+    fn check_types(&self, session: Option<&SessionRef>, index_key: &str) -> Result<()> {
+        self.check_kind(index_key, Kind::ZSet)?;
+        match session {
+            Some(s) => self.check_kind(s.key(), Kind::Hash),
+            None => Ok(()),
+        }
+    }
+
     /// The session as VERIFY checks it: two key lookups (record and index entry), one
     /// field read each. None when the record is missing or not a session.
-    pub fn stored(&self, s: &SessionRef) -> Option<StoredSession> {
+    fn stored(&self, s: &SessionRef) -> Option<StoredSession> {
         let key = s.open_session(self.ctx).ok()?;
         let [created] = key.hash_get_parsed([field::CREATED], Created::parse);
         let created = created?;
@@ -155,7 +209,7 @@ impl<'a> Store<'a> {
     }
 
     /// What TOUCH and REFRESH need besides `stored`.
-    pub fn state(&self, s: &SessionRef) -> Option<SessionState> {
+    fn state(&self, s: &SessionRef) -> Option<SessionState> {
         let key = s.open_session(self.ctx).ok()?;
         let [created] = key.hash_get_parsed([field::CREATED], Created::parse);
         let created = created?;
@@ -172,13 +226,13 @@ impl<'a> Store<'a> {
         })
     }
 
-    pub fn session_data(&self, s: &SessionRef) -> Option<Vec<u8>> {
+    fn data(&self, s: &SessionRef) -> Option<Vec<u8>> {
         s.open_session(self.ctx)
             .ok()?
             .hash_get(field::DATA, <[u8]>::to_vec)
     }
 
-    pub fn refresh_record(&self, s: &SessionRef) -> Option<RefreshRecord> {
+    fn refresh_record(&self, s: &SessionRef) -> Option<RefreshRecord> {
         let state = self.state(s)?;
         let key = s.open_session(self.ctx).ok()?;
         let bytes = |f| key.hash_get(f, <[u8]>::to_vec);
@@ -198,8 +252,8 @@ impl<'a> Store<'a> {
     }
 
     /// Stores a new rotation state.
-    pub fn save_rotation(&self, s: &SessionRef, r: &RotationState) -> Result<()> {
-        let skey = s.key.as_bytes();
+    fn save_rotation(&self, s: &SessionRef, r: &RotationState) -> Result<()> {
+        let skey = s.key().as_bytes();
         let key = Key::write(self.ctx, skey)?;
         let generation = r.generation.to_string();
         let rotated = r.rotated_ms.to_string();
@@ -214,21 +268,11 @@ impl<'a> Store<'a> {
         Ok(())
     }
 
-    fn replicate_hset(&self, skey: &[u8], fields: &[(&CStr, &[u8])]) {
-        if replicate::hset(self.ctx, skey, fields).is_none() {
-            let mut hset: Vec<&[u8]> = vec![skey];
-            for (name, value) in fields {
-                hset.extend([name.to_bytes(), *value]);
-            }
-            self.replicate("HSET", &hset);
-        }
-    }
-
     /// Writes a new session (replacing one with the same sid) and indexes it, trimming
     /// the index of sessions that ended before this one began. The caller checked the
     /// key types first.
-    pub fn create_session(&self, s: &SessionRef, new: &NewSession) -> Result<()> {
-        let skey = s.key.as_bytes();
+    fn create(&self, s: &SessionRef, new: &NewSession) -> Result<()> {
+        let skey = s.key().as_bytes();
         let key = Key::write(self.ctx, skey)?;
         if key.delete()? {
             replicate::key(self.ctx, c"DEL", skey);
@@ -272,49 +316,20 @@ impl<'a> Store<'a> {
         self.index_put_on(&index, ikey, s.sid(), new.expiry_ms)
     }
 
-    fn expire_at(&self, key: &Key, name: &[u8], at_ms: i64) -> Result<()> {
-        key.set_expire_at(at_ms)?;
-        replicate::key_int(self.ctx, c"PEXPIREAT", name, at_ms);
-        Ok(())
-    }
-
-    /// Records `sid -> expiry` in the index and keeps the index alive exactly as long as
-    /// its longest-lived session. When the entry only moves later (SIGN, TOUCH, REFRESH
-    /// as usual) the new maximum is known without a scan.
-    fn index_put_on(&self, index: &Key, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
-        let ikey = index_key.as_bytes();
-        let old = index.zset_set_score(expiry_ms as f64, sid.as_bytes())?;
-        replicate::key_int_member(self.ctx, c"ZADD", ikey, expiry_ms, sid.as_bytes());
-        if old.is_some_and(|o| (expiry_ms as f64) < o) {
-            return self.fit_index_expiry(index, ikey);
-        }
-        match index.expire_at_approx() {
-            Some(at) if at > expiry_ms => Ok(()),
-            _ => self.expire_at(index, ikey, expiry_ms),
-        }
-    }
-
-    fn fit_index_expiry(&self, index: &Key, ikey: &[u8]) -> Result<()> {
-        if let Some(max) = index.zset_max_score()? {
-            self.expire_at(index, ikey, max as i64)?;
-        }
-        Ok(())
-    }
-
     /// Moves a live session's end (and its index entry) to `expiry_ms`. The caller
     /// found both keys of the right types (the session was admitted).
-    pub fn set_expiry(&self, s: &SessionRef, expiry_ms: i64) -> Result<()> {
-        let key = Key::write(self.ctx, s.key.as_bytes())?;
-        self.expire_at(&key, s.key.as_bytes(), expiry_ms)?;
+    fn set_expiry(&self, s: &SessionRef, expiry_ms: i64) -> Result<()> {
+        let key = Key::write(self.ctx, s.key().as_bytes())?;
+        self.expire_at(&key, s.key().as_bytes(), expiry_ms)?;
         let ikey = s.index_key();
         let index = Key::write(self.ctx, ikey.as_bytes())?;
         self.index_put_on(&index, ikey, s.sid(), expiry_ms)
     }
 
     /// Ends one session; true when its record existed.
-    pub fn delete_session(&self, s: &SessionRef) -> Result<bool> {
-        self.check_types(Some(&s.key), s.index_key())?;
-        let skey = s.key.as_bytes();
+    fn delete(&self, s: &SessionRef) -> Result<bool> {
+        self.check_types(Some(s), s.index_key())?;
+        let skey = s.key().as_bytes();
         let removed = Key::write(self.ctx, skey)?.delete()?;
         if removed {
             replicate::key(self.ctx, c"DEL", skey);
@@ -328,25 +343,8 @@ impl<'a> Store<'a> {
         Ok(removed)
     }
 
-    /// Drops index entries of sessions whose deadline has passed (Redis expires a key
-    /// once its time is strictly in the past).
-    fn trim_on(&self, index: &Key, ikey: &[u8], now_ms: i64) -> Result<()> {
-        let stale = index.zset_range(f64::NEG_INFINITY, now_ms as f64, false)?;
-        if stale.is_empty() {
-            return Ok(());
-        }
-        for (sid, _) in &stale {
-            index.zset_rem(sid)?;
-        }
-        self.replicate(
-            "ZREMRANGEBYSCORE",
-            &[ikey, b"-inf", format!("({now_ms}").as_bytes()],
-        );
-        Ok(())
-    }
-
     /// Every sid in a subject's index, live or not.
-    pub fn indexed_sids(&self, index_key: &str) -> Result<Vec<String>> {
+    fn indexed_sids(&self, index_key: &str) -> Result<Vec<String>> {
         self.check_kind(index_key, Kind::ZSet)?;
         let index = Key::read(self.ctx, index_key.as_bytes())?;
         Ok(index
@@ -359,7 +357,7 @@ impl<'a> Store<'a> {
     /// The live sessions of a subject, oldest first: index entries whose deadline is
     /// ahead and whose record is a session hash created after `cutoff_ms`. The
     /// remaining life shown is the index's (the authoritative one).
-    pub fn sessions(
+    fn sessions(
         &self,
         index_key: &str,
         with_data: bool,
@@ -377,7 +375,10 @@ impl<'a> Store<'a> {
             if deadline <= now_ms {
                 continue;
             }
-            let key = Key::read(self.ctx, format!("{index_key}:{sid}").as_bytes())?;
+            let key = Key::read(
+                self.ctx,
+                SessionAddr::in_index(index_key, &sid).key().as_bytes(),
+            )?;
             let [created] = key.hash_get_parsed([field::CREATED], Created::parse);
             let [max] = key.hash_get_i64s([field::MAX_DEADLINE]);
             let Some(created_ms) = created.map(|c| c.ms).filter(|c| *c >= cutoff_ms) else {
@@ -402,18 +403,19 @@ impl<'a> Store<'a> {
     /// Ends the listed sessions of one subject; returns how many records existed.
     /// `event` is the keyspace notification sent for each (jwt.revoke, jwt.evict). A
     /// key of another type under a session's name is left alone.
-    pub fn end_sessions(&self, index_key: &str, sids: &[&str], event: &CStr) -> Result<usize> {
+    fn end_sessions(&self, index_key: &str, sids: &[&str], event: Event) -> Result<usize> {
         self.check_kind(index_key, Kind::ZSet)?;
         let ikey = index_key.as_bytes();
         let index = Key::write(self.ctx, ikey)?;
         let mut ended = 0;
         let mut zrem: Vec<&[u8]> = vec![ikey];
         for sid in sids {
-            let skey = format!("{index_key}:{sid}");
+            let addr = SessionAddr::in_index(index_key, sid);
+            let skey = addr.key();
             let key = Key::write(self.ctx, skey.as_bytes())?;
             if key.kind() == Kind::Hash && key.delete()? {
                 replicate::key(self.ctx, c"DEL", skey.as_bytes());
-                self.notify(event, &skey, None);
+                self.notify_key(event, skey, None);
                 ended += 1;
             }
             if index.zset_rem(sid.as_bytes())? {
@@ -427,32 +429,7 @@ impl<'a> Store<'a> {
         Ok(ended)
     }
 
-    /// A keyspace notification of the module class on the session key (`name` when the
-    /// caller already holds it as a server string).
-    pub fn notify(&self, event: &CStr, session_key: &str, name: Option<&KeyName>) {
-        let Some(notify) = (unsafe { redis_module::raw::RedisModule_NotifyKeyspaceEvent }) else {
-            return;
-        };
-        let made;
-        let key = match name {
-            Some(n) => n.as_ptr(),
-            None => match KeyName::new(session_key.as_bytes()) {
-                Some(n) => {
-                    made = n;
-                    made.as_ptr()
-                }
-                None => return,
-            },
-        };
-        // SAFETY: a live command context, a NUL-terminated event name and a live key
-        // name string.
-        unsafe {
-            notify(
-                self.ctx.get_raw(),
-                NotifyEvent::MODULE.bits(),
-                event.as_ptr(),
-                key,
-            )
-        };
+    fn notify(&self, event: Event, s: &SessionRef) {
+        self.notify_key(event, s.key(), s.name.as_ref());
     }
 }

@@ -2,14 +2,15 @@
 //! claims that can change, and the session it names. Shared by VERIFY, TOUCH, DESTROY.
 
 use crate::config;
-use jwt_core::error::{Error, Result};
-use jwt_core::refresh;
-use jwt_core::session::{self, StoredSession, TokenSession};
-use jwt_core::token::{self, ClaimChecks};
-use jwt_core::verify_cache::{Verdict, VerifyCache};
 use crate::keyring_state;
 use crate::stats;
-use crate::store::SessionRef;
+use crate::store::{SessionRef, Store};
+use jwt_core::error::{Error, Result};
+use jwt_core::lifecycle;
+use jwt_core::refresh;
+use jwt_core::session::{self, SessionAddr, TokenSession};
+use jwt_core::token::{self, ClaimChecks};
+use jwt_core::verify_cache::{Verdict, VerifyCache};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -82,7 +83,7 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         let e = cache.get(token, generation, now)?;
         // A changed jwt.prefix moves sessions: the cached key would be stale.
         if let Some(s) = &e.session {
-            let key = &s.key;
+            let key = s.key();
             let same_prefix = config::PREFIX
                 .with(|p| key.starts_with(p) && key.as_bytes().get(p.len()) == Some(&b'{'));
             if !same_prefix {
@@ -150,7 +151,7 @@ pub(super) fn unverified_session_key(token: &[u8]) -> Option<String> {
     let (_, payload) = token::decode_unverified(token, config::max_token_bytes()).ok()?;
     let claims = token::parse_claims(&payload).ok()?;
     let (sub, sid) = valid_sub_sid(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()?;
-    Some(config::PREFIX.with(|p| session::session_key(p, sub, sid)))
+    Some(config::PREFIX.with(|p| SessionAddr::new(p, sub, sid).key().to_string()))
 }
 
 fn valid_sub_sid<'a>(sub: &'a str, sid: &'a str) -> Result<(&'a str, &'a str)> {
@@ -164,23 +165,17 @@ fn valid_sub_sid<'a>(sub: &'a str, sid: &'a str) -> Result<(&'a str, &'a str)> {
 /// The session of the sub and sid a token carries, both validated.
 fn session_ref_of(sub: &str, sid: &str) -> Result<SessionRef> {
     let (sub, sid) = valid_sub_sid(sub, sid)?;
-    Ok(config::PREFIX.with(|p| SessionRef::new(p, sub, sid)))
+    Ok(config::PREFIX.with(|p| SessionRef::new(SessionAddr::new(p, sub, sid))))
 }
 
 pub(super) fn no_session() -> Error {
     Error::invalid("token has no session (it was signed STATELESS)")
 }
 
-/// Whether the token may use this stored session (see `session::admits`).
-pub(super) fn admitted(stored: Option<&StoredSession>, v: &Verified, now: i64) -> bool {
-    stored.is_some_and(|s| {
-        session::admits(
-            s,
-            &v.token_session,
-            now,
-            keyring_state::sessions_cutoff_ms(),
-        )
-    })
+/// Whether the token may use its session now (see `session::admits`).
+pub(super) fn live(store: &Store, v: &Verified, s: &SessionRef, now: i64) -> bool {
+    let cutoff = keyring_state::sessions_cutoff_ms();
+    lifecycle::is_live(store, s, &v.token_session, now, cutoff)
 }
 
 /// A stateless token verifies on signature and claims alone, unless the operator

@@ -6,10 +6,10 @@
 use super::{now_ms, redact, Args};
 use crate::acl;
 use crate::config;
+use crate::keyring_state;
 use jwt_core::error::{Error, Result};
 use jwt_core::keyring::{validate_kid, Alg, Key, Keyring};
 use jwt_core::random::OsRandom;
-use crate::keyring_state;
 use redis_module::{Context, ContextFlags, RedisString, RedisValue};
 
 /// How long a retired key keeps verifying: long enough for every token it signed with

@@ -8,8 +8,8 @@ pub mod sign;
 pub mod token;
 pub mod user;
 
-use jwt_core::error::{Error, Result};
 use crate::stats;
+use jwt_core::error::{Error, Result};
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -5,14 +5,15 @@ use super::token::check_session_keys;
 use super::{now_ms, only_duration_option, redact, Args};
 use crate::acl::Access;
 use crate::config;
-use jwt_core::error::{Code, Error, Result};
-use jwt_core::random::OsRandom;
-use jwt_core::refresh::{self, Decision, RefreshToken};
-use jwt_core::session::{self, session_key};
 use crate::keyring_state;
 use crate::stats;
 use crate::store::SessionRef;
 use crate::store::Store;
+use jwt_core::error::{Code, Error, Result};
+use jwt_core::lifecycle;
+use jwt_core::random::OsRandom;
+use jwt_core::refresh::{self, RefreshToken};
+use jwt_core::session::{self, SessionAddr};
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Routes (cluster), authenticates (the node's refresh MAC) and locates a refresh
@@ -23,7 +24,7 @@ pub(super) fn open_refresh_token(
 ) -> Result<(RefreshToken, SessionRef)> {
     crate::cluster::route_token(ctx, presented, |t| {
         let (sub, sid) = refresh::peek_session(t)?;
-        Some(config::PREFIX.with(|p| session_key(p, &sub, &sid)))
+        Some(config::PREFIX.with(|p| SessionAddr::new(p, &sub, &sid).key().to_string()))
     })?;
     let token = {
         let ring = keyring_state::read();
@@ -35,7 +36,7 @@ pub(super) fn open_refresh_token(
     let malformed = |_| Error::invalid("malformed refresh token");
     let sub = session::validate_subject(token.sub.as_bytes()).map_err(malformed)?;
     let sid = session::validate_sid(token.sid.as_bytes()).map_err(malformed)?;
-    let session = config::PREFIX.with(|p| SessionRef::new(p, sub, sid));
+    let session = config::PREFIX.with(|p| SessionRef::new(SessionAddr::new(p, sub, sid)));
     Ok((token, session))
 }
 
@@ -57,47 +58,28 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let now = now_ms()?;
     let rng = OsRandom::new();
     let store = Store::new(ctx);
-    let record = store.refresh_record(&s).ok_or_else(Error::revoked)?;
-    let stored = &record.state.stored;
-    // A token of an earlier session that had the same SID, a session whose index entry
-    // is gone, or one created before the sessions cutoff: ended, not reused.
-    let live = stored.index_deadline_ms.is_some_and(|d| d > now)
-        && stored.created_ms >= keyring_state::sessions_cutoff_ms();
-    if !refresh::same_incarnation(&token, stored) || !live {
-        return Err(Error::revoked());
-    }
     let next = RefreshToken::new(token.created_ms, 0, token.incarnation, sub, sid, &rng)?;
-    let decision = refresh::decide(
-        &record.rotation,
-        &token,
-        &next.hash(),
-        now,
-        config::REFRESH_GRACE.ms(),
-    )?;
-    let rotation = match decision {
-        Decision::Reuse => {
-            store.end_sessions(s.index_key(), &[sid], c"jwt.reuse")?;
-            stats::REUSE_DETECTIONS.incr();
-            return Err(Error::new(
-                Code::Reused,
-                "refresh token was already used: the session has been revoked",
-            ));
-        }
-        Decision::Rotate(r) | Decision::Sibling(r) => r,
-    };
+    let cutoff = keyring_state::sessions_cutoff_ms();
+    let grace = config::REFRESH_GRACE.ms();
+    let plan = lifecycle::plan_refresh(&store, &s, &token, &next.hash(), now, cutoff, grace)
+        .inspect_err(|e| {
+            if e.code == Code::Reused {
+                stats::REUSE_DETECTIONS.incr();
+            }
+        })?;
+    let rotation = &plan.rotation;
     let next = RefreshToken {
         generation: rotation.generation,
         ..next
     };
-    let claims = SessionClaims::from_stored(record.claims.as_deref())?;
-    let expiry = session::expiry(now, record.state.idle_ms, record.state.max_deadline_ms);
+    let claims = SessionClaims::from_stored(plan.claims.as_deref())?;
     let access = AccessToken {
         sub,
         sid: Some(sid),
         sinc: token.incarnation,
         now,
-        lifetime_ms: Some(expires.unwrap_or(record.access_ms)),
-        session_end_ms: expiry,
+        lifetime_ms: Some(expires.unwrap_or(plan.access_ms)),
+        session_end_ms: plan.expiry_ms,
         claims: &claims,
         kid: None,
     }
@@ -109,9 +91,7 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             .ok_or_else(|| Error::syntax("no refresh secret"))?;
         next.encode(mac)
     };
-    store.save_rotation(&s, &rotation)?;
-    store.set_expiry(&s, expiry)?;
-    store.notify(c"jwt.refresh", &s.key, s.name.as_ref());
+    lifecycle::commit_refresh(&store, &s, &plan)?;
     stats::REFRESHES.incr();
     Ok(RedisValue::Array(vec![
         RedisValue::BulkString(access),

@@ -4,16 +4,20 @@
 use super::{now_ms, set_once, unknown_option, Args};
 use crate::acl::{self, Access};
 use crate::config;
+use crate::keyring_state;
+use crate::stats;
+use crate::store::{SessionRef, Store};
 use jwt_core::duration::parse_positive_ms;
-use jwt_core::error::{Code, Error, Result};
+use jwt_core::error::{Error, Result};
+use jwt_core::lifecycle::{self, Limit};
 use jwt_core::random::{uuid_v4, uuid_v4_pair, OsRandom};
 use jwt_core::refresh::RefreshToken;
 use jwt_core::session;
+use jwt_core::session::SessionAddr;
+use jwt_core::store::{NewSession, RefreshInit};
 use jwt_core::token::{self, NewClaims};
-use crate::keyring_state;
-use crate::stats;
-use crate::store::{NewSession, RefreshInit, SessionRef, Store};
 use redis_module::{Context, RedisString, RedisValue};
+use std::sync::atomic::Ordering;
 
 /// Options of JWT.SIGN, validated before anything is written.
 #[derive(Default)]
@@ -123,24 +127,31 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         Some(s) => (s.to_string(), Some(session::new_incarnation(&rng)?)),
         None => (random_sid, None),
     };
-    let s = config::PREFIX.with(|p| SessionRef::new(p, sub, &sid));
+    let s = config::PREFIX.with(|p| SessionRef::new(SessionAddr::new(p, sub, &sid)));
     let ikey = s.index_key();
     acl::check_keys(
         ctx,
         &[
             (ikey.as_bytes(), s.index_name.as_ref()),
-            (s.key.as_bytes(), s.name.as_ref()),
+            (s.key().as_bytes(), s.name.as_ref()),
         ],
         Access::Write,
     )?;
     let store = Store::new(ctx);
-    store.check_types(Some(&s.key), ikey)?;
-    let (evict, newest_created) = sessions_to_evict(&store, ikey, &sid, o.limit, clock)?;
-    // Creation order must be total among a subject's sessions (evict-oldest goes by
-    // it): a login in the same millisecond as the newest one counts as 1 ms later.
-    let now = clock
-        .max(newest_created.map_or(i64::MIN, |c| c + 1))
-        .max(keyring_state::sessions_cutoff_ms());
+    let limit = Limit {
+        max: o
+            .limit
+            .unwrap_or_else(|| config::MAX_SESSIONS.load(Ordering::Relaxed)),
+        deny: config::MAX_SESSIONS_POLICY.with(|p| p == "deny"),
+    };
+    let plan = lifecycle::plan_open(
+        &store,
+        &s,
+        clock,
+        keyring_state::sessions_cutoff_ms(),
+        limit,
+    )?;
+    let now = plan.created_ms;
     let idle_ms = o.ttl_ms.unwrap_or_else(|| config::SESSION_TTL.ms());
     let max_deadline = o.maxage_ms.map(|m| now.saturating_add(m));
     let expiry = session::expiry(now, idle_ms, max_deadline);
@@ -183,14 +194,10 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         false => None,
     };
     let stored_claims = claims.to_stored();
-    if !evict.is_empty() {
-        let refs: Vec<&str> = evict.iter().map(String::as_str).collect();
-        for _ in 0..store.end_sessions(ikey, &refs, c"jwt.evict")? {
-            stats::EVICTIONS.incr();
-        }
-    }
-    store.create_session(
+    let evicted = lifecycle::open(
+        &store,
         &s,
+        &plan,
         &NewSession {
             created_ms: now,
             idle_ms,
@@ -205,7 +212,9 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             }),
         },
     )?;
-    store.notify(c"jwt.sign", &s.key, s.name.as_ref());
+    for _ in 0..evicted {
+        stats::EVICTIONS.incr();
+    }
     stats::SIGNS.incr();
     Ok(match refresh {
         Some((token, _)) => RedisValue::Array(vec![
@@ -361,44 +370,4 @@ impl AccessToken<'_> {
     pub fn issue_new(&self, rng: &OsRandom) -> Result<String> {
         self.issue(&uuid_v4(rng)?)
     }
-}
-
-/// Enforces max-sessions (the LIMIT option, else `jwt.max-sessions`) before anything is
-/// written: with policy `deny` a full subject is a LIMIT error; with `evict-oldest` the
-/// oldest sessions (by creation) make room. Re-signing an existing SID does not count.
-/// Commands are atomic, so N+1 concurrent logins with a limit of N leave exactly N.
-/// Also returns the newest live session's creation time (None when unlimited).
-fn sessions_to_evict(
-    store: &Store,
-    ikey: &str,
-    sid: &str,
-    limit: Option<i64>,
-    now: i64,
-) -> Result<(Vec<String>, Option<i64>)> {
-    let limit =
-        limit.unwrap_or_else(|| config::MAX_SESSIONS.load(std::sync::atomic::Ordering::Relaxed));
-    if limit <= 0 {
-        return Ok((Vec::new(), None));
-    }
-    let live = store.sessions(ikey, false, now, keyring_state::sessions_cutoff_ms())?;
-    let newest = live.iter().map(|s| s.created_ms).max();
-    let others: Vec<String> = live
-        .into_iter()
-        .map(|s| s.sid)
-        .filter(|s| s != sid)
-        .collect();
-    let excess = (others.len() + 1).saturating_sub(limit as usize);
-    if excess == 0 {
-        return Ok((Vec::new(), newest));
-    }
-    if config::MAX_SESSIONS_POLICY.with(|p| p == "deny") {
-        return Err(Error::new(
-            Code::Limit,
-            format!(
-                "the subject already has {} sessions (max {limit})",
-                others.len()
-            ),
-        ));
-    }
-    Ok((others.into_iter().take(excess).collect(), newest))
 }

@@ -1,19 +1,20 @@
 //! The token commands: JWT.VERIFY, JWT.DECODE, JWT.TOUCH, JWT.DESTROY.
 
 use super::auth::{
-    admitted, authenticate, no_session, stateless_allowed, unverified_session_key, Expect,
+    authenticate, live, no_session, stateless_allowed, unverified_session_key, Expect,
 };
 use super::{now_ms, only_duration_option, redact, set_once, unknown_option, Args};
 use crate::acl::{self, Access};
 use crate::cluster;
 use crate::config;
-use jwt_core::error::{Error, Result};
-use jwt_core::refresh;
-use jwt_core::session;
-use jwt_core::token;
 use crate::keyring_state;
 use crate::stats;
 use crate::store::{SessionRef, Store};
+use jwt_core::error::{Error, Result};
+use jwt_core::lifecycle::{self, Touched};
+use jwt_core::refresh;
+use jwt_core::store::SessionStore;
+use jwt_core::token;
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Replies a bulk string straight from `bytes` (no copy into a RedisValue). Only as a
@@ -54,11 +55,11 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let data = match &v.session {
         Some(session) => {
             check_session_keys(ctx, session, Access::Read)?;
-            if !admitted(store.stored(session).as_ref(), &v, now) {
+            if !live(&store, &v, session, now) {
                 return Err(Error::revoked());
             }
             if withdata {
-                store.session_data(session)
+                store.data(session)
             } else {
                 None
             }
@@ -107,20 +108,12 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let s = v.session.as_ref().ok_or_else(no_session)?;
     check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
-    let state = store.state(s).ok_or_else(Error::revoked)?;
-    if !admitted(Some(&state.stored), &v, now) {
-        return Err(Error::revoked());
+    let cutoff = keyring_state::sessions_cutoff_ms();
+    let touched = lifecycle::touch(&store, s, &v.token_session, now, cutoff, ttl)?;
+    if let (Touched::Moved(expiry), None) = (touched, v.exp) {
+        // This token lives as long as its session: so must the key that signed it.
+        keyring_state::keep_key_for(ctx, &v.kid, expiry)?;
     }
-    let ttl = ttl.unwrap_or(state.idle_ms);
-    let expiry = session::expiry(now, ttl, state.max_deadline_ms);
-    if !session::touch_is_noop(state.expiry_ms, expiry, ttl) {
-        store.set_expiry(s, expiry)?;
-        if v.exp.is_none() {
-            // This token lives as long as its session: so must the key that signed it.
-            keyring_state::keep_key_for(ctx, &v.kid, expiry)?;
-        }
-    }
-    store.notify(c"jwt.touch", &s.key, s.name.as_ref());
     stats::TOUCHES.incr();
     Ok(reply_bytes(ctx, &v.payload))
 }
@@ -144,10 +137,14 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let s = v.session.as_ref().ok_or_else(no_session)?;
     check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
-    if !admitted(store.stored(s).as_ref(), &v, now) {
-        return Ok(RedisValue::Integer(0));
-    }
-    end(&store, s)
+    let cutoff = keyring_state::sessions_cutoff_ms();
+    ended(lifecycle::destroy(
+        &store,
+        s,
+        &v.token_session,
+        now,
+        cutoff,
+    )?)
 }
 
 /// Token commands name no key, so ACL key patterns cannot judge them: the module
@@ -157,17 +154,15 @@ pub(super) fn check_session_keys(ctx: &Context, s: &SessionRef, access: Access) 
     acl::check_keys(
         ctx,
         &[
-            (s.key.as_bytes(), s.name.as_ref()),
+            (s.key().as_bytes(), s.name.as_ref()),
             (s.index_key().as_bytes(), s.index_name.as_ref()),
         ],
         access,
     )
 }
 
-fn end(store: &Store, s: &SessionRef) -> Result<RedisValue> {
-    let removed = store.delete_session(s)?;
+fn ended(removed: bool) -> Result<RedisValue> {
     if removed {
-        store.notify(c"jwt.destroy", &s.key, s.name.as_ref());
         stats::DESTROYS.incr();
     }
     Ok(RedisValue::Integer(removed as i64))
@@ -179,9 +174,5 @@ fn end(store: &Store, s: &SessionRef) -> Result<RedisValue> {
 fn destroy_by_refresh_token(ctx: &Context, presented: &[u8]) -> Result<RedisValue> {
     let (token, s) = super::refresh::open_refresh_token(ctx, presented)?;
     check_session_keys(ctx, &s, Access::Write)?;
-    let store = Store::new(ctx);
-    match store.stored(&s) {
-        Some(stored) if refresh::same_incarnation(&token, &stored) => end(&store, &s),
-        _ => Ok(RedisValue::Integer(0)),
-    }
+    ended(lifecycle::destroy_by_refresh(&Store::new(ctx), &s, &token)?)
 }

@@ -5,11 +5,13 @@
 use super::{now_ms, set_once, unknown_option, Args};
 use crate::acl::{self, Access};
 use crate::config;
-use jwt_core::error::{Error, Result};
-use jwt_core::session::{self, index_key};
 use crate::keyring_state;
 use crate::stats;
-use crate::store::{SessionInfo, Store};
+use crate::store::Store;
+use jwt_core::error::{Error, Result};
+use jwt_core::lifecycle::{self, Targets};
+use jwt_core::session::{self, index_key};
+use jwt_core::store::SessionInfo;
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Reads and checks the subject; returns its index key.
@@ -76,6 +78,7 @@ pub fn count(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 }
 
 fn live_sessions(ctx: &Context, ikey: &str, withdata: bool) -> Result<Vec<SessionInfo>> {
+    use jwt_core::store::SessionStore;
     Store::new(ctx).sessions(
         ikey,
         withdata,
@@ -112,18 +115,12 @@ pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     if only.is_some() && except.is_some() {
         return Err(Error::syntax("JWT.REVOKE takes SID or EXCEPT, not both"));
     }
-    let store = Store::new(ctx);
-    let targets: Vec<String> = match only {
-        Some(sids) => sids,
-        // Every indexed sid, live or not: what is not live is cleared from the index too.
-        None => store
-            .indexed_sids(&ikey)?
-            .into_iter()
-            .filter(|sid| Some(sid) != except.as_ref())
-            .collect(),
+    let targets = match (only, except) {
+        (Some(sids), _) => Targets::Only(sids),
+        (None, Some(keep)) => Targets::AllExcept(keep),
+        (None, None) => Targets::All,
     };
-    let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
-    let ended = store.end_sessions(&ikey, &refs, c"jwt.revoke")?;
+    let ended = lifecycle::revoke(&Store::new(ctx), &ikey, targets)?;
     for _ in 0..ended {
         stats::REVOKES.incr();
     }

@@ -198,11 +198,13 @@ pub fn plan_refresh<S: SessionStore>(
 ) -> Result<RefreshPlan> {
     let record = store.refresh_record(s).ok_or_else(Error::revoked)?;
     let stored: &StoredSession = &record.state.stored;
-    let live = stored.index_deadline_ms.is_some_and(|d| d > now_ms) && stored.created_ms >= cutoff_ms;
+    let live =
+        stored.index_deadline_ms.is_some_and(|d| d > now_ms) && stored.created_ms >= cutoff_ms;
     if !live || !refresh::same_incarnation(presented, stored) {
         return Err(Error::revoked());
     }
-    let rotation = match refresh::decide(&record.rotation, presented, next_hash, now_ms, grace_ms)? {
+    let rotation = match refresh::decide(&record.rotation, presented, next_hash, now_ms, grace_ms)?
+    {
         Decision::Reuse => {
             let addr: &SessionAddr = s.borrow();
             store.end_sessions(addr.index_key(), &[addr.sid()], Event::Reuse)?;
@@ -222,7 +224,11 @@ pub fn plan_refresh<S: SessionStore>(
 }
 
 /// REFRESH, second half: the new rotation state and the extended life.
-pub fn commit_refresh<S: SessionStore>(store: &S, s: &S::Session, plan: &RefreshPlan) -> Result<()> {
+pub fn commit_refresh<S: SessionStore>(
+    store: &S,
+    s: &S::Session,
+    plan: &RefreshPlan,
+) -> Result<()> {
     store.save_rotation(s, &plan.rotation)?;
     store.set_expiry(s, plan.expiry_ms)?;
     store.notify(Event::Refresh, s);
@@ -296,7 +302,10 @@ mod tests {
     #[test]
     fn evict_oldest_keeps_the_newest_and_orders_same_millisecond_logins() {
         let store = MemoryStore::at(1_000);
-        let limit = Limit { max: 2, deny: false };
+        let limit = Limit {
+            max: 2,
+            deny: false,
+        };
         // Three logins in one millisecond, sids sorting against creation order.
         let created: Vec<i64> = ["c", "b", "a"]
             .iter()
@@ -310,7 +319,9 @@ mod tests {
             .map(|x| x.sid)
             .collect();
         assert_eq!(left, ["b", "a"]);
-        assert!(store.events().contains(&(Event::Evict, "jwt:{alice}:c".into())));
+        assert!(store
+            .events()
+            .contains(&(Event::Evict, "jwt:{alice}:c".into())));
         // Re-signing an existing sid does not count.
         let plan = plan_open(&store, &addr("a"), 2_000, 0, limit).unwrap();
         assert!(plan.evict.is_empty());
@@ -329,7 +340,10 @@ mod tests {
     #[test]
     fn sessions_that_lost_their_index_entry_do_not_count_and_are_not_revived() {
         let store = MemoryStore::at(1_000);
-        let unlimited = Limit { max: 0, deny: false };
+        let unlimited = Limit {
+            max: 0,
+            deny: false,
+        };
         sign(&store, "a", 1_000, unlimited).unwrap();
         let s = addr("a");
         assert!(is_live(&store, &s, &token(1_000), 1_500, 0));
@@ -337,16 +351,40 @@ mod tests {
         assert!(!is_live(&store, &s, &token(1_000), 1_500, 0));
         let e = touch(&store, &s, &token(1_000), 1_500, 0, None).unwrap_err();
         assert_eq!(e.code, Code::Revoked);
-        assert!(store.index_entries("jwt:{alice}").is_empty(), "TOUCH wrote nothing");
-        assert_eq!(store.sessions("jwt:{alice}", false, 1_500, 0).unwrap().len(), 0);
+        assert!(
+            store.index_entries("jwt:{alice}").is_empty(),
+            "TOUCH wrote nothing"
+        );
+        assert_eq!(
+            store
+                .sessions("jwt:{alice}", false, 1_500, 0)
+                .unwrap()
+                .len(),
+            0
+        );
     }
 
     #[test]
     fn a_persisted_session_ends_with_its_index_entry() {
         let store = MemoryStore::at(1_000);
-        sign(&store, "a", 1_000, Limit { max: 0, deny: false }).unwrap();
+        sign(
+            &store,
+            "a",
+            1_000,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
         store.persist("jwt:{alice}:a");
-        assert!(is_live(&store, &addr("a"), &token(1_000), 1_000 + HOUR - 1, 0));
+        assert!(is_live(
+            &store,
+            &addr("a"),
+            &token(1_000),
+            1_000 + HOUR - 1,
+            0
+        ));
         store.set_now(1_000 + HOUR);
         assert!(!is_live(&store, &addr("a"), &token(1_000), 1_000 + HOUR, 0));
         // REVOKE still reaches it.
@@ -358,7 +396,17 @@ mod tests {
     fn touch_writes_once_per_granularity_and_never_past_maxage() {
         let store = MemoryStore::at(10_000);
         let s = addr("a");
-        let plan = plan_open(&store, &s, 10_000, 0, Limit { max: 0, deny: false }).unwrap();
+        let plan = plan_open(
+            &store,
+            &s,
+            10_000,
+            0,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
         let new = NewSession {
             max_deadline_ms: Some(10_000 + 2 * HOUR),
             ..new_session(10_000, HOUR)
@@ -366,13 +414,19 @@ mod tests {
         open(&store, &s, &plan, &new).unwrap();
         let t = token(10_000);
         // 500 ms later: the deadline would move by 500 ms < 1 s: left as it is.
-        assert_eq!(touch(&store, &s, &t, 10_500, 0, None).unwrap(), Touched::Unchanged);
+        assert_eq!(
+            touch(&store, &s, &t, 10_500, 0, None).unwrap(),
+            Touched::Unchanged
+        );
         // 2 s later: written.
         assert_eq!(
             touch(&store, &s, &t, 12_000, 0, None).unwrap(),
             Touched::Moved(12_000 + HOUR)
         );
-        assert_eq!(store.index_entries("jwt:{alice}"), [("a".into(), 12_000 + HOUR)]);
+        assert_eq!(
+            store.index_entries("jwt:{alice}"),
+            [("a".into(), 12_000 + HOUR)]
+        );
         // Past MAXAGE: capped.
         let later = 11_000 + HOUR;
         assert_eq!(
@@ -389,7 +443,10 @@ mod tests {
     #[test]
     fn index_entries_of_ended_sessions_are_trimmed_by_the_next_login() {
         let store = MemoryStore::at(0);
-        let unlimited = Limit { max: 0, deny: false };
+        let unlimited = Limit {
+            max: 0,
+            deny: false,
+        };
         for i in 0..50 {
             let s = addr(&format!("s{i}"));
             let plan = plan_open(&store, &s, i * 10, 0, unlimited).unwrap();
@@ -404,7 +461,17 @@ mod tests {
         let rng = Counter(Cell::new(1));
         let s = addr("a");
         let first = RefreshToken::new(0, 1, None, "alice", "a", &rng).unwrap();
-        let plan = plan_open(&store, &s, 0, 0, Limit { max: 0, deny: false }).unwrap();
+        let plan = plan_open(
+            &store,
+            &s,
+            0,
+            0,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
         let new = NewSession {
             refresh: Some(RefreshInit {
                 hash: first.hash(),
@@ -424,7 +491,9 @@ mod tests {
         let e = plan_refresh(&store, &s, &first, &third.hash(), 61_000, 0, 0).unwrap_err();
         assert_eq!(e.code, Code::Reused);
         assert_eq!(store.session_count(), 0);
-        assert!(store.events().contains(&(Event::Reuse, "jwt:{alice}:a".into())));
+        assert!(store
+            .events()
+            .contains(&(Event::Reuse, "jwt:{alice}:a".into())));
     }
 
     #[test]
@@ -433,7 +502,17 @@ mod tests {
         let rng = Counter(Cell::new(7));
         let s = addr("phone");
         let old = RefreshToken::new(0, 1, Some(11), "alice", "phone", &rng).unwrap();
-        let plan = plan_open(&store, &s, 0, 0, Limit { max: 0, deny: false }).unwrap();
+        let plan = plan_open(
+            &store,
+            &s,
+            0,
+            0,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
         let now_token = RefreshToken::new(0, 1, Some(12), "alice", "phone", &rng).unwrap();
         let new = NewSession {
             incarnation: Some(12),
@@ -458,7 +537,16 @@ mod tests {
     fn revoke_all_but_one_and_foreign_records() {
         let store = MemoryStore::at(0);
         for sid in ["a", "b", "c"] {
-            sign(&store, sid, 0, Limit { max: 0, deny: false }).unwrap();
+            sign(
+                &store,
+                sid,
+                0,
+                Limit {
+                    max: 0,
+                    deny: false,
+                },
+            )
+            .unwrap();
         }
         assert_eq!(
             revoke(&store, "jwt:{alice}", Targets::AllExcept("b".into())).unwrap(),
@@ -468,7 +556,9 @@ mod tests {
         assert_eq!(left.len(), 1);
         store.put_foreign("jwt:{alice}");
         assert_eq!(
-            revoke(&store, "jwt:{alice}", Targets::All).unwrap_err().code,
+            revoke(&store, "jwt:{alice}", Targets::All)
+                .unwrap_err()
+                .code,
             Code::WrongType
         );
     }
@@ -476,10 +566,35 @@ mod tests {
     #[test]
     fn the_cutoff_ends_earlier_sessions_and_new_ones_start_after_it() {
         let store = MemoryStore::at(0);
-        sign(&store, "a", 100, Limit { max: 0, deny: false }).unwrap();
+        sign(
+            &store,
+            "a",
+            100,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
         assert!(!is_live(&store, &addr("a"), &token(100), 200, 150));
-        let plan = plan_open(&store, &addr("b"), 120, 150, Limit { max: 0, deny: false }).unwrap();
+        let plan = plan_open(
+            &store,
+            &addr("b"),
+            120,
+            150,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
         assert_eq!(plan.created_ms, 150);
-        assert_eq!(store.sessions("jwt:{alice}", false, 200, 150).unwrap().len(), 0);
+        assert_eq!(
+            store
+                .sessions("jwt:{alice}", false, 200, 150)
+                .unwrap()
+                .len(),
+            0
+        );
     }
 }

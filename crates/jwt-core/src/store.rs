@@ -180,7 +180,11 @@ impl MemoryStore {
             .unwrap_or_default()
     }
     pub fn expiry_of(&self, key: &str) -> Option<i64> {
-        self.inner.borrow().sessions.get(key).and_then(|r| r.expiry_ms)
+        self.inner
+            .borrow()
+            .sessions
+            .get(key)
+            .and_then(|r| r.expiry_ms)
     }
     /// What a user's DEL does to an index.
     pub fn drop_index(&self, index_key: &str) {
@@ -226,7 +230,10 @@ impl SessionStore for MemoryStore {
     }
 
     fn check_types(&self, session: Option<&SessionAddr>, index_key: &str) -> Result<()> {
-        for key in [Some(index_key), session.map(SessionAddr::key)].into_iter().flatten() {
+        for key in [Some(index_key), session.map(SessionAddr::key)]
+            .into_iter()
+            .flatten()
+        {
             if self.is_foreign(key) {
                 return Err(Error::wrong_type(key));
             }
@@ -349,7 +356,8 @@ impl SessionStore for MemoryStore {
 
     fn save_rotation(&self, s: &SessionAddr, r: &RotationState) -> Result<()> {
         let mut m = self.inner.borrow_mut();
-        if let Some((rotation, _, _)) = m.sessions.get_mut(s.key()).and_then(|x| x.refresh.as_mut()) {
+        if let Some((rotation, _, _)) = m.sessions.get_mut(s.key()).and_then(|x| x.refresh.as_mut())
+        {
             *rotation = r.clone();
         }
         Ok(())
