@@ -8,9 +8,13 @@ build: deps
 	cargo build --release
 
 # Foreground redis-server on 127.0.0.1:6379 with redis.conf loading the module; data in ./data.
+# `make run PORT=6380` serves another port (passed as --port; redis.conf stays the source of
+# every other setting). When the port is taken, scripts/port-check.sh names the process.
+RUN_PORT = $(or $(PORT),$(shell awk '$$1 == "port" { p = $$2 } END { print p }' redis.conf),6379)
 run: build
 	mkdir -p data
-	redis-server redis.conf
+	@bash scripts/port-check.sh $(RUN_PORT)
+	redis-server redis.conf$(if $(PORT), --port $(PORT))
 
 # Unit tests of the pure core, integration tests against real redis-servers, then the
 # Node and Python client packages and the example apps (their dependencies go into
@@ -38,19 +42,11 @@ bench-instructions: build
 bench-npm: build
 	bash bench/npm/run.sh
 
-# redis-server and libclang (for bindgen) come from Debian's packages.
+# redis-server and libclang (for bindgen) from Debian's packages (installed when root, and
+# the package's own service on port 6379 stopped again), python3-venv for the tests, and a
+# Rust toolchain no older than Cargo.toml's rust-version: see scripts/deps.sh.
 deps:
-	@missing=""; \
-	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
-	{ ls /usr/lib/llvm-*/lib/libclang.so* || ls /usr/lib/*/libclang-[0-9]*.so*; } >/dev/null 2>&1 || missing="$$missing libclang-dev"; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "installing:$$missing"; apt-get update && apt-get install -y $$missing; \
-		else \
-			echo "missing:$$missing -- install with: sudo apt-get install -y$$missing"; exit 1; \
-		fi; \
-	fi
-	@command -v cargo >/dev/null 2>&1 || { echo "missing: cargo -- install Rust from rustup.rs"; exit 1; }
+	@bash scripts/deps.sh
 
 clean:
 	cargo clean
