@@ -119,9 +119,39 @@ pub fn keep_key_for(ctx: &Context, kid: &str, until_ms: i64) -> Result<()> {
     Ok(())
 }
 
+/// The keyring a SIGN works with, read once: `kid` (when given) must name a key that
+/// may sign, checked before anything is written; an empty keyring first gets its key
+/// (see `ensure_signing_key`).
+pub fn signing_snapshot(
+    ctx: &Context,
+    now_ms: i64,
+    rng: &dyn Random,
+    kid: Option<&str>,
+) -> Result<RwLockReadGuard<'static, Keyring>> {
+    {
+        let ring = read();
+        if let Some(kid) = kid {
+            match ring.get(kid) {
+                Some(k) if k.retired_ms.is_none() => {}
+                Some(_) => {
+                    return Err(Error::syntax(format!(
+                        "key '{kid}' is retired and cannot sign"
+                    )))
+                }
+                None => return Err(Error::syntax(format!("no key with kid '{kid}'"))),
+            }
+        }
+        if ring.active().is_some() && ring.refresh_secret().is_some() {
+            return Ok(ring);
+        }
+    }
+    ensure_signing_key(ctx, now_ms, rng)?;
+    Ok(read())
+}
+
 /// Zero configuration: the first SIGN on an empty keyring creates an HS256 key (and
 /// the refresh-token MAC secret), both from the CSPRNG.
-pub fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()> {
+fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()> {
     {
         let ring = read();
         if ring.active().is_some() && ring.refresh_secret().is_some() {

@@ -5,11 +5,12 @@ use crate::config;
 use crate::keyring_state;
 use crate::stats;
 use crate::store::{SessionRef, Store};
+use jwt_core::claims::{self, ClaimChecks};
 use jwt_core::error::{Error, Result};
+use jwt_core::jws;
 use jwt_core::lifecycle;
 use jwt_core::refresh;
 use jwt_core::session::{self, SessionAddr, TokenSession};
-use jwt_core::token::{self, ClaimChecks};
 use jwt_core::verify_cache::{Verdict, VerifyCache};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -103,15 +104,15 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         stats::VERIFY_CACHE_HITS.incr();
         return verified;
     }
-    let parts = token::split(token, config::max_token_bytes())?;
+    let parts = jws::split(token, config::max_token_bytes())?;
     let (kid, key_drop_at_ms): (Arc<str>, _) = {
         let ring = keyring_state::read();
-        let key = token::verify_signature(&parts, &ring, now)?;
+        let key = jws::verify_signature(&parts, &ring, now)?;
         (Arc::from(key.kid.as_str()), key.drop_at_ms)
     };
-    let payload: Arc<[u8]> = token::b64_decode(parts.payload_b64)?.into();
+    let payload: Arc<[u8]> = jws::b64_decode(parts.payload_b64)?.into();
     let (checks, session) = {
-        let claims = token::parse_claims(&payload)?;
+        let claims = claims::parse_claims(&payload)?;
         let session = match (&claims.sub, &claims.sid) {
             (_, None) => None,
             (Some(sub), Some(sid)) => Some(session_ref_of(sub, sid)?),
@@ -148,8 +149,8 @@ fn token_session(checks: &ClaimChecks) -> TokenSession {
 
 /// The session key a token names, read without verifying anything (cluster routing).
 pub(super) fn unverified_session_key(token: &[u8]) -> Option<String> {
-    let (_, payload) = token::decode_unverified(token, config::max_token_bytes()).ok()?;
-    let claims = token::parse_claims(&payload).ok()?;
+    let (_, payload) = jws::decode_unverified(token, config::max_token_bytes()).ok()?;
+    let claims = claims::parse_claims(&payload).ok()?;
     let (sub, sid) = valid_sub_sid(claims.sub.as_deref()?, claims.sid.as_deref()?).ok()?;
     Some(config::PREFIX.with(|p| SessionAddr::new(p, sub, sid).key().to_string()))
 }

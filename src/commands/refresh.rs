@@ -1,6 +1,5 @@
 //! JWT.REFRESH: refresh-token rotation with reuse detection, in one atomic command.
 
-use super::sign::{AccessToken, SessionClaims};
 use super::token::check_session_keys;
 use super::{now_ms, only_duration_option, redact, Args};
 use crate::acl::Access;
@@ -10,10 +9,12 @@ use crate::stats;
 use crate::store::SessionRef;
 use crate::store::Store;
 use jwt_core::error::{Code, Error, Result};
+use jwt_core::keyring::Keyring;
 use jwt_core::lifecycle;
 use jwt_core::random::OsRandom;
 use jwt_core::refresh::{self, RefreshToken};
 use jwt_core::session::{self, SessionAddr};
+use jwt_core::token::{AccessToken, SessionClaims};
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Routes (cluster), authenticates (the node's refresh MAC) and locates a refresh
@@ -21,23 +22,23 @@ use redis_module::{Context, RedisString, RedisValue};
 pub(super) fn open_refresh_token(
     ctx: &Context,
     presented: &[u8],
+    ring: &Keyring,
 ) -> Result<(RefreshToken, SessionRef)> {
     crate::cluster::route_token(ctx, presented, |t| {
         let (sub, sid) = refresh::peek_session(t)?;
         Some(config::PREFIX.with(|p| SessionAddr::new(p, &sub, &sid).key().to_string()))
     })?;
-    let token = {
-        let ring = keyring_state::read();
-        let mac = ring
-            .refresh_secret()
-            .ok_or_else(|| Error::invalid("refresh token signature does not verify"))?;
-        refresh::decode(presented, mac, config::max_token_bytes())?
-    };
+    let token = refresh::decode(presented, mac_of(ring)?, config::max_token_bytes())?;
     let malformed = |_| Error::invalid("malformed refresh token");
     let sub = session::validate_subject(token.sub.as_bytes()).map_err(malformed)?;
     let sid = session::validate_sid(token.sid.as_bytes()).map_err(malformed)?;
     let session = config::PREFIX.with(|p| SessionRef::new(SessionAddr::new(p, sub, sid)));
     Ok((token, session))
+}
+
+fn mac_of(ring: &Keyring) -> Result<&ring::hmac::Key> {
+    ring.refresh_secret()
+        .ok_or_else(|| Error::invalid("refresh token signature does not verify"))
 }
 
 /// JWT.REFRESH <refresh_token> [EXPIRES <dur>] -> [access_token, refresh_token]
@@ -52,7 +53,9 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let presented = args.next_bytes("refresh token")?;
     let expires = only_duration_option(&mut args, "EXPIRES", "JWT.REFRESH")?;
-    let (token, s) = open_refresh_token(ctx, presented)?;
+    // One keyring snapshot for the whole command: the MAC check, then the new tokens.
+    let ring = keyring_state::read();
+    let (token, s) = open_refresh_token(ctx, presented, &ring)?;
     check_session_keys(ctx, &s, Access::Write)?;
     let (sub, sid) = (token.sub.as_str(), token.sid.as_str());
     let now = now_ms()?;
@@ -83,14 +86,8 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         claims: &claims,
         kid: None,
     }
-    .issue_new(&rng)?;
-    let refresh_token = {
-        let ring = keyring_state::read();
-        let mac = ring
-            .refresh_secret()
-            .ok_or_else(|| Error::syntax("no refresh secret"))?;
-        next.encode(mac)
-    };
+    .issue_new(&rng, &ring, config::max_token_bytes())?;
+    let refresh_token = next.encode(mac_of(&ring)?);
     lifecycle::commit_refresh(&store, &s, &plan)?;
     stats::REFRESHES.incr();
     Ok(RedisValue::Array(vec![

@@ -7,15 +7,16 @@ use crate::config;
 use crate::keyring_state;
 use crate::stats;
 use crate::store::{SessionRef, Store};
+use jwt_core::claims;
 use jwt_core::duration::parse_positive_ms;
 use jwt_core::error::{Error, Result};
 use jwt_core::lifecycle::{self, Limit};
-use jwt_core::random::{uuid_v4, uuid_v4_pair, OsRandom};
+use jwt_core::random::{uuid_v4_pair, OsRandom};
 use jwt_core::refresh::RefreshToken;
 use jwt_core::session;
 use jwt_core::session::SessionAddr;
 use jwt_core::store::{NewSession, RefreshInit};
-use jwt_core::token::{self, NewClaims};
+use jwt_core::token::{AccessToken, SessionClaims};
 use redis_module::{Context, RedisString, RedisValue};
 use std::sync::atomic::Ordering;
 
@@ -41,7 +42,7 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
     while let Some(opt) = args.next_option() {
         match opt.as_str() {
             "CLAIMS" => {
-                let claims = token::parse_public_claims(args.next_bytes("CLAIMS json")?)?;
+                let claims = claims::parse_public_claims(args.next_bytes("CLAIMS json")?)?;
                 set_once(&mut o.claims, claims, "CLAIMS")?
             }
             "DATA" => {
@@ -111,9 +112,6 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let sub = session::validate_subject(args.next_bytes("subject")?)?;
     let o = parse_sign_options(&mut args)?;
-    if let Some(kid) = o.key {
-        signing_key_exists(kid)?;
-    }
     if o.stateless {
         return sign_stateless(ctx, sub, o);
     }
@@ -156,21 +154,13 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let max_deadline = o.maxage_ms.map(|m| now.saturating_add(m));
     let expiry = session::expiry(now, idle_ms, max_deadline);
 
-    // From here on we write.
-    keyring_state::ensure_signing_key(ctx, now, &rng)?;
-    let issuer = o
-        .iss
-        .map(str::to_string)
-        .or_else(|| config::ISSUER.get_opt());
-    let audience = o
-        .aud
-        .map(str::to_string)
-        .or_else(|| config::AUDIENCE.get_opt());
+    // From here on we write (a first key, then the session).
+    let ring = keyring_state::signing_snapshot(ctx, now, &rng, o.key)?;
     // With REFRESH the access token always expires (default jwt.access-ttl).
     let access_ms = o
         .expires_ms
         .or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
-    let claims = SessionClaims::new(o.claims, issuer, audience);
+    let claims = session_claims(o.claims, o.iss, o.aud);
     let jwt = AccessToken {
         sub,
         sid: Some(&sid),
@@ -181,10 +171,9 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         claims: &claims,
         kid: o.key,
     }
-    .issue(&jti)?;
+    .issue(&jti, &ring, config::max_token_bytes())?;
     let refresh = match o.refresh {
         true => {
-            let ring = keyring_state::read();
             let mac = ring
                 .refresh_secret()
                 .ok_or_else(|| Error::syntax("no refresh secret"))?;
@@ -225,57 +214,21 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     })
 }
 
-/// The claims a session's access tokens carry besides the registered ones: iss, aud and
-/// the public CLAIMS. Stored with refreshable sessions so REFRESH re-issues the same.
-pub struct SessionClaims {
-    pub iss: Option<String>,
-    pub aud: Option<String>,
-    pub public: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-impl SessionClaims {
-    fn new(
-        public: Option<serde_json::Map<String, serde_json::Value>>,
-        iss: Option<String>,
-        aud: Option<String>,
-    ) -> Self {
-        SessionClaims { iss, aud, public }
-    }
-
-    /// `{"iss":..,"aud":..,"public":{..}}`, or None when there is nothing to keep.
-    fn to_stored(&self) -> Option<Vec<u8>> {
-        if self.iss.is_none() && self.aud.is_none() && self.public.is_none() {
-            return None;
-        }
-        let doc = serde_json::json!({ "iss": self.iss, "aud": self.aud, "public": self.public });
-        serde_json::to_vec(&doc).ok()
-    }
-
-    pub fn from_stored(bytes: Option<&[u8]>) -> Result<Self> {
-        let Some(bytes) = bytes else {
-            return Ok(SessionClaims::new(None, None, None));
-        };
-        let bad = || Error::syntax("corrupt session claims");
-        let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
-        let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let public = match doc.get("public") {
-            Some(serde_json::Value::Object(m)) => Some(m.clone()),
-            _ => None,
-        };
-        Ok(SessionClaims::new(public, text("iss"), text("aud")))
-    }
-}
-
-/// KEY <kid> must name a key that may sign: present, not retired.
-fn signing_key_exists(kid: &str) -> Result<()> {
-    let ring = keyring_state::read();
-    match ring.get(kid) {
-        Some(k) if k.retired_ms.is_none() => Ok(()),
-        Some(_) => Err(Error::syntax(format!(
-            "key '{kid}' is retired and cannot sign"
-        ))),
-        None => Err(Error::syntax(format!("no key with kid '{kid}'"))),
-    }
+/// The claims a session's tokens carry besides the registered ones: the options, else
+/// the configured issuer and audience.
+fn session_claims(
+    public: Option<serde_json::Map<String, serde_json::Value>>,
+    iss: Option<&str>,
+    aud: Option<&str>,
+) -> SessionClaims {
+    let or_config = |given: Option<&str>, configured: &config::TextConfig| {
+        given.map(str::to_string).or_else(|| configured.get_opt())
+    };
+    SessionClaims::new(
+        public,
+        or_config(iss, &config::ISSUER),
+        or_config(aud, &config::AUDIENCE),
+    )
 }
 
 /// JWT.SIGN <sub> STATELESS [EXPIRES dur] [CLAIMS json] [KEY kid] [AUD a] [ISS i]: a
@@ -298,16 +251,8 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
     }
     let now = now_ms()?;
     let rng = OsRandom::new();
-    keyring_state::ensure_signing_key(ctx, now, &rng)?;
-    let issuer = o
-        .iss
-        .map(str::to_string)
-        .or_else(|| config::ISSUER.get_opt());
-    let audience = o
-        .aud
-        .map(str::to_string)
-        .or_else(|| config::AUDIENCE.get_opt());
-    let claims = SessionClaims::new(o.claims, issuer, audience);
+    let ring = keyring_state::signing_snapshot(ctx, now, &rng, o.key)?;
+    let claims = session_claims(o.claims, o.iss, o.aud);
     let lifetime = o.expires_ms.unwrap_or_else(|| config::ACCESS_TTL.ms());
     let token = AccessToken {
         sub,
@@ -319,55 +264,7 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
         claims: &claims,
         kid: o.key,
     };
-    let jwt = token.issue_new(&rng)?;
+    let jwt = token.issue_new(&rng, &ring, config::max_token_bytes())?;
     stats::SIGNS.incr();
     Ok(RedisValue::BulkString(jwt))
-}
-
-/// An access token to sign: a fresh jti, `iat` now, `exp` after `lifetime_ms` if any,
-/// with key `kid`, else the active key.
-pub struct AccessToken<'a> {
-    pub sub: &'a str,
-    pub sid: Option<&'a str>,
-    /// The session's incarnation (caller-supplied SIDs).
-    pub sinc: Option<i64>,
-    pub now: i64,
-    pub lifetime_ms: Option<i64>,
-    /// When the token's session ends: how long a token without `exp` can be valid.
-    pub session_end_ms: i64,
-    pub claims: &'a SessionClaims,
-    pub kid: Option<&'a str>,
-}
-
-impl AccessToken<'_> {
-    pub fn issue(&self, jti: &str) -> Result<String> {
-        let exp = self.lifetime_ms.map(|ms| token::exp_for(self.now, ms));
-        let payload = NewClaims {
-            sub: self.sub,
-            sid: self.sid,
-            sinc: self.sinc,
-            jti,
-            iat: self.now.div_euclid(1000),
-            exp,
-            iss: self.claims.iss.as_deref(),
-            aud: self.claims.aud.as_deref(),
-            public: self.claims.public.as_ref(),
-        };
-        let ring = keyring_state::read();
-        let key = match self.kid {
-            Some(kid) => ring
-                .get(kid)
-                .ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))?,
-            None => ring
-                .active()
-                .ok_or_else(|| Error::syntax("no active signing key"))?,
-        };
-        // Retiring this key later must keep it until this token can no longer be valid.
-        key.note_valid_until(exp.map_or(self.session_end_ms, |e| e.saturating_mul(1000)));
-        token::sign(key, &payload.to_json(), config::max_token_bytes())
-    }
-
-    pub fn issue_new(&self, rng: &OsRandom) -> Result<String> {
-        self.issue(&uuid_v4(rng)?)
-    }
 }

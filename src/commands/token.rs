@@ -11,10 +11,10 @@ use crate::keyring_state;
 use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::error::{Error, Result};
+use jwt_core::jws;
 use jwt_core::lifecycle::{self, Touched};
 use jwt_core::refresh;
 use jwt_core::store::SessionStore;
-use jwt_core::token;
 use redis_module::{Context, RedisString, RedisValue};
 
 /// Replies a bulk string straight from `bytes` (no copy into a RedisValue). Only as a
@@ -88,7 +88,7 @@ pub fn decode(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     if let Some(extra) = args.next_option() {
         return Err(unknown_option(&extra, "JWT.DECODE"));
     }
-    let (header, payload) = token::decode_unverified(token, config::max_token_bytes())?;
+    let (header, payload) = jws::decode_unverified(token, config::max_token_bytes())?;
     Ok(RedisValue::Array(vec![
         RedisValue::StringBuffer(header),
         RedisValue::StringBuffer(payload),
@@ -172,7 +172,8 @@ fn ended(removed: bool) -> Result<RedisValue> {
 /// verifies and it names the live session), rotated away or not: ending the session is
 /// what a replayed token would cause anyway.
 fn destroy_by_refresh_token(ctx: &Context, presented: &[u8]) -> Result<RedisValue> {
-    let (token, s) = super::refresh::open_refresh_token(ctx, presented)?;
+    let ring = keyring_state::read();
+    let (token, s) = super::refresh::open_refresh_token(ctx, presented, &ring)?;
     check_session_keys(ctx, &s, Access::Write)?;
     ended(lifecycle::destroy_by_refresh(&Store::new(ctx), &s, &token)?)
 }

@@ -1,7 +1,9 @@
 //! The pure core: no Redis in here. Time and randomness come in as arguments.
 
+pub mod claims;
 pub mod duration;
 pub mod error;
+pub mod jws;
 pub mod keyring;
 pub mod lifecycle;
 pub mod pem;

@@ -4,7 +4,7 @@
 #[cfg(test)]
 mod tests {
     use crate::keyring::{Alg, Key, Keyring};
-    use crate::{duration, pem, refresh, session, token};
+    use crate::{claims, duration, jws, pem, refresh, session};
     use ring::hmac;
 
     struct XorShift(u64);
@@ -51,7 +51,7 @@ mod tests {
     fn parsers_never_panic() {
         let r = ring();
         let mac = hmac::Key::new(hmac::HMAC_SHA256, &[9; 32]);
-        let good_token = token::sign(
+        let good_token = jws::sign(
             r.active().unwrap(),
             r#"{"sub":"a","sid":"s","iat":1,"exp":2}"#,
             8192,
@@ -75,16 +75,16 @@ mod tests {
             } else {
                 rng.bytes(400)
             };
-            if let Ok(parts) = token::split(&t, 8192) {
-                let _ = token::verify_signature(&parts, &r, 0);
-                if let Ok(p) = token::b64_decode(parts.payload_b64) {
-                    if let Ok(c) = token::parse_claims(&p) {
-                        let _ = token::ClaimChecks::of(&c).check_times(0, 0);
+            if let Ok(parts) = jws::split(&t, 8192) {
+                let _ = jws::verify_signature(&parts, &r, 0);
+                if let Ok(p) = jws::b64_decode(parts.payload_b64) {
+                    if let Ok(c) = claims::parse_claims(&p) {
+                        let _ = claims::ClaimChecks::of(&c).check_times(0, 0);
                     }
                 }
             }
-            let _ = token::decode_unverified(&t, 8192);
-            let _ = token::parse_public_claims(&rng.bytes(64));
+            let _ = jws::decode_unverified(&t, 8192);
+            let _ = claims::parse_public_claims(&rng.bytes(64));
             let rt = rng.mangle(good_refresh.as_bytes());
             let _ = refresh::decode(&rt, &mac, 8192);
             let _ = refresh::peek_session(&rt);

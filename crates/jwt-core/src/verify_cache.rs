@@ -11,7 +11,7 @@
 //! one slot; a new token replaces the slot's old one. The stored token
 //! is compared in full, in constant time, so timing cannot reveal a cached token.
 
-use super::token::ClaimChecks;
+use crate::claims::ClaimChecks;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
