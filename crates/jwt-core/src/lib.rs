@@ -1,9 +1,11 @@
 //! The pure core: no Redis in here. Time and randomness come in as arguments.
 
+pub mod alg;
 pub mod claims;
 pub mod duration;
 pub mod error;
 pub mod jws;
+pub mod key;
 pub mod keyring;
 pub mod lifecycle;
 pub mod pem;
