@@ -180,39 +180,14 @@ fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()
 // the keyring is appended as one `JWT.KEY SYNC`: base + incremental files then rebuild
 // it, whatever the preamble setting. With the preamble it is merely redundant.
 
-/// Subscribes to fork events; false when the server cannot (then the module refuses
-/// to load with AOF on and no preamble: see `persistence_problem`).
+/// Listens for forks; false when the server cannot tell (then the module warns at
+/// load: see `init`).
 pub fn watch_aof_rewrites(ctx: &Context) -> bool {
-    let event = raw::RedisModuleEvent {
-        id: raw::REDISMODULE_EVENT_FORK_CHILD,
-        dataver: 1,
-    };
-    // SAFETY: a function pointer filled at load, called with a live context during
-    // OnLoad and a callback that lives as long as the module.
-    match unsafe { raw::RedisModule_SubscribeToServerEvent } {
-        Some(subscribe) => unsafe {
-            subscribe(ctx.get_raw(), event, Some(on_fork)) == raw::REDISMODULE_OK as c_int
-        },
-        None => false,
-    }
-}
-
-extern "C" fn on_fork(
-    ctx: *mut raw::RedisModuleCtx,
-    _eid: raw::RedisModuleEvent,
-    subevent: u64,
-    _data: *mut c_void,
-) {
-    if subevent != raw::REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
-        return;
-    }
-    let ctx = Context::new(ctx);
-    // A panic must not cross into the server.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if aof_rewrite_in_progress(&ctx) {
-            replicate(&ctx, &read());
+    crate::redis::events::on_fork(ctx, |ctx| {
+        if aof_rewrite_in_progress(ctx) {
+            replicate(ctx, &read());
         }
-    }));
+    })
 }
 
 fn aof_rewrite_in_progress(ctx: &Context) -> bool {

@@ -5,20 +5,18 @@
 //! writes session keys and replicates effects; `keyring_state.rs` keeps signing keys as
 //! node state; `config.rs` and `stats.rs` back CONFIG and INFO.
 
-pub mod acl;
 pub mod cluster;
-pub mod command_info;
 pub mod commands;
 pub mod config;
 pub mod keyring_state;
 pub mod maintenance;
-pub mod rawkey;
+pub mod redis;
 pub mod stats;
 pub mod store;
-pub mod subcommands;
 
 use commands::{guard, key, refresh, sign, token, user};
 use config::*;
+use redis::{acl, command_info, subcommands};
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
 

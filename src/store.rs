@@ -9,12 +9,14 @@
 //! The index is authoritative (see `jwt_core::session::admits`): a session is live only
 //! while its index entry is, which is what every reader here checks.
 
-use crate::rawkey::{replicate, Key, KeyName, Kind};
+use crate::redis::key::{Key, KeyName, Kind};
+use crate::redis::notify::keyspace_event;
+use crate::redis::replicate;
 use jwt_core::error::{Error, Result};
 use jwt_core::refresh::RotationState;
 use jwt_core::session::{field, Created, SessionAddr, StoredSession};
 use jwt_core::store::{Event, NewSession, RefreshRecord, SessionInfo, SessionState, SessionStore};
-use redis_module::{Context, NotifyEvent};
+use redis_module::Context;
 use std::borrow::Borrow;
 use std::ffi::CStr;
 
@@ -148,33 +150,8 @@ impl<'a> Store<'a> {
         Ok(())
     }
 
-    /// A keyspace notification of the module class on the session key (`name` when the
-    /// caller already holds it as a server string).
     fn notify_key(&self, event: Event, session_key: &str, name: Option<&KeyName>) {
-        let Some(notify) = (unsafe { redis_module::raw::RedisModule_NotifyKeyspaceEvent }) else {
-            return;
-        };
-        let made;
-        let key = match name {
-            Some(n) => n.as_ptr(),
-            None => match KeyName::new(session_key.as_bytes()) {
-                Some(n) => {
-                    made = n;
-                    made.as_ptr()
-                }
-                None => return,
-            },
-        };
-        // SAFETY: a live command context, a NUL-terminated event name and a live key
-        // name string.
-        unsafe {
-            notify(
-                self.ctx.get_raw(),
-                NotifyEvent::MODULE.bits(),
-                event.name().as_ptr(),
-                key,
-            )
-        };
+        keyspace_event(self.ctx, event.name(), session_key.as_bytes(), name);
     }
 }
 

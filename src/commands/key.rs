@@ -4,9 +4,9 @@
 //! keyring as one `JWT.KEY SYNC` command: replicas and the AOF never generate keys.
 
 use super::{now_ms, redact, Args};
-use crate::acl;
 use crate::config;
 use crate::keyring_state;
+use crate::redis::acl;
 use jwt_core::error::{Error, Result};
 use jwt_core::keyring::{validate_kid, Alg, Key, Keyring};
 use jwt_core::random::OsRandom;

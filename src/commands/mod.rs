@@ -10,7 +10,7 @@ pub mod user;
 
 use crate::stats;
 use jwt_core::error::{Error, Result};
-use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub type Handler = fn(&Context, &[RedisString]) -> Result<RedisValue>;
@@ -70,12 +70,7 @@ fn printable_ascii(s: &str) -> String {
         .collect()
 }
 
-/// Hides an argument (a token or a secret) from SLOWLOG, MONITOR and the log.
-pub fn redact(ctx: &Context, pos: usize) {
-    if let Some(f) = unsafe { raw::RedisModule_RedactClientCommandArgument } {
-        unsafe { f(ctx.get_raw(), pos as i32) };
-    }
-}
+pub use crate::redis::client::redact;
 
 pub fn now_ms() -> Result<i64> {
     std::time::SystemTime::now()

@@ -2,9 +2,9 @@
 
 use super::token::check_session_keys;
 use super::{now_ms, only_duration_option, redact, Args};
-use crate::acl::Access;
 use crate::config;
 use crate::keyring_state;
+use crate::redis::acl::Access;
 use crate::stats;
 use crate::store::SessionRef;
 use crate::store::Store;

@@ -2,9 +2,9 @@
 //! issuing that JWT.REFRESH shares.
 
 use super::{now_ms, set_once, unknown_option, Args};
-use crate::acl::{self, Access};
 use crate::config;
 use crate::keyring_state;
+use crate::redis::acl::{self, Access};
 use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::claims;

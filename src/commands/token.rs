@@ -4,10 +4,10 @@ use super::auth::{
     authenticate, live, no_session, stateless_allowed, unverified_session_key, Expect,
 };
 use super::{now_ms, only_duration_option, redact, set_once, unknown_option, Args};
-use crate::acl::{self, Access};
 use crate::cluster;
 use crate::config;
 use crate::keyring_state;
+use crate::redis::acl::{self, Access};
 use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::error::{Error, Result};

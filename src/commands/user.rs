@@ -3,9 +3,9 @@
 //! O(sessions of that user), never KEYS or SCAN.
 
 use super::{now_ms, set_once, unknown_option, Args};
-use crate::acl::{self, Access};
 use crate::config;
 use crate::keyring_state;
+use crate::redis::acl::{self, Access};
 use crate::stats;
 use crate::store::Store;
 use jwt_core::error::{Error, Result};

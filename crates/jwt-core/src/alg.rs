@@ -130,4 +130,3 @@ impl Alg {
         self.hmac().digest_algorithm().output_len()
     }
 }
-

@@ -348,4 +348,3 @@ pub fn random_kid(rng: &dyn Random) -> Result<String> {
     rng.fill(&mut b)?;
     Ok(URL_SAFE_NO_PAD.encode(b))
 }
-

@@ -8,7 +8,6 @@
 //! Life of a key: *ready* (verifies), *active* (the one that signs; at most one),
 //! *retired* (verifies until `drop_at_ms`, then is treated as unknown and purged).
 
-
 use crate::error::{Error, Result};
 use crate::random::Random;
 use ring::hmac;

@@ -15,8 +15,7 @@ use std::ptr;
 /// error reply, never a panic.
 macro_rules! api {
     ($name:ident) => {
-        unsafe { raw::$name }
-            .ok_or_else(|| Error::syntax(concat!("server lacks ", stringify!($name))))
+        api_fn!($name).ok_or_else(|| Error::syntax(concat!("server lacks ", stringify!($name))))
     };
 }
 
@@ -37,6 +36,7 @@ struct Str {
 impl Str {
     fn new(ctx: *mut raw::RedisModuleCtx, bytes: &[u8]) -> Result<Str> {
         let create = api!(RedisModule_CreateString)?;
+        // SAFETY: a live context and a byte buffer with its length; the string is freed by this `Str`'s drop.
         let ptr = unsafe { create(ctx, bytes.as_ptr().cast::<c_char>(), bytes.len()) };
         Ok(Str { ctx, ptr })
     }
@@ -44,7 +44,8 @@ impl Str {
 
 impl Drop for Str {
     fn drop(&mut self) {
-        if let (false, Some(free)) = (self.ptr.is_null(), unsafe { raw::RedisModule_FreeString }) {
+        if let (false, Some(free)) = (self.ptr.is_null(), api_fn!(RedisModule_FreeString)) {
+            // SAFETY: a string this `Str` owns, freed exactly once (here).
             unsafe { free(self.ctx, self.ptr) };
         }
     }
@@ -64,8 +65,9 @@ fn field_name(field: &CStr) -> Option<*mut raw::RedisModuleString> {
         if let Some((_, p)) = names.iter().find(|(k, _)| *k == key) {
             return Some(*p as *mut raw::RedisModuleString);
         }
-        let create = unsafe { raw::RedisModule_CreateString }?;
+        let create = api_fn!(RedisModule_CreateString)?;
         let bytes = field.to_bytes();
+        // SAFETY: a byte buffer with its length; no context, so the string lives until freed (these field names live as long as the process).
         let p = unsafe {
             create(
                 ptr::null_mut(),
@@ -80,16 +82,22 @@ fn field_name(field: &CStr) -> Option<*mut raw::RedisModuleString> {
     })
 }
 
-fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
-    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
-        return &[];
-    };
-    let mut len = 0usize;
-    let p = unsafe { ptr_len(s, &mut len) };
-    if p.is_null() {
-        &[]
-    } else {
-        unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+impl Str {
+    /// The string's bytes, borrowed for as long as this owner lives.
+    fn bytes(&self) -> &[u8] {
+        let Some(ptr_len) = api_fn!(RedisModule_StringPtrLen) else {
+            return &[];
+        };
+        let mut len = 0usize;
+        // SAFETY: `self.ptr` is a live string we own (freed only on drop).
+        let p = unsafe { ptr_len(self.ptr, &mut len) };
+        if p.is_null() {
+            &[]
+        } else {
+            // SAFETY: the server guarantees `len` bytes at `p`, valid while the string
+            // lives, which the borrow of `self` ensures.
+            unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+        }
     }
 }
 
@@ -113,129 +121,13 @@ fn written_or_err(written: c_int, expected: c_int) -> Result<()> {
     }
 }
 
-/// `RM_Replicate` with fixed shapes, so the hot paths do not build argument vectors:
-/// `b` is a buffer, `l` a long long (the format of `RM_Call`).
-pub mod replicate {
-    use super::*;
-
-    fn call(
-        ctx: &Context,
-    ) -> Option<(
-        *mut raw::RedisModuleCtx,
-        unsafe extern "C" fn(*mut raw::RedisModuleCtx, *const c_char, *const c_char, ...) -> c_int,
-    )> {
-        Some((ctx.get_raw(), unsafe { raw::RedisModule_Replicate }?))
-    }
-
-    /// `<cmd> <key> <integer>` (PEXPIREAT).
-    pub fn key_int(ctx: &Context, cmd: &CStr, key: &[u8], n: i64) {
-        if let Some((c, f)) = call(ctx) {
-            unsafe {
-                f(
-                    c,
-                    cmd.as_ptr(),
-                    c"bl".as_ptr(),
-                    key.as_ptr(),
-                    key.len(),
-                    n as std::os::raw::c_longlong,
-                )
-            };
-        }
-    }
-
-    /// `<cmd> <key> <integer> <member>` (ZADD).
-    pub fn key_int_member(ctx: &Context, cmd: &CStr, key: &[u8], n: i64, member: &[u8]) {
-        if let Some((c, f)) = call(ctx) {
-            unsafe {
-                f(
-                    c,
-                    cmd.as_ptr(),
-                    c"blb".as_ptr(),
-                    key.as_ptr(),
-                    key.len(),
-                    n as std::os::raw::c_longlong,
-                    member.as_ptr(),
-                    member.len(),
-                )
-            };
-        }
-    }
-
-    /// `HSET <key> f1 v1 .. fn vn` for 2 to 4 fields, the shapes SIGN writes; None when
-    /// the shape is another (the caller then replicates through the general path).
-    pub fn hset(ctx: &Context, key: &[u8], fields: &[(&CStr, &[u8])]) -> Option<()> {
-        let (c, f) = call(ctx)?;
-        let cmd = c"HSET".as_ptr();
-        unsafe {
-            match fields {
-                [(f1, v1), (f2, v2)] => f(
-                    c,
-                    cmd,
-                    c"bcbcb".as_ptr(),
-                    key.as_ptr(),
-                    key.len(),
-                    f1.as_ptr(),
-                    v1.as_ptr(),
-                    v1.len(),
-                    f2.as_ptr(),
-                    v2.as_ptr(),
-                    v2.len(),
-                ),
-                [(f1, v1), (f2, v2), (f3, v3)] => f(
-                    c,
-                    cmd,
-                    c"bcbcbcb".as_ptr(),
-                    key.as_ptr(),
-                    key.len(),
-                    f1.as_ptr(),
-                    v1.as_ptr(),
-                    v1.len(),
-                    f2.as_ptr(),
-                    v2.as_ptr(),
-                    v2.len(),
-                    f3.as_ptr(),
-                    v3.as_ptr(),
-                    v3.len(),
-                ),
-                [(f1, v1), (f2, v2), (f3, v3), (f4, v4)] => f(
-                    c,
-                    cmd,
-                    c"bcbcbcbcb".as_ptr(),
-                    key.as_ptr(),
-                    key.len(),
-                    f1.as_ptr(),
-                    v1.as_ptr(),
-                    v1.len(),
-                    f2.as_ptr(),
-                    v2.as_ptr(),
-                    v2.len(),
-                    f3.as_ptr(),
-                    v3.as_ptr(),
-                    v3.len(),
-                    f4.as_ptr(),
-                    v4.as_ptr(),
-                    v4.len(),
-                ),
-                _ => return None,
-            }
-        };
-        Some(())
-    }
-
-    /// `<cmd> <key>` (DEL).
-    pub fn key(ctx: &Context, cmd: &CStr, key: &[u8]) {
-        if let Some((c, f)) = call(ctx) {
-            unsafe { f(c, cmd.as_ptr(), c"b".as_ptr(), key.as_ptr(), key.len()) };
-        }
-    }
-}
-
 /// A key name as a server string that outlives one command (created without a context,
 /// reference-counted by the server). The verify cache keeps one per cached session so
 /// a hit opens the key without building its name again. Main thread only, like every
 /// command; `Send` only so it can sit in the cache's static.
 pub struct KeyName(*mut raw::RedisModuleString);
 
+// SAFETY: a server string used only on Redis's main thread (commands and timers); `Send` only lets it sit in the verify cache's static.
 unsafe impl Send for KeyName {}
 
 impl KeyName {
@@ -244,7 +136,8 @@ impl KeyName {
     }
 
     pub fn new(name: &[u8]) -> Option<KeyName> {
-        let create = unsafe { raw::RedisModule_CreateString }?;
+        let create = api_fn!(RedisModule_CreateString)?;
+        // SAFETY: a byte buffer with its length; no context, so the string lives until freed (these field names live as long as the process).
         let p = unsafe { create(ptr::null_mut(), name.as_ptr().cast::<c_char>(), name.len()) };
         (!p.is_null()).then_some(KeyName(p))
     }
@@ -252,7 +145,8 @@ impl KeyName {
 
 impl Clone for KeyName {
     fn clone(&self) -> Self {
-        if let Some(retain) = unsafe { raw::RedisModule_RetainString } {
+        if let Some(retain) = api_fn!(RedisModule_RetainString) {
+            // SAFETY: a live server string; the extra reference is released by the clone's drop.
             unsafe { retain(ptr::null_mut(), self.0) };
         }
         KeyName(self.0)
@@ -261,7 +155,8 @@ impl Clone for KeyName {
 
 impl Drop for KeyName {
     fn drop(&mut self) {
-        if let Some(free) = unsafe { raw::RedisModule_FreeString } {
+        if let Some(free) = api_fn!(RedisModule_FreeString) {
+            // SAFETY: releases the one reference this `KeyName` holds.
             unsafe { free(ptr::null_mut(), self.0) };
         }
     }
@@ -274,7 +169,8 @@ pub struct Key {
 
 impl Drop for Key {
     fn drop(&mut self) {
-        if let (false, Some(close)) = (self.ptr.is_null(), unsafe { raw::RedisModule_CloseKey }) {
+        if let (false, Some(close)) = (self.ptr.is_null(), api_fn!(RedisModule_CloseKey)) {
+            // SAFETY: a key this `Key` opened, closed exactly once (here).
             unsafe { close(self.ptr) };
         }
     }
@@ -285,6 +181,7 @@ impl Key {
         let open = api!(RedisModule_OpenKey)?;
         let name = Str::new(ctx.get_raw(), name)?;
         // OpenKey keeps its own reference to the name.
+        // SAFETY: a live command context and a live key name (OpenKey keeps its own reference to it); a null result means "no such key" and is handled by every method.
         let ptr = unsafe { open(ctx.get_raw(), name.ptr, mode as c_int) };
         Ok(Key {
             ctx: ctx.get_raw(),
@@ -295,6 +192,7 @@ impl Key {
     /// Opens a key for reading by a name made earlier.
     pub fn read_named(ctx: &Context, name: &KeyName) -> Result<Key> {
         let open = api!(RedisModule_OpenKey)?;
+        // SAFETY: a live command context and a live key name (OpenKey keeps its own reference to it); a null result means "no such key" and is handled by every method.
         let ptr = unsafe { open(ctx.get_raw(), name.0, raw::REDISMODULE_READ as c_int) };
         Ok(Key {
             ctx: ctx.get_raw(),
@@ -322,9 +220,10 @@ impl Key {
         if self.ptr.is_null() {
             return Kind::Empty;
         }
-        let Some(key_type) = (unsafe { raw::RedisModule_KeyType }) else {
+        let Some(key_type) = api_fn!(RedisModule_KeyType) else {
             return Kind::Other;
         };
+        // SAFETY: `self.ptr` is an open key (checked non-null above).
         match unsafe { key_type(self.ptr) } as isize {
             raw::REDISMODULE_KEYTYPE_EMPTY => Kind::Empty,
             raw::REDISMODULE_KEYTYPE_HASH => Kind::Hash,
@@ -338,7 +237,8 @@ impl Key {
         if self.kind() == Kind::Empty {
             return None;
         }
-        let get = unsafe { raw::RedisModule_GetExpire }?;
+        let get = api_fn!(RedisModule_GetExpire)?;
+        // SAFETY: `self.ptr` is a key this command opened and has not closed (CloseKey runs on drop); the other arguments are live strings or valid out-pointers.
         let ttl = unsafe { get(self.ptr) };
         (ttl >= 0).then_some(ttl)
     }
@@ -348,10 +248,11 @@ impl Key {
         if self.kind() != Kind::Hash {
             return None;
         }
-        let get = unsafe { raw::RedisModule_HashGet }?;
+        let get = api_fn!(RedisModule_HashGet)?;
         let name = field_name(field)?;
         let mut out: *mut raw::RedisModuleString = ptr::null_mut();
         let null: *mut c_char = ptr::null_mut();
+        // SAFETY: `self.ptr` is a key this command opened and has not closed (CloseKey runs on drop); the other arguments are live strings or valid out-pointers.
         let rc = unsafe {
             get(
                 self.ptr,
@@ -368,7 +269,7 @@ impl Key {
             ctx: self.ctx,
             ptr: out,
         };
-        Some(f(bytes_of(value.ptr)))
+        Some(f(value.bytes()))
     }
 
     /// Several integer fields (absent or not an integer: None).
@@ -387,8 +288,7 @@ impl Key {
         if self.kind() != Kind::Hash {
             return out;
         }
-        // SAFETY: a function pointer the server filled in at load.
-        let Some(get) = (unsafe { raw::RedisModule_HashGet }) else {
+        let Some(get) = api_fn!(RedisModule_HashGet) else {
             return out;
         };
         let null: *mut c_char = ptr::null_mut();
@@ -445,7 +345,7 @@ impl Key {
                         ctx: self.ctx,
                         ptr: p,
                     };
-                    *slot = parse(bytes_of(s.ptr));
+                    *slot = parse(s.bytes());
                 }
             }
         }
@@ -458,12 +358,14 @@ impl Key {
         if self.kind() == Kind::Empty {
             return None;
         }
-        if let Some(abs) = unsafe { raw::RedisModule_GetAbsExpire } {
+        if let Some(abs) = api_fn!(RedisModule_GetAbsExpire) {
+            // SAFETY: `self.ptr` is a key this command opened and has not closed (CloseKey runs on drop); the other arguments are live strings or valid out-pointers.
             let at = unsafe { abs(self.ptr) };
             return (at >= 0).then_some(at);
         }
         let rel = self.ttl_ms()?;
-        let clock = unsafe { raw::RedisModule_Milliseconds }?;
+        let clock = api_fn!(RedisModule_Milliseconds)?;
+        // SAFETY: takes no arguments; reads the server's clock.
         Some(unsafe { clock() } + rel)
     }
 
@@ -491,6 +393,7 @@ impl Key {
                     null,
                 )
             },
+            // SAFETY: an open key, a live value string, a NUL-terminated field name (CFIELDS); NULL ends the list.
             None => unsafe {
                 set(
                     self.ptr,
@@ -544,19 +447,21 @@ impl Key {
     /// the stored absolute time exactly `at_ms` all the same, so replicas (sent
     /// `PEXPIREAT at_ms`) match us.
     pub fn set_expire_at(&self, at_ms: i64) -> Result<()> {
-        if let Some(abs) = unsafe { raw::RedisModule_SetAbsExpire } {
+        if let Some(abs) = api_fn!(RedisModule_SetAbsExpire) {
             // SAFETY: an open key.
             return status(unsafe { abs(self.ptr, at_ms) }, "SetAbsExpire");
         }
         let rel = api!(RedisModule_SetExpire)?;
         let clock = api!(RedisModule_Milliseconds)?;
         for _ in 0..8 {
+            // SAFETY: takes no arguments; reads the server's clock.
             let before = unsafe { clock() };
             // SAFETY: an open key.
             status(
                 unsafe { rel(self.ptr, (at_ms - before).max(1)) },
                 "SetExpire",
             )?;
+            // SAFETY: takes no arguments; reads the server's clock.
             if unsafe { clock() } == before {
                 return Ok(());
             }
@@ -569,6 +474,7 @@ impl Key {
             return Ok(false);
         }
         let del = api!(RedisModule_DeleteKey)?;
+        // SAFETY: `self.ptr` is a key this command opened and has not closed (CloseKey runs on drop); the other arguments are live strings or valid out-pointers.
         Ok(unsafe { del(self.ptr) } == raw::REDISMODULE_OK as c_int)
     }
 
@@ -576,9 +482,10 @@ impl Key {
     pub fn zset_set_score(&self, score: f64, member: &[u8]) -> Result<Option<f64>> {
         let add = api!(RedisModule_ZsetAdd)?;
         let m = Str::new(self.ctx, member)?;
-        let old = match (self.kind(), unsafe { raw::RedisModule_ZsetScore }) {
+        let old = match (self.kind(), api_fn!(RedisModule_ZsetScore)) {
             (Kind::ZSet, Some(score_of)) => {
                 let mut s = 0f64;
+                // SAFETY: `self.ptr` is a key this command opened and has not closed (CloseKey runs on drop); the other arguments are live strings or valid out-pointers.
                 (unsafe { score_of(self.ptr, m.ptr, &mut s) } == raw::REDISMODULE_OK as c_int)
                     .then_some(s)
             }
@@ -598,8 +505,7 @@ impl Key {
         if self.kind() != Kind::ZSet {
             return None;
         }
-        // SAFETY: a function pointer the server filled in at load.
-        let score_of = unsafe { raw::RedisModule_ZsetScore }?;
+        let score_of = api_fn!(RedisModule_ZsetScore)?;
         let owned;
         let m = match made {
             Some(n) => n.0,
@@ -643,11 +549,13 @@ impl Key {
         let next = api!(RedisModule_ZsetRangeNext)?;
         let end = api!(RedisModule_ZsetRangeEndReached)?;
         let stop = api!(RedisModule_ZsetRangeStop)?;
+        // SAFETY: an open zset key (checked above); the range iterator started here is stopped below on every path.
         if unsafe { first(self.ptr, min, max, 0, (!max_inclusive) as c_int) }
             != raw::REDISMODULE_OK as c_int
         {
             return Ok(out);
         }
+        // SAFETY: the open key's started range iterator.
         while unsafe { end(self.ptr) } == 0 {
             let mut score = 0f64;
             let ele = unsafe { current(self.ptr, &mut score) };
@@ -656,12 +564,14 @@ impl Key {
                     ctx: self.ctx,
                     ptr: ele,
                 };
-                out.push((bytes_of(s.ptr).to_vec(), score));
+                out.push((s.bytes().to_vec(), score));
             }
+            // SAFETY: the open key's started range iterator.
             if unsafe { next(self.ptr) } == 0 {
                 break;
             }
         }
+        // SAFETY: stops the iterator started on this open key.
         unsafe { stop(self.ptr) };
         Ok(out)
     }
@@ -675,10 +585,12 @@ impl Key {
         let current = api!(RedisModule_ZsetRangeCurrentElement)?;
         let stop = api!(RedisModule_ZsetRangeStop)?;
         let inf = f64::INFINITY;
+        // SAFETY: an open zset key (checked above); the iterator started here is stopped below.
         if unsafe { last(self.ptr, -inf, inf, 0, 0) } != raw::REDISMODULE_OK as c_int {
             return Ok(None);
         }
         let mut score = 0f64;
+        // SAFETY: the open key's started range iterator and a valid out-pointer; the element returned is ours to free (owned by a `Str`).
         let ele = unsafe { current(self.ptr, &mut score) };
         unsafe { stop(self.ptr) };
         if ele.is_null() {

@@ -7,7 +7,7 @@
 //! (7.0+). Commands replayed from a primary or the AOF are not checked: they were
 //! checked where they ran.
 
-use crate::rawkey::KeyName;
+use crate::redis::key::KeyName;
 use jwt_core::error::{Code, Error, Result};
 use redis_module::{raw, Context, ContextFlags, RedisValue};
 use std::ffi::CString;
@@ -22,15 +22,13 @@ pub enum Access {
 
 /// Whether the server enforces module ACL categories itself (Redis 7.2+, Valkey 8).
 pub fn server_has_categories() -> bool {
-    // SAFETY: reading a function pointer the server filled in at load.
-    unsafe { raw::RedisModule_SetCommandACLCategories }.is_some()
+    api_fn!(RedisModule_SetCommandACLCategories).is_some()
 }
 
 /// Adds the `jwt` category (Redis 7.4+, Valkey 8); false where the server cannot.
 /// Only while the module loads.
 pub fn add_jwt_category(ctx: &Context) -> bool {
-    // SAFETY: a function pointer the server filled in at load.
-    let Some(add) = (unsafe { raw::RedisModule_AddACLCategory }) else {
+    let Some(add) = api_fn!(RedisModule_AddACLCategory) else {
         return false;
     };
     // SAFETY: a valid context during OnLoad and a NUL-terminated name.
@@ -42,8 +40,8 @@ pub fn add_jwt_category(ctx: &Context) -> bool {
 pub fn set_categories(ctx: &Context, command: &str, categories: &str) -> Result<()> {
     // SAFETY: function pointers the server filled in at load.
     let (Some(set), Some(get)) = (
-        unsafe { raw::RedisModule_SetCommandACLCategories },
-        unsafe { raw::RedisModule_GetCommand },
+        api_fn!(RedisModule_SetCommandACLCategories),
+        api_fn!(RedisModule_GetCommand),
     ) else {
         return Ok(());
     };
@@ -71,7 +69,7 @@ impl Drop for Caller {
     fn drop(&mut self) {
         // SAFETY: function pointer filled at load (checked in `of`); `user` came from
         // GetModuleUserFromUserName and is freed exactly once.
-        if let Some(free_user) = unsafe { raw::RedisModule_FreeModuleUser } {
+        if let Some(free_user) = api_fn!(RedisModule_FreeModuleUser) {
             unsafe { free_user(self.user) };
         }
     }

@@ -29,6 +29,7 @@ const INFO_VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommand
 
 fn subject_key_spec() -> raw::RedisModuleCommandKeySpec {
     // Zeroed, then filled: bindgen unions have no safe constructor.
+    // SAFETY: a plain C struct of integers, pointers and unions: all zeroes is a valid value (the API's "no key spec").
     let mut spec: raw::RedisModuleCommandKeySpec = unsafe { MaybeUninit::zeroed().assume_init() };
     spec.flags = (raw::REDISMODULE_CMD_KEY_NOT_KEY
         | raw::REDISMODULE_CMD_KEY_RO
@@ -60,10 +61,10 @@ pub fn set_by_name(ctx: &Context, full_name: &str, summary: &str, arity: i32) {
 /// Sets the info of one registered command; logs and carries on when the server
 /// cannot (metadata is an aid, not a requirement to run).
 pub fn set(ctx: &Context, info: &Info<'_>) {
-    let Some(set_info) = (unsafe { raw::RedisModule_SetCommandInfo }) else {
+    let Some(set_info) = api_fn!(RedisModule_SetCommandInfo) else {
         return;
     };
-    let Some(get_command) = (unsafe { raw::RedisModule_GetCommand }) else {
+    let Some(get_command) = api_fn!(RedisModule_GetCommand) else {
         return;
     };
     let (Ok(name), Ok(summary), Ok(complexity), Ok(since)) = (
@@ -74,11 +75,13 @@ pub fn set(ctx: &Context, info: &Info<'_>) {
     ) else {
         return;
     };
+    // SAFETY: a live context and a NUL-terminated name that outlives the call.
     let command = unsafe { get_command(ctx.get_raw(), name.as_ptr()) };
     if command.is_null() {
         ctx.log_warning(&format!("cannot find command {} to describe it", info.name));
         return;
     }
+    // SAFETY: a plain C struct of integers, pointers and unions: all zeroes is a valid value (the API's "no key spec").
     let zero: raw::RedisModuleCommandKeySpec = unsafe { MaybeUninit::zeroed().assume_init() };
     let mut specs = if info.subject_first {
         vec![subject_key_spec(), zero]
@@ -100,6 +103,7 @@ pub fn set(ctx: &Context, info: &Info<'_>) {
         },
         args: ptr::null_mut(),
     };
+    // SAFETY: `command` is this module's, non-null; `raw_info` and every string and key spec it points to live until the call returns (the server copies them).
     if unsafe { set_info(command, &raw_info) } != raw::REDISMODULE_OK as i32 {
         ctx.log_warning(&format!("could not set command info of {}", info.name));
     }

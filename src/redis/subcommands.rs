@@ -116,9 +116,9 @@ const KEY_SUBCOMMANDS: &[(&str, Handler, &str, i32, &str, &str)] = &[
 
 pub fn register(ctx: &Context, jwt_category: bool) -> Status {
     let (Some(create), Some(get), Some(create_sub)) = (
-        unsafe { raw::RedisModule_CreateCommand },
-        unsafe { raw::RedisModule_GetCommand },
-        unsafe { raw::RedisModule_CreateSubcommand },
+        api_fn!(RedisModule_CreateCommand),
+        api_fn!(RedisModule_GetCommand),
+        api_fn!(RedisModule_CreateSubcommand),
     ) else {
         ctx.log_warning("jwt: this server cannot register subcommands (Redis 7.0+ needed)");
         return Status::Err;
@@ -126,11 +126,13 @@ pub fn register(ctx: &Context, jwt_category: bool) -> Status {
     let (Ok(name), Ok(empty)) = (CString::new("jwt.key"), CString::new("")) else {
         return Status::Err;
     };
+    // SAFETY: a live context during OnLoad; NUL-terminated strings that outlive the call.
     if unsafe { create(ctx.get_raw(), name.as_ptr(), None, empty.as_ptr(), 0, 0, 0) }
         != raw::REDISMODULE_OK as i32
     {
         return Status::Err;
     }
+    // SAFETY: a live context during OnLoad; a NUL-terminated name.
     let parent = unsafe { get(ctx.get_raw(), name.as_ptr()) };
     if parent.is_null() {
         return Status::Err;
@@ -139,6 +141,7 @@ pub fn register(ctx: &Context, jwt_category: bool) -> Status {
         let (Ok(sub_c), Ok(flags_c)) = (CString::new(*sub), CString::new(*flags)) else {
             return Status::Err;
         };
+        // SAFETY: `parent` is this module's container command, non-null; the handler is an `extern "C"` fn that lives as long as the module; the strings outlive the call.
         let rc = unsafe {
             create_sub(
                 parent,
@@ -155,9 +158,9 @@ pub fn register(ctx: &Context, jwt_category: bool) -> Status {
             return Status::Err;
         }
         let full = format!("jwt.key|{sub}");
-        crate::command_info::set_by_name(ctx, &full, summary, *arity);
+        crate::redis::command_info::set_by_name(ctx, &full, summary, *arity);
         if let Err(e) =
-            crate::acl::set_categories(ctx, &full, &crate::categories(acl, jwt_category))
+            crate::redis::acl::set_categories(ctx, &full, &crate::categories(acl, jwt_category))
         {
             ctx.log_warning(&format!("jwt: {e}"));
             return Status::Err;

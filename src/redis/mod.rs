@@ -1,0 +1,31 @@
+//! The FFI quarter: every call into the Redis module API that needs `unsafe` lives in
+//! this folder, each with a `// SAFETY:` note saying why it is sound. The rest of the
+//! module uses the safe wrappers here (and the safe parts of the `redis-module` crate).
+//!
+//! - `key`: the low-level key API (open, type, hash and sorted-set reads and writes,
+//!   expiries), every write's status checked so that nothing unapplied is replicated;
+//! - `replicate`: `RM_Replicate` with fixed argument shapes;
+//! - `notify`, `client`: keyspace notifications, argument redaction;
+//! - `acl`: ACL categories, the `@admin` rule on 7.0, key permission checks;
+//! - `command_info`, `subcommands`: command metadata and JWT.KEY's subcommands;
+//! - `config_string`: a string config's value as a server string the module owns;
+//! - `events`: server events (the fork of an AOF rewrite).
+
+/// A Redis module API function, `None` where this server lacks it.
+macro_rules! api_fn {
+    ($name:ident) => {
+        // SAFETY: the server fills these function pointers in once, when the module
+        // loads (before any command runs), and never changes them afterwards.
+        unsafe { redis_module::raw::$name }
+    };
+}
+
+pub mod acl;
+pub mod client;
+pub mod command_info;
+pub mod config_string;
+pub mod events;
+pub mod key;
+pub mod notify;
+pub mod replicate;
+pub mod subcommands;
