@@ -14,10 +14,10 @@ pub mod redis;
 pub mod stats;
 pub mod store;
 
-use commands::{guard, key, refresh, sign, token, user};
 use config::*;
-use redis::{acl, command_info, subcommands};
+use redis::{acl, command_info};
 use redis_module::configuration::ConfigurationFlags;
+#[allow(unused_imports)] // the macro refers to RedisResult
 use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
 
 const MODULE_VERSION: i32 = 1;
@@ -33,89 +33,6 @@ type Allocator = std::alloc::System;
 #[cfg(test)]
 const ALLOCATOR: Allocator = std::alloc::System;
 
-static COMMANDS: &[command_info::Info<'static>] = &[
-    command_info::Info {
-        name: "jwt.sign",
-        acl: "write slow",
-        summary: "Creates a session and returns its signed token",
-        complexity: "O(log N) where N is the number of sessions of the subject",
-        arity: -2,
-        subject_first: true,
-    },
-    command_info::Info {
-        name: "jwt.verify",
-        acl: "read fast",
-        summary: "Verifies a token and its session; returns the payload",
-        complexity: "O(1)",
-        arity: -2,
-        subject_first: false,
-    },
-    command_info::Info {
-        name: "jwt.decode",
-        acl: "read fast",
-        summary: "Decodes a token without verifying it",
-        complexity: "O(1)",
-        arity: 2,
-        subject_first: false,
-    },
-    command_info::Info {
-        name: "jwt.touch",
-        acl: "write fast",
-        summary: "Verifies a token and extends its session's idle life",
-        complexity: "O(log N) where N is the number of sessions of the subject",
-        arity: -2,
-        subject_first: false,
-    },
-    command_info::Info {
-        name: "jwt.destroy",
-        acl: "write slow",
-        summary: "Ends the session of a token (logout)",
-        complexity: "O(log N) where N is the number of sessions of the subject",
-        arity: 2,
-        subject_first: false,
-    },
-    command_info::Info {
-        name: "jwt.refresh",
-        acl: "write slow",
-        summary: "Rotates a refresh token: a new access/refresh pair, with reuse detection",
-        complexity: "O(log N) where N is the number of sessions of the subject",
-        arity: -2,
-        subject_first: false,
-    },
-    command_info::Info {
-        name: "jwt.sessions",
-        acl: "read slow",
-        summary: "Lists the live sessions of a subject",
-        complexity: "O(N) where N is the number of sessions of the subject",
-        arity: -2,
-        subject_first: true,
-    },
-    command_info::Info {
-        name: "jwt.count",
-        acl: "read slow",
-        summary: "Counts the live sessions of a subject",
-        complexity: "O(N) where N is the number of sessions of the subject",
-        arity: 2,
-        subject_first: true,
-    },
-    command_info::Info {
-        name: "jwt.revoke",
-        acl: "write slow",
-        summary: "Ends all, some, or all but one of a subject's sessions",
-        complexity: "O(N) where N is the number of sessions of the subject",
-        arity: -2,
-        subject_first: true,
-    },
-    command_info::Info {
-        name: "jwt.jwks",
-        acl: "read fast",
-        summary: "The public signing keys as a JSON Web Key Set",
-        complexity: "O(K) where K is the number of keys",
-        arity: 1,
-        subject_first: false,
-    },
-];
-
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     if !args.len().is_multiple_of(2) {
         ctx.log_warning("jwt: module arguments come in pairs: <config-name> <value>");
@@ -129,15 +46,8 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         }
     }
     let jwt_category = acl::add_jwt_category(ctx);
-    if subcommands::register(ctx, jwt_category) == Status::Err {
+    if command_info::register(ctx, commands::table::COMMANDS, jwt_category) == Status::Err {
         return Status::Err;
-    }
-    for info in COMMANDS {
-        command_info::set(ctx, info);
-        if let Err(e) = acl::set_categories(ctx, info.name, &categories(info.acl, jwt_category)) {
-            ctx.log_warning(&format!("jwt: {e}"));
-            return Status::Err;
-        }
     }
     if !keyring_state::watch_aof_rewrites(ctx) {
         ctx.log_warning("jwt: cannot watch AOF rewrites: with appendonly yes and aof-use-rdb-preamble no, a rewrite would lose the keyring");
@@ -145,15 +55,6 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     cluster::init(ctx);
     maintenance::start(ctx);
     Status::Ok
-}
-
-/// A command's ACL categories, with `jwt` where the server knows that category.
-pub fn categories(own: &str, jwt_category: bool) -> String {
-    if jwt_category {
-        format!("jwt {own}")
-    } else {
-        own.to_string()
-    }
 }
 
 // The builder API needs 7.2's section/dictionary support; this one works on 7.0.
@@ -191,18 +92,8 @@ redis_module! {
     data_types: [KEYRING_TYPE],
     init: init,
     info: info,
-    commands: [
-        ["jwt.sign", |ctx: &Context, args| guard(ctx, args, "JWT.SIGN", sign::sign), "write deny-oom", 1, 1, 1, ""],
-        ["jwt.verify", |ctx: &Context, args| guard(ctx, args, "JWT.VERIFY", token::verify), "readonly fast", 0, 0, 0, ""],
-        ["jwt.decode", |ctx: &Context, args| guard(ctx, args, "JWT.DECODE", token::decode), "readonly fast", 0, 0, 0, ""],
-        ["jwt.touch", |ctx: &Context, args| guard(ctx, args, "JWT.TOUCH", token::touch), "write fast", 0, 0, 0, ""],
-        ["jwt.destroy", |ctx: &Context, args| guard(ctx, args, "JWT.DESTROY", token::destroy), "write", 0, 0, 0, ""],
-        ["jwt.refresh", |ctx: &Context, args| guard(ctx, args, "JWT.REFRESH", refresh::refresh), "write deny-oom", 0, 0, 0, ""],
-        ["jwt.sessions", |ctx: &Context, args| guard(ctx, args, "JWT.SESSIONS", user::sessions), "readonly", 1, 1, 1, ""],
-        ["jwt.count", |ctx: &Context, args| guard(ctx, args, "JWT.COUNT", user::count), "readonly", 1, 1, 1, ""],
-        ["jwt.revoke", |ctx: &Context, args| guard(ctx, args, "JWT.REVOKE", user::revoke), "write", 1, 1, 1, ""],
-        ["jwt.jwks", |ctx: &Context, args| guard(ctx, args, "JWT.JWKS", key::jwks), "readonly fast", 0, 0, 0, ""],
-    ],
+    // Registered by `init` from the one command table (commands::table).
+    commands: [],
     configurations: [
         i64: [
             ["max-token-bytes", &MAX_TOKEN_BYTES, 8192, MAX_TOKEN_BYTES_RANGE.0, MAX_TOKEN_BYTES_RANGE.1, ConfigurationFlags::DEFAULT, None],

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod key;
 pub mod refresh;
 pub mod sign;
+pub mod table;
 pub mod token;
 pub mod user;
 

@@ -7,7 +7,7 @@
 //! - `replicate`: `RM_Replicate` with fixed argument shapes;
 //! - `notify`, `client`: keyspace notifications, argument redaction;
 //! - `acl`: ACL categories, the `@admin` rule on 7.0, key permission checks;
-//! - `command_info`, `subcommands`: command metadata and JWT.KEY's subcommands;
+//! - `command_info`: registering the command table with its metadata (COMMAND DOCS);
 //! - `config_string`: a string config's value as a server string the module owns;
 //! - `events`: server events (the fork of an AOF rewrite).
 
@@ -28,4 +28,3 @@ pub mod events;
 pub mod key;
 pub mod notify;
 pub mod replicate;
-pub mod subcommands;
