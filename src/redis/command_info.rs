@@ -210,7 +210,7 @@ impl Arena {
     }
 
     /// The arguments as a raw array ending with an all-zero entry.
-    fn args(&mut self, args: &[Arg], since: &str) -> *mut raw::RedisModuleCommandArg {
+    fn args(&mut self, args: &[Arg]) -> *mut raw::RedisModuleCommandArg {
         let mut out = Vec::with_capacity(args.len() + 1);
         for a in args {
             let mut r = zeroed_arg();
@@ -239,7 +239,7 @@ impl Arena {
                 0
             })) as c_int;
             if !a.sub.is_empty() {
-                r.subargs = self.args(a.sub, since);
+                r.subargs = self.args(a.sub);
             }
             out.push(r);
         }
@@ -291,7 +291,7 @@ fn set_info(ctx: &Context, cmd: &Command) {
         args: if cmd.args.is_empty() {
             ptr::null_mut()
         } else {
-            arena.args(cmd.args, cmd.since)
+            arena.args(cmd.args)
         },
     };
     // SAFETY: `command` is this module's, non-null; `raw_info` and every string, key
