@@ -208,3 +208,9 @@ pub fn apply_module_arg(name: &str, value: &str) -> Result<(), String> {
     }
     .map_err(|e| format!("jwt.{name}: {e}"))
 }
+
+/// How long a retired key keeps verifying: long enough for every token it signed with
+/// the configured lifetimes (the longer of jwt.session-ttl and jwt.access-ttl).
+pub fn retention_ms() -> i64 {
+    SESSION_TTL.ms().max(ACCESS_TTL.ms())
+}

@@ -5,6 +5,7 @@
 //! writes session keys and replicates effects; `keyring_state.rs` keeps signing keys as
 //! node state; `config.rs` and `stats.rs` back CONFIG and INFO.
 
+pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod config;

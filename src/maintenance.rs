@@ -3,9 +3,9 @@
 //! Replicas do neither: they receive the result as `JWT.KEY SYNC` (and they already
 //! refuse dropped keys by their drop time, so both sides agree in between).
 
-use crate::commands::key::retention_ms;
-use crate::commands::now_ms;
+use crate::clock::now_ms;
 use crate::config;
+use crate::config::retention_ms;
 use crate::keyring_state;
 use jwt_core::random::OsRandom;
 use redis_module::{Context, ContextFlags};

@@ -12,12 +12,6 @@ use jwt_core::keyring::{validate_kid, Alg, Key, Keyring};
 use jwt_core::random::OsRandom;
 use redis_module::{Context, ContextFlags, RedisString, RedisValue};
 
-/// How long a retired key keeps verifying: long enough for every token it signed with
-/// the configured lifetimes (the longer of jwt.session-ttl and jwt.access-ttl).
-pub fn retention_ms() -> i64 {
-    config::SESSION_TTL.ms().max(config::ACCESS_TTL.ms())
-}
-
 /// Arguments of a JWT.KEY subcommand: argv[0] is JWT.KEY, argv[1] the subcommand.
 fn sub_args(argv: &[RedisString]) -> Args<'_> {
     Args::skipping(argv, 2)
@@ -123,7 +117,9 @@ pub fn rotate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     finish(args, "ROTATE")?;
     let now = now_ms()?;
     let rng = OsRandom::new();
-    let kid = keyring_state::update(ctx, |ring| ring.rotate(alg, now, retention_ms(), &rng))?;
+    let kid = keyring_state::update(ctx, |ring| {
+        ring.rotate(alg, now, config::retention_ms(), &rng)
+    })?;
     Ok(RedisValue::BulkString(kid))
 }
 
@@ -135,7 +131,7 @@ pub fn retire(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let kid = kid_arg(args)?;
     finish(args, "RETIRE")?;
     let now = now_ms()?;
-    keyring_state::update(ctx, |ring| ring.retire(&kid, now, retention_ms()))?;
+    keyring_state::update(ctx, |ring| ring.retire(&kid, now, config::retention_ms()))?;
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 

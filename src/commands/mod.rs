@@ -73,12 +73,7 @@ fn printable_ascii(s: &str) -> String {
 
 pub use crate::redis::client::redact;
 
-pub fn now_ms() -> Result<i64> {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .map_err(|_| Error::syntax("the system clock is before 1970"))
-}
+pub use crate::clock::now_ms;
 
 /// Reads arguments left to right; option names are case-insensitive.
 pub struct Args<'a> {

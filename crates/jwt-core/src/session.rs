@@ -385,7 +385,13 @@ mod tests {
         assert_eq!(hash_slot(b"bar"), 5061);
         assert_eq!(hash_slot(b"jwt:{alice}:s1"), hash_slot(b"alice"));
         assert_eq!(hash_slot(b"jwt:{alice}"), hash_slot(b"alice"));
-        assert_eq!(hash_slot(b"{}x"), hash_slot(b"{}x"), "empty tag: whole key");
+        // An empty tag does not count: the whole key is hashed.
+        assert_eq!(
+            hash_slot(b"{}x"),
+            crc16(b"{}x") % 16384,
+            "empty tag: whole key"
+        );
+        assert_ne!(hash_slot(b"{}x"), hash_slot(b"x"));
     }
 
     #[test]
