@@ -73,6 +73,7 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
     n("refreshes", stats::REFRESHES.get());
     n("reuse_detections", stats::REUSE_DETECTIONS.get());
     n("revokes", stats::REVOKES.get());
+    n("updates", stats::UPDATES.get());
     n("evictions", stats::EVICTIONS.get());
     n("verify_cache_hits", stats::VERIFY_CACHE_HITS.get());
     for code in Code::ALL {
@@ -100,6 +101,7 @@ redis_module! {
             ["max-token-bytes", &MAX_TOKEN_BYTES, 8192, MAX_TOKEN_BYTES_RANGE.0, MAX_TOKEN_BYTES_RANGE.1, ConfigurationFlags::DEFAULT, None],
             ["max-sessions", &MAX_SESSIONS, 0, MAX_SESSIONS_RANGE.0, MAX_SESSIONS_RANGE.1, ConfigurationFlags::DEFAULT, None],
             ["verify-cache", &VERIFY_CACHE, 4096, VERIFY_CACHE_RANGE.0, VERIFY_CACHE_RANGE.1, ConfigurationFlags::DEFAULT, None],
+            ["activity-log", &ACTIVITY_LOG, 0, ACTIVITY_LOG_RANGE.0, ACTIVITY_LOG_RANGE.1, ConfigurationFlags::DEFAULT, None],
         ],
         string: [
             ["prefix", &PREFIX, "jwt:", ConfigurationFlags::DEFAULT, None],

@@ -9,16 +9,21 @@
 //! The index is authoritative (see `jwt_core::session::admits`): a session is live only
 //! while its index entry is, which is what every reader here checks.
 
+use crate::config;
 use crate::redis::key::{Key, KeyName, Kind};
 use crate::redis::notify::keyspace_event;
 use crate::redis::replicate;
 use jwt_core::error::{Error, Result};
 use jwt_core::refresh::RotationState;
 use jwt_core::session::{field, Created, SessionAddr, StoredSession};
-use jwt_core::store::{Event, NewSession, RefreshRecord, SessionInfo, SessionState, SessionStore};
-use redis_module::Context;
+use jwt_core::store::{
+    Event, NewSession, RefreshRecord, SessionChange, SessionDetails, SessionInfo, SessionState,
+    SessionStore,
+};
+use redis_module::{Context, RedisValue};
 use std::borrow::Borrow;
 use std::ffi::CStr;
+use std::sync::atomic::Ordering;
 
 /// A session's address with its key names as server strings, made once: the verify
 /// cache keeps one per token, so a hit opens both keys and checks both ACL patterns
@@ -153,6 +158,53 @@ impl<'a> Store<'a> {
     fn notify_key(&self, event: Event, session_key: &str, name: Option<&KeyName>) {
         keyspace_event(self.ctx, event.name(), session_key.as_bytes(), name);
     }
+
+    /// Appends an event to the user's activity log (`jwt.activity-log` > 0): a Redis
+    /// Stream capped at that many entries. Added with an automatic ID, then replicated
+    /// as `XADD ... MAXLEN <n> <that id> ...` so replicas and the AOF hold the same
+    /// entries. A failure is logged, never fails the command that caused the event.
+    fn log_event(&self, event: Event, addr: &SessionAddr, meta: Option<&[u8]>) {
+        let max = config::ACTIVITY_LOG.load(Ordering::Relaxed);
+        if max <= 0 || event == Event::Touch {
+            return;
+        }
+        let Ok(now) = crate::clock::now_ms() else {
+            return;
+        };
+        let key = addr.events_key();
+        let (max, now) = (max.to_string(), now.to_string());
+        let mut fields: Vec<&[u8]> = vec![
+            b"event",
+            event.word().as_bytes(),
+            b"sid",
+            addr.sid().as_bytes(),
+            b"time",
+            now.as_bytes(),
+        ];
+        if let Some(m) = meta {
+            fields.extend([b"meta".as_slice(), m]);
+        }
+        let mut args: Vec<&[u8]> = vec![key.as_bytes(), b"MAXLEN", max.as_bytes(), b"*"];
+        args.extend(&fields);
+        let id = match self.ctx.call("XADD", &args[..]) {
+            Ok(RedisValue::BulkString(id)) | Ok(RedisValue::SimpleString(id)) => id,
+            Ok(RedisValue::StringBuffer(b)) => String::from_utf8_lossy(&b).into_owned(),
+            other => {
+                self.ctx
+                    .log_warning(&format!("jwt: activity log {key}: {other:?}"));
+                return;
+            }
+        };
+        args[3] = id.as_bytes();
+        self.replicate("XADD", &args);
+    }
+
+    /// The session's META, for the activity log (read only when the log is on).
+    fn meta_for_log(&self, key: &Key) -> Option<Vec<u8>> {
+        (config::ACTIVITY_LOG.load(Ordering::Relaxed) > 0)
+            .then(|| key.hash_get(field::META, <[u8]>::to_vec))
+            .flatten()
+    }
 }
 
 impl SessionStore for Store<'_> {
@@ -181,6 +233,7 @@ impl SessionStore for Store<'_> {
         Some(StoredSession {
             created_ms: created.ms,
             incarnation: created.incarnation,
+            version: created.version,
             index_deadline_ms: self.index_deadline(s),
         })
     }
@@ -195,6 +248,7 @@ impl SessionStore for Store<'_> {
             stored: StoredSession {
                 created_ms: created.ms,
                 incarnation: created.incarnation,
+                version: created.version,
                 index_deadline_ms: self.index_deadline(s),
             },
             idle_ms: idle?,
@@ -207,6 +261,17 @@ impl SessionStore for Store<'_> {
         s.open_session(self.ctx)
             .ok()?
             .hash_get(field::DATA, <[u8]>::to_vec)
+    }
+
+    fn details(&self, s: &SessionRef) -> Option<SessionDetails> {
+        let key = s.open_session(self.ctx).ok()?;
+        let bytes = |f| key.hash_get(f, <[u8]>::to_vec);
+        let [access_ms] = key.hash_get_i64s([field::ACCESS_TTL]);
+        Some(SessionDetails {
+            data: bytes(field::DATA),
+            claims: bytes(field::CLAIMS),
+            access_ms,
+        })
     }
 
     fn refresh_record(&self, s: &SessionRef) -> Option<RefreshRecord> {
@@ -257,32 +322,32 @@ impl SessionStore for Store<'_> {
         let created = Created {
             ms: new.created_ms,
             incarnation: new.incarnation,
+            version: None,
         }
         .encode();
-        let rotated = new.created_ms.to_string();
+        let now = new.created_ms.to_string();
         let idle = new.idle_ms.to_string();
         let max = new.max_deadline_ms.map(|m| m.to_string());
+        let access = new.access_ms.map(|a| a.to_string());
         let mut fields: Vec<(&std::ffi::CStr, &[u8])> = vec![
             (field::CREATED, created.as_bytes()),
             (field::IDLE, idle.as_bytes()),
+            (field::LAST_SEEN, now.as_bytes()),
         ];
-        if let Some(m) = &max {
-            fields.push((field::MAX_DEADLINE, m.as_bytes()));
-        }
-        if let Some(d) = new.data {
-            fields.push((field::DATA, d));
-        }
-        let access = new.refresh.as_ref().map(|r| r.access_ms.to_string());
-        if let (Some(r), Some(access)) = (&new.refresh, &access) {
+        let optional = [
+            (field::MAX_DEADLINE, max.as_deref().map(str::as_bytes)),
+            (field::DATA, new.data),
+            (field::META, new.meta),
+            (field::ACCESS_TTL, access.as_deref().map(str::as_bytes)),
+            (field::CLAIMS, new.claims),
+        ];
+        fields.extend(optional.into_iter().filter_map(|(f, v)| Some((f, v?))));
+        if let Some(r) = &new.refresh {
             fields.extend([
                 (field::REFRESH_CURRENT, r.hash.as_slice()),
                 (field::GENERATION, b"1".as_slice()),
-                (field::ROTATED, rotated.as_bytes()),
-                (field::ACCESS_TTL, access.as_bytes()),
+                (field::ROTATED, now.as_bytes()),
             ]);
-            if let Some(j) = r.claims {
-                fields.push((field::CLAIMS, j));
-            }
         }
         key.hash_set_all(&fields)?;
         self.replicate_hset(skey, &fields);
@@ -293,23 +358,51 @@ impl SessionStore for Store<'_> {
         self.index_put_on(&index, ikey, s.sid(), new.expiry_ms)
     }
 
-    /// Moves a live session's end (and its index entry) to `expiry_ms`. The caller
-    /// found both keys of the right types (the session was admitted).
-    fn set_expiry(&self, s: &SessionRef, expiry_ms: i64) -> Result<()> {
-        let key = Key::write(self.ctx, s.key().as_bytes())?;
-        self.expire_at(&key, s.key().as_bytes(), expiry_ms)?;
+    /// Moves a live session's end (and its index entry) to `expiry_ms` and records it
+    /// as seen. The caller found both keys of the right types (the session was admitted).
+    fn extend(&self, s: &SessionRef, expiry_ms: i64, now_ms: i64) -> Result<()> {
+        let skey = s.key().as_bytes();
+        let key = Key::write(self.ctx, skey)?;
+        let seen = now_ms.to_string();
+        let fields = [(field::LAST_SEEN, seen.as_bytes())];
+        key.hash_set_all(&fields)?;
+        self.replicate_hset(skey, &fields);
+        self.expire_at(&key, skey, expiry_ms)?;
         let ikey = s.index_key();
         let index = Key::write(self.ctx, ikey.as_bytes())?;
         self.index_put_on(&index, ikey, s.sid(), expiry_ms)
+    }
+
+    /// JWT.UPDATE's fields. The caller found the session live.
+    fn update(&self, s: &SessionRef, change: &SessionChange) -> Result<()> {
+        let skey = s.key().as_bytes();
+        let created = change.created.map(|c| c.encode());
+        let fields: Vec<(&CStr, &[u8])> = [
+            (field::DATA, change.data.as_deref()),
+            (field::CLAIMS, change.claims.as_deref()),
+            (field::CREATED, created.as_deref().map(str::as_bytes)),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| Some((f, v?)))
+        .collect();
+        if fields.is_empty() {
+            return Ok(());
+        }
+        Key::write(self.ctx, skey)?.hash_set_all(&fields)?;
+        self.replicate_hset(skey, &fields);
+        Ok(())
     }
 
     /// Ends one session; true when its record existed.
     fn delete(&self, s: &SessionRef) -> Result<bool> {
         self.check_types(Some(s), s.index_key())?;
         let skey = s.key().as_bytes();
-        let removed = Key::write(self.ctx, skey)?.delete()?;
+        let key = Key::write(self.ctx, skey)?;
+        let meta = self.meta_for_log(&key);
+        let removed = key.delete()?;
         if removed {
             replicate::key(self.ctx, c"DEL", skey);
+            self.log_event(Event::Destroy, &s.addr, meta.as_deref());
         }
         let ikey = s.index_key().as_bytes();
         let index = Key::write(self.ctx, ikey)?;
@@ -357,7 +450,7 @@ impl SessionStore for Store<'_> {
                 SessionAddr::in_index(index_key, &sid).key().as_bytes(),
             )?;
             let [created] = key.hash_get_parsed([field::CREATED], Created::parse);
-            let [max] = key.hash_get_i64s([field::MAX_DEADLINE]);
+            let [max, last_seen] = key.hash_get_i64s([field::MAX_DEADLINE, field::LAST_SEEN]);
             let Some(created_ms) = created.map(|c| c.ms).filter(|c| *c >= cutoff_ms) else {
                 continue;
             };
@@ -365,6 +458,8 @@ impl SessionStore for Store<'_> {
                 created_ms,
                 ttl_ms: deadline - now_ms,
                 max_deadline_ms: max,
+                last_seen_ms: last_seen,
+                meta: key.hash_get(field::META, <[u8]>::to_vec),
                 data: if with_data {
                     key.hash_get(field::DATA, <[u8]>::to_vec)
                 } else {
@@ -390,9 +485,11 @@ impl SessionStore for Store<'_> {
             let addr = SessionAddr::in_index(index_key, sid);
             let skey = addr.key();
             let key = Key::write(self.ctx, skey.as_bytes())?;
+            let meta = self.meta_for_log(&key);
             if key.kind() == Kind::Hash && key.delete()? {
                 replicate::key(self.ctx, c"DEL", skey.as_bytes());
                 self.notify_key(event, skey, None);
+                self.log_event(event, &addr, meta.as_deref());
                 ended += 1;
             }
             if index.zset_rem(sid.as_bytes())? {
@@ -408,5 +505,12 @@ impl SessionStore for Store<'_> {
 
     fn notify(&self, event: Event, s: &SessionRef) {
         self.notify_key(event, s.key(), s.name.as_ref());
+        if matches!(event, Event::Sign | Event::Refresh | Event::Update) {
+            let meta = s
+                .open_session(self.ctx)
+                .ok()
+                .and_then(|k| self.meta_for_log(&k));
+            self.log_event(event, &s.addr, meta.as_deref());
+        }
     }
 }

@@ -168,18 +168,27 @@ fn expired_and_not_yet_valid() {
         code(cmd("JWT.TOUCH").arg(&t).query::<String>(&mut c)),
         "EXPIRED"
     );
-    // An expired token may still log out.
+    // A session without a refresh token ends with its token: nothing left to log out.
+    let n: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
+    assert_eq!(n, 0);
+    // An expired token of a session that lives on (REFRESH) may still log out.
+    let (t, _): (String, String) = cmd("JWT.SIGN")
+        .arg(&["dave", "REFRESH", "EXPIRES", "1"][..])
+        .query(&mut c)
+        .unwrap();
+    sleep_ms(2100);
+    assert_eq!(code(verify(&mut c, &t)), "EXPIRED");
     let n: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
     assert_eq!(n, 1);
-    // leeway
-    let t = sign(&mut c, &["dave", "EXPIRES", "1"]);
-    sleep_ms(2100);
+    // leeway: a session signed under it lives as long as its token may be accepted
     let _: () = cmd("CONFIG")
         .arg("SET")
         .arg("jwt.leeway")
         .arg("5m")
         .query(&mut c)
         .unwrap();
+    let t = sign(&mut c, &["dave", "EXPIRES", "1"]);
+    sleep_ms(2100);
     assert!(verify(&mut c, &t).is_ok());
     assert!(verify(&mut c, &future).is_ok(), "nbf within leeway");
 }

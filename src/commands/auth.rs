@@ -144,6 +144,7 @@ fn token_session(checks: &ClaimChecks) -> TokenSession {
     TokenSession {
         iat: checks.iat,
         incarnation: checks.sinc,
+        version: checks.sver,
     }
 }
 

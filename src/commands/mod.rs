@@ -7,6 +7,7 @@ pub mod refresh;
 pub mod sign;
 pub mod table;
 pub mod token;
+pub mod update;
 pub mod user;
 
 use crate::stats;
@@ -130,6 +131,15 @@ pub fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<()> {
         return Err(Error::syntax(format!("{name} given more than once")));
     }
     *slot = Some(value);
+    Ok(())
+}
+
+/// A flag option (`WITHDATA`, `REFRESH`...): also given at most once.
+pub fn set_flag(flag: &mut bool, name: &str) -> Result<()> {
+    if *flag {
+        return Err(Error::syntax(format!("{name} given more than once")));
+    }
+    *flag = true;
     Ok(())
 }
 

@@ -1,13 +1,14 @@
 //! JWT.REFRESH: refresh-token rotation with reuse detection, in one atomic command.
 
 use super::token::check_session_keys;
-use super::{now_ms, only_duration_option, redact, Args};
+use super::{now_ms, redact, set_flag, set_once, unknown_option, Args};
 use crate::config;
 use crate::keyring_state;
 use crate::redis::acl::Access;
 use crate::stats;
 use crate::store::SessionRef;
 use crate::store::Store;
+use jwt_core::duration::parse_positive_ms;
 use jwt_core::error::{Code, Error, Result};
 use jwt_core::keyring::Keyring;
 use jwt_core::lifecycle;
@@ -52,7 +53,19 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
     let mut args = Args::new(argv);
     let presented = args.next_bytes("refresh token")?;
-    let expires = only_duration_option(&mut args, "EXPIRES", "JWT.REFRESH")?;
+    let mut expires = None;
+    let mut with_payload = false;
+    while let Some(opt) = args.next_option() {
+        match opt.as_str() {
+            "EXPIRES" => set_once(
+                &mut expires,
+                parse_positive_ms(args.next_str("EXPIRES duration")?)?,
+                "EXPIRES",
+            )?,
+            "WITHPAYLOAD" => set_flag(&mut with_payload, "WITHPAYLOAD")?,
+            other => return Err(unknown_option(other, "JWT.REFRESH")),
+        }
+    }
     // One keyring snapshot for the whole command: the MAC check, then the new tokens.
     let ring = keyring_state::read();
     let (token, s) = open_refresh_token(ctx, presented, &ring)?;
@@ -76,22 +89,28 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         ..next
     };
     let claims = SessionClaims::from_stored(plan.claims.as_deref())?;
-    let access = AccessToken {
+    let (access, payload) = AccessToken {
         sub,
         sid: Some(sid),
         sinc: token.incarnation,
+        sver: plan.version,
         now,
         lifetime_ms: Some(expires.unwrap_or(plan.access_ms)),
         session_end_ms: plan.expiry_ms,
         claims: &claims,
         kid: None,
     }
-    .issue_new(&rng, &ring, config::max_token_bytes())?;
+    .issue_new_with_payload(&rng, &ring, config::max_token_bytes())?;
     let refresh_token = next.encode(mac_of(&ring)?);
     lifecycle::commit_refresh(&store, &s, &plan)?;
     stats::REFRESHES.incr();
-    Ok(RedisValue::Array(vec![
+    let mut reply = vec![
         RedisValue::BulkString(access),
         RedisValue::BulkString(refresh_token),
-    ]))
+    ];
+    if with_payload {
+        // The payload of the token just signed: no second VERIFY needed.
+        reply.push(RedisValue::BulkString(payload));
+    }
+    Ok(RedisValue::Array(reply))
 }

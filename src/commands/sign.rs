@@ -20,11 +20,15 @@ use jwt_core::token::{AccessToken, SessionClaims};
 use redis_module::{Context, RedisString, RedisValue};
 use std::sync::atomic::Ordering;
 
+/// SESSIONS lists META with every session: keep it a label, not a document.
+const MAX_META_BYTES: usize = 512;
+
 /// Options of JWT.SIGN, validated before anything is written.
 #[derive(Default)]
 struct SignOptions<'a> {
     claims: Option<serde_json::Map<String, serde_json::Value>>,
     data: Option<&'a [u8]>,
+    meta: Option<&'a [u8]>,
     ttl_ms: Option<i64>,
     expires_ms: Option<i64>,
     maxage_ms: Option<i64>,
@@ -50,6 +54,17 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
                 serde_json::from_slice::<serde::de::IgnoredAny>(data)
                     .map_err(|_| Error::syntax("DATA is not valid JSON"))?;
                 set_once(&mut o.data, data, "DATA")?
+            }
+            "META" => {
+                let meta = args.next_bytes("META json")?;
+                if meta.len() > MAX_META_BYTES {
+                    return Err(Error::syntax(format!(
+                        "META is limited to {MAX_META_BYTES} bytes"
+                    )));
+                }
+                serde_json::from_slice::<serde::de::IgnoredAny>(meta)
+                    .map_err(|_| Error::syntax("META is not valid JSON"))?;
+                set_once(&mut o.meta, meta, "META")?
             }
             "TTL" => set_once(
                 &mut o.ttl_ms,
@@ -151,20 +166,27 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     )?;
     let now = plan.created_ms;
     let idle_ms = o.ttl_ms.unwrap_or_else(|| config::SESSION_TTL.ms());
-    let max_deadline = o.maxage_ms.map(|m| now.saturating_add(m));
-    let expiry = session::expiry(now, idle_ms, max_deadline);
-
-    // From here on we write (a first key, then the session).
-    let ring = keyring_state::signing_snapshot(ctx, now, &rng, o.key)?;
     // With REFRESH the access token always expires (default jwt.access-ttl).
     let access_ms = o
         .expires_ms
         .or_else(|| o.refresh.then(|| config::ACCESS_TTL.ms()));
+    let token_exp = access_ms.map(|ms| claims::exp_for(now, ms));
+    let max_deadline = session::absolute_deadline(
+        o.maxage_ms.map(|m| now.saturating_add(m)),
+        token_exp,
+        o.refresh,
+        config::LEEWAY.ms(),
+    );
+    let expiry = session::expiry(now, idle_ms, max_deadline);
+
+    // From here on we write (a first key, then the session).
+    let ring = keyring_state::signing_snapshot(ctx, now, &rng, o.key)?;
     let claims = session_claims(o.claims, o.iss, o.aud);
     let jwt = AccessToken {
         sub,
         sid: Some(&sid),
         sinc: incarnation,
+        sver: None,
         now,
         lifetime_ms: access_ms,
         session_end_ms: expiry,
@@ -193,12 +215,13 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             max_deadline_ms: max_deadline,
             incarnation,
             data: o.data,
+            meta: o.meta,
+            access_ms,
+            claims: stored_claims.as_deref(),
             expiry_ms: expiry,
-            refresh: refresh.as_ref().map(|(_, hash)| RefreshInit {
-                hash: *hash,
-                access_ms: access_ms.unwrap_or_else(|| config::ACCESS_TTL.ms()),
-                claims: stored_claims.as_deref(),
-            }),
+            refresh: refresh
+                .as_ref()
+                .map(|(_, hash)| RefreshInit { hash: *hash }),
         },
     )?;
     for _ in 0..evicted {
@@ -241,8 +264,9 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
         || o.sid.is_some()
         || o.refresh
         || o.limit.is_some()
+        || o.meta.is_some()
     {
-        return Err(Error::syntax("STATELESS tokens have no session: DATA, TTL, MAXAGE, SID, LIMIT and REFRESH do not apply"));
+        return Err(Error::syntax("STATELESS tokens have no session: DATA, META, TTL, MAXAGE, SID, LIMIT and REFRESH do not apply"));
     }
     if !config::stateless_allowed() {
         return Err(Error::syntax(
@@ -258,6 +282,7 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
         sub,
         sid: None,
         sinc: None,
+        sver: None,
         now,
         lifetime_ms: Some(lifetime),
         session_end_ms: 0,

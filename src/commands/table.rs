@@ -3,7 +3,7 @@
 //! `init` registers this table; a test checks that docs/commands.md documents every
 //! command and option in it.
 
-use super::{key, refresh, sign, token, user};
+use super::{key, refresh, sign, token, update, user};
 use crate::raw_handler;
 use crate::redis::command_info::{Arg, ArgKind, Command};
 
@@ -13,6 +13,7 @@ raw_handler!(decode_cmd, "JWT.DECODE", token::decode);
 raw_handler!(touch_cmd, "JWT.TOUCH", token::touch);
 raw_handler!(destroy_cmd, "JWT.DESTROY", token::destroy);
 raw_handler!(refresh_cmd, "JWT.REFRESH", refresh::refresh);
+raw_handler!(update_cmd, "JWT.UPDATE", update::update);
 raw_handler!(sessions_cmd, "JWT.SESSIONS", user::sessions);
 raw_handler!(count_cmd, "JWT.COUNT", user::count);
 raw_handler!(revoke_cmd, "JWT.REVOKE", user::revoke);
@@ -92,6 +93,7 @@ pub static COMMANDS: &[Command] = &[
             SUBJECT,
             option("CLAIMS", "json-object", Text),
             option("DATA", "json", Text),
+            option("META", "json", Text),
             option("TTL", "duration", Text),
             option("EXPIRES", "duration", Text),
             option("MAXAGE", "duration", Text),
@@ -170,6 +172,25 @@ pub static COMMANDS: &[Command] = &[
         args: &[
             arg("refresh_token", Text),
             option("EXPIRES", "duration", Text),
+            flag("WITHPAYLOAD"),
+        ],
+    },
+    Command {
+        name: "jwt.update",
+        handler: update_cmd,
+        flags: "write deny-oom",
+        arity: -3,
+        subject_first: false,
+        acl: "write slow",
+        summary: "Changes a live session: DATA, claims (a new access token), older tokens",
+        complexity: "O(1)",
+        since: "0.2.0",
+        args: &[
+            TOKEN,
+            option("DATA", "json", Text),
+            option("MERGE", "json-object", Text),
+            option("CLAIMS", "json-object", Text),
+            flag("SUPERSEDE"),
         ],
     },
     Command {

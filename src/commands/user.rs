@@ -30,7 +30,8 @@ fn no_more_args(args: &mut Args, command: &str) -> Result<()> {
 }
 
 /// JWT.SESSIONS <sub> [WITHDATA]: one entry per live session, oldest first:
-/// `sid <sid> created <ms> ttl <ms> maxage_deadline <ms|nil> [data <json|nil>]`.
+/// `sid <sid> created <ms> ttl <ms> maxage_deadline <ms|nil> last_seen <ms|nil>
+/// meta <json|nil> [data <json|nil>]`.
 pub fn sessions(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let (_, ikey) = subject_index(ctx, &mut args, Access::Read)?;
@@ -56,6 +57,11 @@ pub fn sessions(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
                     s("maxage_deadline"),
                     info.max_deadline_ms
                         .map_or(RedisValue::Null, RedisValue::Integer),
+                    s("last_seen"),
+                    info.last_seen_ms
+                        .map_or(RedisValue::Null, RedisValue::Integer),
+                    s("meta"),
+                    info.meta.map_or(RedisValue::Null, RedisValue::StringBuffer),
                 ];
                 if withdata {
                     entry.push(s("data"));

@@ -24,6 +24,9 @@ pub struct Claims<'a> {
     /// The session's incarnation, for sessions with a caller-supplied SID.
     #[serde(default)]
     pub sinc: Option<i64>,
+    /// The session's access-token version (after a SUPERSEDE).
+    #[serde(default)]
+    pub sver: Option<i64>,
     #[serde(default)]
     pub iat: Option<f64>,
     #[serde(default)]
@@ -45,6 +48,7 @@ pub fn parse_claims(payload_json: &[u8]) -> Result<Claims<'_>> {
 pub struct ClaimChecks {
     /// Not a check of its own: kept with them so a cache hit knows the incarnation.
     pub sinc: Option<i64>,
+    pub sver: Option<i64>,
     pub iat: Option<f64>,
     pub exp: Option<f64>,
     pub nbf: Option<f64>,
@@ -57,6 +61,7 @@ impl ClaimChecks {
     pub fn of(c: &Claims<'_>) -> ClaimChecks {
         ClaimChecks {
             sinc: c.sinc,
+            sver: c.sver,
             iat: c.iat,
             exp: c.exp,
             nbf: c.nbf,
@@ -111,7 +116,9 @@ impl ClaimChecks {
 }
 
 /// Claims a caller may not set through CLAIMS: the module owns them.
-pub const RESERVED: [&str; 8] = ["sub", "sid", "sinc", "jti", "iat", "exp", "iss", "aud"];
+pub const RESERVED: [&str; 9] = [
+    "sub", "sid", "sinc", "sver", "jti", "iat", "exp", "iss", "aud",
+];
 
 /// Validates CLAIMS: a JSON object without reserved claims; `nbf`, if given, a number.
 pub fn parse_public_claims(json: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>> {
@@ -149,6 +156,7 @@ pub struct NewClaims<'a> {
     pub sub: &'a str,
     pub sid: Option<&'a str>,
     pub sinc: Option<i64>,
+    pub sver: Option<i64>,
     pub jti: &'a str,
     pub iat: i64,
     pub exp: Option<i64>,
@@ -191,6 +199,9 @@ impl NewClaims<'_> {
         }
         if let Some(n) = self.sinc {
             let _ = write!(out, ",\"sinc\":{n}");
+        }
+        if let Some(v) = self.sver {
+            let _ = write!(out, ",\"sver\":{v}");
         }
         out.push_str(",\"jti\":");
         push_json_str(&mut out, self.jti);

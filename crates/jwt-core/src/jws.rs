@@ -271,6 +271,7 @@ mod tests {
             sub: "alice \"q\"",
             sid: Some("s1"),
             sinc: None,
+            sver: None,
             jti: "j",
             iat: 100,
             exp: Some(200),

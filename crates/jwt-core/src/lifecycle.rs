@@ -6,7 +6,7 @@
 use crate::error::{Code, Error, Result};
 use crate::refresh::{self, Decision, RefreshToken, RotationState, HASH_BYTES};
 use crate::session::{self, SessionAddr, StoredSession, TokenSession};
-use crate::store::{Event, NewSession, SessionStore};
+use crate::store::{Event, NewSession, SessionChange, SessionStore};
 use std::borrow::Borrow;
 
 /// Whether a token may use the session it names now (see `session::admits`).
@@ -129,7 +129,7 @@ pub fn touch<S: SessionStore>(
     let outcome = if session::touch_is_noop(state.expiry_ms, expiry, ttl) {
         Touched::Unchanged
     } else {
-        store.set_expiry(s, expiry)?;
+        store.extend(s, expiry, now_ms)?;
         Touched::Moved(expiry)
     };
     store.notify(Event::Touch, s);
@@ -174,6 +174,7 @@ fn end<S: SessionStore>(store: &S, s: &S::Session) -> Result<bool> {
 /// A rotation to carry out once the new tokens are made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshPlan {
+    pub now_ms: i64,
     pub rotation: RotationState,
     /// When the session will end.
     pub expiry_ms: i64,
@@ -181,6 +182,8 @@ pub struct RefreshPlan {
     pub access_ms: i64,
     /// The stored claims the new access token carries.
     pub claims: Option<Vec<u8>>,
+    /// The session's access-token version the new token carries (`sver`).
+    pub version: Option<i64>,
 }
 
 /// REFRESH, first half: is `presented` the session's current refresh token? A token of
@@ -216,10 +219,12 @@ pub fn plan_refresh<S: SessionStore>(
         Decision::Rotate(r) | Decision::Sibling(r) => r,
     };
     Ok(RefreshPlan {
+        now_ms,
         rotation,
         expiry_ms: session::expiry(now_ms, record.state.idle_ms, record.state.max_deadline_ms),
         access_ms: record.access_ms,
         claims: record.claims,
+        version: record.state.stored.version,
     })
 }
 
@@ -230,8 +235,41 @@ pub fn commit_refresh<S: SessionStore>(
     plan: &RefreshPlan,
 ) -> Result<()> {
     store.save_rotation(s, &plan.rotation)?;
-    store.set_expiry(s, plan.expiry_ms)?;
+    store.extend(s, plan.expiry_ms, plan.now_ms)?;
     store.notify(Event::Refresh, s);
+    Ok(())
+}
+
+/// DATA after JWT.UPDATE's MERGE: the top-level fields of `merge` replace those of the
+/// stored DATA (which must be a JSON object, or absent: then `{}`); a field set to
+/// null is removed.
+pub fn merged_data(
+    stored: Option<&[u8]>,
+    merge: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<u8>> {
+    let mut data = match stored {
+        None => serde_json::Map::new(),
+        Some(bytes) => match serde_json::from_slice(bytes) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err(Error::syntax(
+                "the session's DATA is not a JSON object: MERGE needs one (use DATA to replace it)",
+            )),
+        },
+    };
+    for (k, v) in merge {
+        if v.is_null() {
+            data.remove(k);
+        } else {
+            data.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::to_vec(&data).map_err(|_| Error::syntax("DATA could not be written"))
+}
+
+/// JWT.UPDATE's writes, after the caller checked the token may use the session.
+pub fn update<S: SessionStore>(store: &S, s: &S::Session, change: &SessionChange) -> Result<()> {
+    store.update(s, change)?;
+    store.notify(Event::Update, s);
     Ok(())
 }
 
@@ -280,6 +318,9 @@ mod tests {
             max_deadline_ms: None,
             incarnation: None,
             data: None,
+            meta: None,
+            access_ms: None,
+            claims: None,
             expiry_ms: created_ms + idle_ms,
             refresh: None,
         }
@@ -296,6 +337,7 @@ mod tests {
         TokenSession {
             iat: Some((iat_ms / 1000) as f64),
             incarnation: None,
+            version: None,
         }
     }
 
@@ -473,11 +515,8 @@ mod tests {
         )
         .unwrap();
         let new = NewSession {
-            refresh: Some(RefreshInit {
-                hash: first.hash(),
-                access_ms: 900_000,
-                claims: None,
-            }),
+            access_ms: Some(900_000),
+            refresh: Some(RefreshInit { hash: first.hash() }),
             ..new_session(0, HOUR)
         };
         open(&store, &s, &plan, &new).unwrap();
@@ -516,10 +555,9 @@ mod tests {
         let now_token = RefreshToken::new(0, 1, Some(12), "alice", "phone", &rng).unwrap();
         let new = NewSession {
             incarnation: Some(12),
+            access_ms: Some(1),
             refresh: Some(RefreshInit {
                 hash: now_token.hash(),
-                access_ms: 1,
-                claims: None,
             }),
             ..new_session(0, HOUR)
         };
@@ -531,6 +569,81 @@ mod tests {
         store.drop_index("jwt:{alice}");
         let e = plan_refresh(&store, &s, &now_token, &next.hash(), 0, 0, 0).unwrap_err();
         assert_eq!(e.code, Code::Revoked);
+    }
+
+    #[test]
+    fn touch_and_refresh_record_last_seen() {
+        let store = MemoryStore::at(1_000);
+        sign(
+            &store,
+            "a",
+            1_000,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
+        let seen = |store: &MemoryStore| {
+            store.sessions("jwt:{alice}", false, 1_000, 0).unwrap()[0].last_seen_ms
+        };
+        assert_eq!(seen(&store), Some(1_000));
+        touch(&store, &addr("a"), &token(1_000), 1_300, 0, None).unwrap();
+        assert_eq!(
+            seen(&store),
+            Some(1_000),
+            "within the granularity: nothing written"
+        );
+        touch(&store, &addr("a"), &token(1_000), 5_000, 0, None).unwrap();
+        assert_eq!(seen(&store), Some(5_000));
+    }
+
+    #[test]
+    fn merge_replaces_top_level_fields_and_null_removes() {
+        let merge: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"cart":[1,2],"old":null}"#).unwrap();
+        let out = merged_data(Some(br#"{"old":1,"theme":"dark"}"#), &merge).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v, serde_json::json!({"theme":"dark","cart":[1,2]}));
+        assert_eq!(merged_data(None, &merge).unwrap(), br#"{"cart":[1,2]}"#);
+        assert_eq!(
+            merged_data(Some(b"[1]"), &merge).unwrap_err().code,
+            Code::Err
+        );
+    }
+
+    #[test]
+    fn supersede_ends_older_tokens_but_not_the_session() {
+        let store = MemoryStore::at(1_000);
+        sign(
+            &store,
+            "a",
+            1_000,
+            Limit {
+                max: 0,
+                deny: false,
+            },
+        )
+        .unwrap();
+        let old = token(1_000);
+        let change = SessionChange {
+            created: Some(crate::session::Created {
+                ms: 1_000,
+                incarnation: None,
+                version: Some(9),
+            }),
+            ..SessionChange::default()
+        };
+        update(&store, &addr("a"), &change).unwrap();
+        assert!(!is_live(&store, &addr("a"), &old, 1_500, 0));
+        let new = TokenSession {
+            version: Some(9),
+            ..old
+        };
+        assert!(is_live(&store, &addr("a"), &new, 1_500, 0));
+        assert!(store
+            .events()
+            .contains(&(Event::Update, "jwt:{alice}:a".into())));
     }
 
     #[test]

@@ -225,6 +225,12 @@ fn contains(hashes: &[u8], h: &[u8; HASH_BYTES]) -> bool {
         .any(|c| c.iter().zip(h).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0)
 }
 
+/// Whether `presented` is one of the session's current refresh tokens (not rotated
+/// away): what proves a caller may change the session without rotating (JWT.UPDATE).
+pub fn is_current(state: &RotationState, presented: &RefreshToken) -> bool {
+    presented.generation == state.generation && contains(&state.current, &presented.hash())
+}
+
 /// Decides what a presented refresh token does. `new_hash` is the hash of the token
 /// that will be handed out if the presented one is accepted.
 pub fn decide(

@@ -28,10 +28,14 @@ pub mod field {
     pub const GENERATION: &CStr = c"g";
     /// When the last rotation happened, ms.
     pub const ROTATED: &CStr = c"t";
-    /// Access-token lifetime in ms for tokens issued by REFRESH.
+    /// Access-token lifetime in ms for tokens issued by REFRESH and UPDATE.
     pub const ACCESS_TTL: &CStr = c"a";
-    /// The public claims (with iss/aud) that REFRESH puts in new access tokens.
+    /// The public claims (with iss/aud) that REFRESH and UPDATE put in new access tokens.
     pub const CLAIMS: &CStr = c"j";
+    /// When the session was last used (SIGN, TOUCH, REFRESH), ms.
+    pub const LAST_SEEN: &CStr = c"l";
+    /// SIGN's META: what the application says about the session (a device label).
+    pub const META: &CStr = c"x";
 }
 
 /// The creation field: when, and for a caller-supplied SID which incarnation (random
@@ -40,12 +44,19 @@ pub mod field {
 pub struct Created {
     pub ms: i64,
     pub incarnation: Option<i64>,
+    /// The access-token version, set by `JWT.UPDATE ... SUPERSEDE`: tokens must carry
+    /// it as `sver` (older ones stop verifying). None until the first SUPERSEDE.
+    pub version: Option<i64>,
 }
 
 impl Created {
-    /// `<ms>` or `<ms>.<incarnation>`; 0.1 wrote `<ms>`.
+    /// `<ms>[.<incarnation>][v<version>]`; 0.1 wrote `<ms>`.
     pub fn parse(bytes: &[u8]) -> Option<Created> {
         let text = std::str::from_utf8(bytes).ok()?;
+        let (text, version) = match text.split_once('v') {
+            Some((rest, v)) => (rest, Some(v.parse().ok()?)),
+            None => (text, None),
+        };
         let (ms, incarnation) = match text.split_once('.') {
             Some((ms, n)) => (ms, Some(n.parse().ok()?)),
             None => (text, None),
@@ -53,19 +64,24 @@ impl Created {
         Some(Created {
             ms: ms.parse().ok()?,
             incarnation,
+            version,
         })
     }
 
     pub fn encode(&self) -> String {
-        match self.incarnation {
-            Some(n) => format!("{}.{n}", self.ms),
-            None => self.ms.to_string(),
+        let mut out = self.ms.to_string();
+        if let Some(n) = self.incarnation {
+            out.push_str(&format!(".{n}"));
         }
+        if let Some(v) = self.version {
+            out.push_str(&format!("v{v}"));
+        }
+        out
     }
 }
 
-/// A fresh incarnation number: 53 random bits (exact in a JSON number in every
-/// language), never 0.
+/// A fresh incarnation (or token version) number: 53 random bits (exact in a JSON
+/// number in every language), never 0.
 pub fn new_incarnation(rng: &dyn super::random::Random) -> super::error::Result<i64> {
     let mut b = [0u8; 8];
     rng.fill(&mut b)?;
@@ -79,6 +95,8 @@ pub struct TokenSession {
     pub iat: Option<f64>,
     /// `sinc`: the incarnation of a session with a caller-supplied SID.
     pub incarnation: Option<i64>,
+    /// `sver`: the session's access-token version when the token was issued.
+    pub version: Option<i64>,
 }
 
 /// What the store holds of a session: its record and its index entry.
@@ -86,6 +104,7 @@ pub struct TokenSession {
 pub struct StoredSession {
     pub created_ms: i64,
     pub incarnation: Option<i64>,
+    pub version: Option<i64>,
     /// The deadline in the per-user index; None when the entry (or the index) is gone.
     pub index_deadline_ms: Option<i64>,
 }
@@ -94,8 +113,8 @@ pub struct StoredSession {
 /// counts (and verifies) only while its index entry is live, whatever happened to its
 /// own key (PERSIST, RESTORE, an evicted index). The token must be of this incarnation:
 /// the `sinc` it carries where the session has one, else issued no earlier than the
-/// session's creation. Sessions created before `cutoff_ms` (the all-sessions cutoff)
-/// have ended.
+/// session's creation; and of its current access-token version (see `Created`).
+/// Sessions created before `cutoff_ms` (the all-sessions cutoff) have ended.
 pub fn admits(stored: &StoredSession, token: &TokenSession, now_ms: i64, cutoff_ms: i64) -> bool {
     let live = stored.index_deadline_ms.is_some_and(|d| d > now_ms);
     let same_incarnation = match stored.incarnation {
@@ -104,7 +123,7 @@ pub fn admits(stored: &StoredSession, token: &TokenSession, now_ms: i64, cutoff_
             token.incarnation.is_none() && !token_predates_session(token.iat, stored.created_ms)
         }
     };
-    live && same_incarnation && stored.created_ms >= cutoff_ms
+    live && same_incarnation && token.version == stored.version && stored.created_ms >= cutoff_ms
 }
 
 /// A subject is any non-empty UTF-8 string up to 512 bytes without `{` or `}`: the
@@ -173,6 +192,19 @@ impl SessionAddr {
     pub fn sid(&self) -> &str {
         &self.key[self.index_len + 1..]
     }
+
+    /// The subject: inside the hash tag (a prefix has no braces, a subject neither).
+    pub fn sub(&self) -> &str {
+        let index = self.index_key();
+        let open = index.find('{').map_or(0, |i| i + 1);
+        &index[open..index.len().saturating_sub(1).max(open)]
+    }
+
+    /// The user's activity log (`jwt.activity-log`): `<prefix>{<sub>}#events`, in the
+    /// user's slot and never a session key (those have `}:` after the tag).
+    pub fn events_key(&self) -> String {
+        format!("{}#events", self.index_key())
+    }
 }
 
 /// `<prefix>{<sub>}`: the per-user index.
@@ -218,6 +250,26 @@ fn crc16(bytes: &[u8]) -> u16 {
         }
     }
     crc
+}
+
+/// A session's absolute deadline: MAXAGE's, and for a session that nothing can renew
+/// (no refresh token) also its access token's `exp` (seconds): such a session never
+/// outlives the token that is its only way in, so COUNT, SESSIONS and max-sessions see
+/// only sessions that can still be used, and TOUCH cannot stretch it past.
+/// `leeway_ms` (jwt.leeway) keeps it as long as VERIFY may still accept the token.
+pub fn absolute_deadline(
+    maxage_deadline_ms: Option<i64>,
+    token_exp_s: Option<i64>,
+    refreshable: bool,
+    leeway_ms: i64,
+) -> Option<i64> {
+    let token_end = token_exp_s
+        .filter(|_| !refreshable)
+        .map(|e| e.saturating_mul(1000).saturating_add(leeway_ms));
+    match (maxage_deadline_ms, token_end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// When a session ends: its idle deadline, never past its absolute one.
@@ -268,6 +320,27 @@ mod tests {
     }
 
     #[test]
+    fn sessions_nothing_can_renew_end_with_their_token() {
+        assert_eq!(absolute_deadline(None, None, false, 0), None);
+        assert_eq!(absolute_deadline(None, Some(100), false, 0), Some(100_000));
+        assert_eq!(absolute_deadline(None, Some(100), false, 5), Some(100_005));
+        assert_eq!(
+            absolute_deadline(Some(50_000), Some(100), false, 0),
+            Some(50_000)
+        );
+        assert_eq!(
+            absolute_deadline(Some(500_000), Some(100), false, 0),
+            Some(100_000)
+        );
+        assert_eq!(
+            absolute_deadline(None, Some(100), true, 0),
+            None,
+            "REFRESH renews"
+        );
+        assert_eq!(absolute_deadline(Some(7), Some(100), true, 0), Some(7));
+    }
+
+    #[test]
     fn addresses_know_the_layout() {
         let a = SessionAddr::new("jwt:", "alice", "s-1");
         assert_eq!(
@@ -275,32 +348,32 @@ mod tests {
             ("jwt:{alice}:s-1", "jwt:{alice}", "s-1")
         );
         assert_eq!(SessionAddr::in_index("jwt:{alice}", "s-1"), a);
+        assert_eq!(a.sub(), "alice");
+        assert_eq!(a.events_key(), "jwt:{alice}#events");
         let odd = SessionAddr::new("p:", "a:b", "x:y");
         assert_eq!((odd.index_key(), odd.sid()), ("p:{a:b}", "x:y"));
     }
 
     #[test]
     fn created_field_round_trips_and_reads_the_old_form() {
-        for c in [
-            Created {
-                ms: 1795636332123,
-                incarnation: None,
-            },
-            Created {
-                ms: 5,
-                incarnation: Some(9007199254740991),
-            },
+        let c = |ms, incarnation, version| Created {
+            ms,
+            incarnation,
+            version,
+        };
+        for x in [
+            c(1795636332123, None, None),
+            c(5, Some(9007199254740991), None),
+            c(5, None, Some(77)),
+            c(5, Some(3), Some(77)),
         ] {
-            assert_eq!(Created::parse(c.encode().as_bytes()), Some(c));
+            assert_eq!(Created::parse(x.encode().as_bytes()), Some(x));
         }
         assert_eq!(
             Created::parse(b"1795636332123"),
-            Some(Created {
-                ms: 1795636332123,
-                incarnation: None
-            })
+            Some(c(1795636332123, None, None))
         );
-        for bad in [&b""[..], b"x", b"1.", b"1.x", b".1"] {
+        for bad in [&b""[..], b"x", b"1.", b"1.x", b".1", b"1v", b"1vx", b"v1"] {
             assert_eq!(Created::parse(bad), None, "{bad:?}");
         }
     }
@@ -310,11 +383,13 @@ mod tests {
         let stored = StoredSession {
             created_ms: 10_500,
             incarnation: None,
+            version: None,
             index_deadline_ms: Some(20_000),
         };
         let token = TokenSession {
             iat: Some(10.0),
             incarnation: None,
+            version: None,
         };
         assert!(admits(&stored, &token, 15_000, 0));
         assert!(!admits(&stored, &token, 20_000, 0), "deadline passed");

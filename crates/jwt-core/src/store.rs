@@ -17,16 +17,20 @@ pub struct NewSession<'a> {
     pub max_deadline_ms: Option<i64>,
     pub incarnation: Option<i64>,
     pub data: Option<&'a [u8]>,
+    /// SIGN's META (a device label...), shown by JWT.SESSIONS.
+    pub meta: Option<&'a [u8]>,
+    /// The access-token lifetime (REFRESH and UPDATE issue tokens with it), when known.
+    pub access_ms: Option<i64>,
+    /// The claims REFRESH and UPDATE put in new access tokens (token::SessionClaims).
+    pub claims: Option<&'a [u8]>,
     pub expiry_ms: i64,
-    pub refresh: Option<RefreshInit<'a>>,
+    pub refresh: Option<RefreshInit>,
 }
 
 /// The refresh-token part of a new session.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RefreshInit<'a> {
+pub struct RefreshInit {
     pub hash: [u8; 32],
-    pub access_ms: i64,
-    pub claims: Option<&'a [u8]>,
 }
 
 /// The stored state of a session that TOUCH and REFRESH need.
@@ -37,6 +41,23 @@ pub struct SessionState {
     pub max_deadline_ms: Option<i64>,
     /// When the session record expires now (absolute ms).
     pub expiry_ms: Option<i64>,
+}
+
+/// What JWT.UPDATE reads besides the state.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SessionDetails {
+    pub data: Option<Vec<u8>>,
+    pub claims: Option<Vec<u8>>,
+    pub access_ms: Option<i64>,
+}
+
+/// What JWT.UPDATE writes (each part only when set).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SessionChange {
+    pub data: Option<Vec<u8>>,
+    pub claims: Option<Vec<u8>>,
+    /// The new creation field (a new access-token version).
+    pub created: Option<crate::session::Created>,
 }
 
 /// What JWT.REFRESH reads from a session.
@@ -55,6 +76,9 @@ pub struct SessionInfo {
     pub created_ms: i64,
     pub ttl_ms: i64,
     pub max_deadline_ms: Option<i64>,
+    /// When the session was last used: SIGN, then TOUCH and REFRESH (ms).
+    pub last_seen_ms: Option<i64>,
+    pub meta: Option<Vec<u8>>,
     pub data: Option<Vec<u8>>,
 }
 
@@ -68,6 +92,7 @@ pub enum Event {
     Revoke,
     Evict,
     Reuse,
+    Update,
 }
 
 impl Event {
@@ -80,6 +105,21 @@ impl Event {
             Event::Revoke => c"jwt.revoke",
             Event::Evict => c"jwt.evict",
             Event::Reuse => c"jwt.reuse",
+            Event::Update => c"jwt.update",
+        }
+    }
+
+    /// The name in the activity log.
+    pub fn word(self) -> &'static str {
+        match self {
+            Event::Sign => "sign",
+            Event::Touch => "touch",
+            Event::Refresh => "refresh",
+            Event::Destroy => "destroy",
+            Event::Revoke => "revoke",
+            Event::Evict => "evict",
+            Event::Reuse => "reuse",
+            Event::Update => "update",
         }
     }
 }
@@ -98,6 +138,7 @@ pub trait SessionStore {
     fn state(&self, s: &Self::Session) -> Option<SessionState>;
     fn refresh_record(&self, s: &Self::Session) -> Option<RefreshRecord>;
     fn data(&self, s: &Self::Session) -> Option<Vec<u8>>;
+    fn details(&self, s: &Self::Session) -> Option<SessionDetails>;
     /// The live sessions of a user, oldest first (index entries with a deadline ahead
     /// whose record exists and was created at or after `cutoff_ms`).
     fn sessions(
@@ -113,8 +154,9 @@ pub trait SessionStore {
     /// Writes a new session (replacing one with the same sid), indexes it, and drops
     /// index entries that ended before it began.
     fn create(&self, s: &Self::Session, new: &NewSession) -> Result<()>;
-    /// Moves a session's end and its index entry.
-    fn set_expiry(&self, s: &Self::Session, expiry_ms: i64) -> Result<()>;
+    /// Moves a session's end and its index entry, and records it as seen at `now_ms`.
+    fn extend(&self, s: &Self::Session, expiry_ms: i64, now_ms: i64) -> Result<()>;
+    fn update(&self, s: &Self::Session, change: &SessionChange) -> Result<()>;
     fn save_rotation(&self, s: &Self::Session, r: &RotationState) -> Result<()>;
     /// Removes one session and its entry; true when the record existed.
     fn delete(&self, s: &Self::Session) -> Result<bool>;
@@ -143,14 +185,17 @@ struct Memory {
 
 #[derive(Clone, Debug)]
 struct Record {
-    created_ms: i64,
-    incarnation: Option<i64>,
+    created: crate::session::Created,
     idle_ms: i64,
     max_deadline_ms: Option<i64>,
     data: Option<Vec<u8>>,
+    meta: Option<Vec<u8>>,
+    claims: Option<Vec<u8>>,
+    access_ms: Option<i64>,
+    last_seen_ms: i64,
     /// None: persistent (PERSIST).
     expiry_ms: Option<i64>,
-    refresh: Option<(RotationState, i64, Option<Vec<u8>>)>,
+    rotation: Option<RotationState>,
 }
 
 impl MemoryStore {
@@ -212,8 +257,9 @@ impl MemoryStore {
 
 fn stored_of(m: &Memory, addr: &SessionAddr, r: &Record) -> StoredSession {
     StoredSession {
-        created_ms: r.created_ms,
-        incarnation: r.incarnation,
+        created_ms: r.created.ms,
+        incarnation: r.created.incarnation,
+        version: r.created.version,
         index_deadline_ms: m
             .indexes
             .get(addr.index_key())
@@ -260,17 +306,26 @@ impl SessionStore for MemoryStore {
 
     fn refresh_record(&self, s: &SessionAddr) -> Option<RefreshRecord> {
         let state = self.state(s)?;
-        let (rotation, access_ms, claims) = self.record(s.key())?.refresh?;
+        let r = self.record(s.key())?;
         Some(RefreshRecord {
             state,
-            rotation,
-            access_ms,
-            claims,
+            rotation: r.rotation?,
+            access_ms: r.access_ms?,
+            claims: r.claims,
         })
     }
 
     fn data(&self, s: &SessionAddr) -> Option<Vec<u8>> {
         self.record(s.key())?.data
+    }
+
+    fn details(&self, s: &SessionAddr) -> Option<SessionDetails> {
+        let r = self.record(s.key())?;
+        Some(SessionDetails {
+            data: r.data,
+            claims: r.claims,
+            access_ms: r.access_ms,
+        })
     }
 
     fn sessions(
@@ -287,14 +342,16 @@ impl SessionStore for MemoryStore {
             let Some(r) = m.sessions.get(SessionAddr::in_index(index_key, sid).key()) else {
                 continue;
             };
-            if *deadline <= now_ms || r.created_ms < cutoff_ms {
+            if *deadline <= now_ms || r.created.ms < cutoff_ms {
                 continue;
             }
             out.push(SessionInfo {
                 sid: sid.clone(),
-                created_ms: r.created_ms,
+                created_ms: r.created.ms,
                 ttl_ms: deadline - now_ms,
                 max_deadline_ms: r.max_deadline_ms,
+                last_seen_ms: Some(r.last_seen_ms),
+                meta: r.meta.clone(),
                 data: if with_data { r.data.clone() } else { None },
             });
         }
@@ -316,23 +373,24 @@ impl SessionStore for MemoryStore {
         m.sessions.insert(
             s.key().to_string(),
             Record {
-                created_ms: new.created_ms,
-                incarnation: new.incarnation,
+                created: crate::session::Created {
+                    ms: new.created_ms,
+                    incarnation: new.incarnation,
+                    version: None,
+                },
                 idle_ms: new.idle_ms,
                 max_deadline_ms: new.max_deadline_ms,
                 data: new.data.map(<[u8]>::to_vec),
+                meta: new.meta.map(<[u8]>::to_vec),
+                claims: new.claims.map(<[u8]>::to_vec),
+                access_ms: new.access_ms,
+                last_seen_ms: new.created_ms,
                 expiry_ms: Some(new.expiry_ms),
-                refresh: new.refresh.as_ref().map(|r| {
-                    (
-                        RotationState {
-                            generation: 1,
-                            current: r.hash.to_vec(),
-                            previous: Vec::new(),
-                            rotated_ms: new.created_ms,
-                        },
-                        r.access_ms,
-                        r.claims.map(<[u8]>::to_vec),
-                    )
+                rotation: new.refresh.as_ref().map(|r| RotationState {
+                    generation: 1,
+                    current: r.hash.to_vec(),
+                    previous: Vec::new(),
+                    rotated_ms: new.created_ms,
                 }),
             },
         );
@@ -342,10 +400,11 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    fn set_expiry(&self, s: &SessionAddr, expiry_ms: i64) -> Result<()> {
+    fn extend(&self, s: &SessionAddr, expiry_ms: i64, now_ms: i64) -> Result<()> {
         let mut m = self.inner.borrow_mut();
         if let Some(r) = m.sessions.get_mut(s.key()) {
             r.expiry_ms = Some(expiry_ms);
+            r.last_seen_ms = now_ms;
         }
         m.indexes
             .entry(s.index_key().to_string())
@@ -354,10 +413,29 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    fn update(&self, s: &SessionAddr, change: &SessionChange) -> Result<()> {
+        let mut m = self.inner.borrow_mut();
+        if let Some(r) = m.sessions.get_mut(s.key()) {
+            if let Some(d) = &change.data {
+                r.data = Some(d.clone());
+            }
+            if let Some(c) = &change.claims {
+                r.claims = Some(c.clone());
+            }
+            if let Some(c) = change.created {
+                r.created = c;
+            }
+        }
+        Ok(())
+    }
+
     fn save_rotation(&self, s: &SessionAddr, r: &RotationState) -> Result<()> {
         let mut m = self.inner.borrow_mut();
-        if let Some((rotation, _, _)) = m.sessions.get_mut(s.key()).and_then(|x| x.refresh.as_mut())
-        {
+        let rotation = m
+            .sessions
+            .get_mut(s.key())
+            .and_then(|x| x.rotation.as_mut());
+        if let Some(rotation) = rotation {
             *rotation = r.clone();
         }
         Ok(())

@@ -55,6 +55,8 @@ pub struct AccessToken<'a> {
     pub sid: Option<&'a str>,
     /// The session's incarnation (caller-supplied SIDs).
     pub sinc: Option<i64>,
+    /// The session's access-token version (after a SUPERSEDE).
+    pub sver: Option<i64>,
     pub now: i64,
     pub lifetime_ms: Option<i64>,
     /// When the token's session ends: how long a token without `exp` can be valid.
@@ -67,11 +69,23 @@ impl AccessToken<'_> {
     /// Signs with `ring`'s key `kid`, else its active key; a token longer than
     /// `max_bytes` is refused (VERIFY would refuse it).
     pub fn issue(&self, jti: &str, ring: &Keyring, max_bytes: usize) -> Result<String> {
+        self.issue_with_payload(jti, ring, max_bytes)
+            .map(|(token, _)| token)
+    }
+
+    /// `issue`, and the payload JSON it signed (REFRESH WITHPAYLOAD, UPDATE).
+    pub fn issue_with_payload(
+        &self,
+        jti: &str,
+        ring: &Keyring,
+        max_bytes: usize,
+    ) -> Result<(String, String)> {
         let exp = self.lifetime_ms.map(|ms| exp_for(self.now, ms));
         let payload = NewClaims {
             sub: self.sub,
             sid: self.sid,
             sinc: self.sinc,
+            sver: self.sver,
             jti,
             iat: self.now.div_euclid(1000),
             exp,
@@ -89,12 +103,23 @@ impl AccessToken<'_> {
         };
         // Retiring this key later must keep it until this token can no longer be valid.
         key.note_valid_until(exp.map_or(self.session_end_ms, |e| e.saturating_mul(1000)));
-        jws::sign(key, &payload.to_json(), max_bytes)
+        let json = payload.to_json();
+        Ok((jws::sign(key, &json, max_bytes)?, json))
     }
 
     /// `issue` with a fresh UUID v4 as `jti`.
     pub fn issue_new(&self, rng: &dyn Random, ring: &Keyring, max_bytes: usize) -> Result<String> {
         self.issue(&uuid_v4(rng)?, ring, max_bytes)
+    }
+
+    /// `issue_with_payload` with a fresh UUID v4 as `jti`.
+    pub fn issue_new_with_payload(
+        &self,
+        rng: &dyn Random,
+        ring: &Keyring,
+        max_bytes: usize,
+    ) -> Result<(String, String)> {
+        self.issue_with_payload(&uuid_v4(rng)?, ring, max_bytes)
     }
 }
 
@@ -123,6 +148,7 @@ mod tests {
             sub: "alice",
             sid: Some("s1"),
             sinc: Some(42),
+            sver: None,
             now: 1_500,
             lifetime_ms: Some(60_000),
             session_end_ms: 0,
