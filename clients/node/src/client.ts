@@ -24,6 +24,11 @@ export interface SignOptions {
   claims?: Record<string, unknown>;
   /** Private JSON stored in the session, never in the token. */
   data?: unknown;
+  /**
+   * What the application says about this session (a device label, an IP, a user agent):
+   * JSON of at most 512 bytes, listed by JWT.SESSIONS (`meta`), never in the token.
+   */
+  meta?: unknown;
   /** Idle lifetime of the session (TOUCH and REFRESH restart it). */
   ttl?: Duration;
   /** Lifetime of the access token. */
@@ -63,6 +68,25 @@ export interface TokenPair {
 
 /** REFRESH's reply: the new pair and the new access token's claims. */
 export interface RefreshResult extends TokenPair {
+  /** Claims of the new access token (the payload the server returned with it). */
+  claims: Claims;
+}
+
+/** JWT.UPDATE options: at least one. `data` and `merge` do not combine. */
+export interface UpdateOptions {
+  /** Replaces the session's private DATA. */
+  data?: unknown;
+  /** Merges top-level fields into DATA (a JSON object or absent); a field set to null is removed. */
+  merge?: Record<string, unknown>;
+  /** Replaces the session's public claims; a new access token is issued. */
+  claims?: Record<string, unknown>;
+  /** The session's older access tokens stop verifying at once; a new access token is issued. */
+  supersede?: boolean;
+}
+
+/** JWT.UPDATE's new access token (with `claims` or `supersede`) and its claims. */
+export interface UpdateResult {
+  accessToken: string;
   /** Claims of the new access token (read from the token the server just issued). */
   claims: Claims;
 }
@@ -86,8 +110,15 @@ export interface SessionInfo {
   ttl: number;
   /** When the session ends if not touched, ms since the epoch (now + ttl, computed locally). */
   expiresAt: number;
-  /** MAXAGE deadline in ms since the epoch, null when none. */
+  /**
+   * The session's absolute deadline in ms since the epoch (MAXAGE's, or for a session
+   * without a refresh token the end of its access token), null when none.
+   */
   maxAgeDeadline: number | null;
+  /** Last SIGN, TOUCH (when it wrote) or REFRESH, ms since the epoch; null when unknown. */
+  lastSeen: number | null;
+  /** SIGN's META, parsed; null when none. */
+  meta: unknown;
   /** DATA (only with `withData`). */
   data?: unknown;
   /** Any field the module adds later, as sent. */
@@ -186,11 +217,13 @@ export function parseSession(v: unknown, now = Date.now()): SessionInfo {
     ttl: num(r.ttl),
     expiresAt: 0,
     maxAgeDeadline: optNum(r.maxage_deadline),
+    lastSeen: optNum(r.last_seen),
+    meta: json(r.meta),
   };
   out.expiresAt = now + out.ttl;
   if ('data' in r) out.data = json(r.data);
   for (const [k, val] of Object.entries(r)) {
-    if (!['sid', 'created', 'ttl', 'maxage_deadline', 'data'].includes(k)) {
+    if (!['sid', 'created', 'ttl', 'maxage_deadline', 'last_seen', 'meta', 'data'].includes(k)) {
       out[camel(k)] = Buffer.isBuffer(val) ? val.toString('utf8') : val;
     }
   }
@@ -286,6 +319,7 @@ export class RedisJwt {
     const args = ['JWT.SIGN', sub];
     if (o.claims !== undefined) args.push('CLAIMS', JSON.stringify(o.claims));
     if (o.data !== undefined) args.push('DATA', JSON.stringify(o.data));
+    if (o.meta !== undefined) args.push('META', JSON.stringify(o.meta));
     if (o.ttl !== undefined) args.push('TTL', dur(o.ttl));
     if (o.expires !== undefined) args.push('EXPIRES', dur(o.expires));
     if (o.maxAge !== undefined) args.push('MAXAGE', dur(o.maxAge));
@@ -344,14 +378,35 @@ export class RedisJwt {
     return this.command(['JWT.DESTROY', token], RedisJwt.routeForToken(token), (r) => num(r) === 1);
   }
 
-  /** JWT.REFRESH: rotation; the new pair and the new access token's claims. */
+  /** JWT.REFRESH ... WITHPAYLOAD: rotation; the new pair and the new access token's claims. */
   refresh(refreshToken: string, o: { expires?: Duration } = {}): Promise<RefreshResult> {
     const args = ['JWT.REFRESH', refreshToken];
     if (o.expires !== undefined) args.push('EXPIRES', dur(o.expires));
+    args.push('WITHPAYLOAD');
     return this.command(args, RedisJwt.routeForToken(refreshToken), (r) => {
       const p = tokenPair(r);
-      // The token was issued by the server in reply to this call: no second VERIFY needed.
-      return { ...p, claims: unverifiedPayload(p.accessToken) as Claims };
+      // The server sends the new access token's payload along: no VERIFY, no local decoding.
+      const payload = Array.isArray(r) && r.length > 2 ? json(r[2]) : null;
+      return { ...p, claims: (payload ?? unverifiedPayload(p.accessToken)) as Claims };
+    });
+  }
+
+  /**
+   * JWT.UPDATE: changes a live session in place, proven by its access token or its
+   * current refresh token. With `claims` or `supersede` the reply carries a new access
+   * token for the same session (`{ accessToken, claims }`); otherwise null.
+   */
+  update(token: string, o: UpdateOptions): Promise<UpdateResult | null> {
+    const args = ['JWT.UPDATE', token];
+    if (o.data !== undefined) args.push('DATA', JSON.stringify(o.data));
+    if (o.merge !== undefined) args.push('MERGE', JSON.stringify(o.merge));
+    if (o.claims !== undefined) args.push('CLAIMS', JSON.stringify(o.claims));
+    if (o.supersede) args.push('SUPERSEDE');
+    return this.command(args, RedisJwt.routeForToken(token), (r) => {
+      if (typeof r === 'number' || typeof r === 'bigint') return null;
+      const accessToken = str(r);
+      // Issued by the server in reply to this call: its payload needs no second VERIFY.
+      return { accessToken, claims: unverifiedPayload(accessToken) as Claims };
     });
   }
 

@@ -36,10 +36,12 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
       const t = await jwt.touch(token, { ttl: '2h' });
       assert.equal(t.jti, claims.jti);
       const [s] = await jwt.sessions(sub, { withData: true });
-      assert.ok(s.ttl > 7000 * 1000 && s.ttl <= 7200 * 1000, `ttl ${s.ttl}`);
+      // Without a refresh token the session ends with its access token (exp): TOUCH
+      // cannot stretch it past, and that is its absolute deadline.
+      assert.ok(s.ttl > 800 * 1000 && s.ttl <= 900 * 1000, `ttl ${s.ttl}`);
       assert.ok(s.expiresAt > Date.now());
       assert.equal(s.sid, claims.sid);
-      assert.equal(s.maxAgeDeadline, null);
+      assert.equal(s.maxAgeDeadline, claims.exp * 1000);
       assert.deepEqual(s.data, { cart: [42] });
       assert.equal(await jwt.destroy(token), true);
       assert.equal(await jwt.destroy(token), false);
@@ -67,6 +69,82 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
       const p3 = await jwt.sign(sub, { refresh: true });
       assert.equal(await jwt.destroy(p3.refreshToken), true);
       await assert.rejects(jwt.verify(p3.accessToken), RevokedSession);
+    });
+
+    test('update: data, merge, claims and supersede, by access or refresh token', async () => {
+      const sub = uniq('upd');
+      const p = await jwt.sign(sub, { claims: { role: 'admin' }, data: { cart: [1] }, refresh: true });
+      const c0 = await jwt.verify(p.accessToken);
+      const dataOf = async (t) => (await jwt.verify(t, { withData: true })).data;
+      assert.equal(await jwt.update(p.accessToken, { merge: { cart: [1, 2], seen: true } }), null);
+      assert.deepEqual(await dataOf(p.accessToken), { cart: [1, 2], seen: true });
+      assert.equal(await jwt.update(p.accessToken, { merge: { seen: null } }), null);
+      assert.deepEqual(await dataOf(p.accessToken), { cart: [1, 2] });
+      assert.equal(await jwt.update(p.refreshToken, { data: ['replaced'] }), null);
+      assert.deepEqual(await dataOf(p.accessToken), ['replaced']);
+      // new claims: a new access token for the same session; older ones verify until exp
+      const u = await jwt.update(p.accessToken, { claims: { role: 'user' } });
+      assert.equal(typeof u.accessToken, 'string');
+      assert.equal(u.claims.sub, sub);
+      assert.equal(u.claims.sid, c0.sid);
+      assert.equal(u.claims.role, 'user');
+      assert.notEqual(u.claims.jti, c0.jti);
+      assert.equal(u.claims.exp - u.claims.iat, c0.exp - c0.iat);
+      assert.equal((await jwt.verify(u.accessToken)).role, 'user');
+      assert.equal((await jwt.verify(p.accessToken)).role, 'admin');
+      // supersede, proven by the refresh token: every older access token is refused at once
+      const s = await jwt.update(p.refreshToken, { supersede: true });
+      assert.equal(s.claims.role, 'user');
+      assert.equal(s.claims.sid, c0.sid);
+      assert.equal(typeof s.claims.sver, 'number');
+      await assert.rejects(jwt.verify(p.accessToken), RevokedSession);
+      await assert.rejects(jwt.verify(u.accessToken), RevokedSession);
+      assert.equal((await jwt.verify(s.accessToken)).role, 'user');
+      // claims and supersede together
+      // MERGE needs DATA to be an object (it is an array now): refused, nothing changed
+      await assert.rejects(jwt.update(s.accessToken, { merge: { n: 1 }, supersede: true }), CommandError);
+      await jwt.verify(s.accessToken);
+      const both = await jwt.update(s.accessToken, { claims: { role: 'guest' }, supersede: true, data: { n: 1 } });
+      assert.equal(both.claims.role, 'guest');
+      await assert.rejects(jwt.verify(s.accessToken), RevokedSession);
+      assert.deepEqual(await dataOf(both.accessToken), { n: 1 });
+      // UPDATE never rotates: the refresh token lives on, and REFRESH carries the new claims
+      const r = await jwt.refresh(p.refreshToken);
+      assert.equal(r.claims.role, 'guest');
+      assert.equal(r.claims.sid, c0.sid);
+      // a rotated-away refresh token is INVALID here (not reuse: the session lives on)
+      await assert.rejects(jwt.update(p.refreshToken, { merge: { x: 1 } }), InvalidToken);
+      await jwt.verify(r.accessToken);
+      await assert.rejects(jwt.update(r.accessToken, { data: 1, merge: { a: 1 } }), CommandError);
+      await assert.rejects(jwt.update(r.accessToken, {}), CommandError);
+      assert.equal(await jwt.destroy(r.refreshToken), true);
+      await assert.rejects(jwt.update(r.accessToken, { merge: { a: 1 } }), RevokedSession);
+    });
+
+    test('meta and last_seen in sessions; refresh returns the server payload', async () => {
+      const sub = uniq('meta');
+      const p = await jwt.sign(sub, { sid: 'phone', meta: { device: 'Phone Safari', ip: '10.0.0.7' }, refresh: true });
+      await jwt.sign(sub, { sid: 'desk' });
+      const byId = async () => Object.fromEntries((await jwt.sessions(sub)).map((x) => [x.sid, x]));
+      let ss = await byId();
+      assert.deepEqual(ss.phone.meta, { device: 'Phone Safari', ip: '10.0.0.7' });
+      assert.equal(ss.desk.meta, null);
+      assert.equal(typeof ss.phone.lastSeen, 'number');
+      assert.ok(Math.abs(ss.phone.lastSeen - ss.phone.created) < 1000);
+      assert.equal(ss.phone.maxAgeDeadline, null, 'a refreshable session has no absolute deadline without MAXAGE');
+      assert.ok(!('last_seen' in ss.phone), 'no raw snake_case duplicate');
+      const seen = ss.phone.lastSeen;
+      await sleep(30);
+      const r = await jwt.refresh(p.refreshToken);
+      assert.deepEqual(Object.keys(r).sort(), ['accessToken', 'claims', 'refreshToken']);
+      assert.equal(r.claims.sub, sub);
+      assert.equal(r.claims.sid, 'phone');
+      assert.deepEqual(r.claims, (await jwt.decode(r.accessToken)).payload);
+      ss = await byId();
+      assert.ok(ss.phone.lastSeen > seen, `last_seen moved: ${ss.phone.lastSeen} > ${seen}`);
+      assert.deepEqual(ss.phone.meta, { device: 'Phone Safari', ip: '10.0.0.7' }, 'META survives a refresh');
+      await assert.rejects(jwt.sign(sub, { meta: { note: 'x'.repeat(600) } }), CommandError);
+      assert.equal(await jwt.count(sub), 2);
     });
 
     test('sessions, count and revoke', async () => {
@@ -143,7 +221,8 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
         try {
           for (let i = 0; i < subs.length; i++) {
             assert.equal((await jwt.verify(pairs[i].accessToken)).sub, subs[i]);
-            assert.equal((await jwt.refresh(pairs[i].refreshToken)).claims.sub, subs[i]);
+            assert.equal((await jwt.update(pairs[i].refreshToken, { claims: { i } })).claims.sub, subs[i]);
+            assert.equal((await jwt.refresh(pairs[i].refreshToken)).claims.i, i);
           }
         } finally {
           RedisJwt.routeForToken = orig;
@@ -157,8 +236,14 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
           const v = await jwt.verify(pairs[i].accessToken, { withData: true });
           assert.equal(v.data.s, subs[i]);
           await jwt.touch(pairs[i].accessToken);
+          assert.equal(await jwt.update(pairs[i].accessToken, { merge: { i } }), null);
+          const u = await jwt.update(pairs[i].refreshToken, { claims: { i }, supersede: true });
+          assert.equal(u.claims.sub, subs[i]);
+          await assert.rejects(jwt.verify(pairs[i].accessToken), RevokedSession);
+          assert.deepEqual((await jwt.verify(u.accessToken, { withData: true })).data, { s: subs[i], i });
           const r = await jwt.refresh(pairs[i].refreshToken);
           assert.equal(r.claims.sub, subs[i]);
+          assert.equal(r.claims.i, i);
           assert.equal(await jwt.count(subs[i]), 1);
           assert.equal(await jwt.destroy(r.refreshToken), true);
           await assert.rejects(jwt.verify(r.accessToken), RevokedSession);

@@ -9,6 +9,7 @@ import {
   type Claims,
   type SessionInfo,
   type TokenPair,
+  type UpdateResult,
   type Verified,
 } from '..';
 import { cookieSessions, type AuthInfo } from '../dist/express';
@@ -27,6 +28,12 @@ async function main(): Promise<void> {
   const sub: string = r.claims.sub;
   const sessions: SessionInfo[] = await jwt.sessions('alice', { withData: true });
   const ttl: number = sessions[0].ttl;
+  const lastSeen: number | null = sessions[0].lastSeen;
+  const meta: unknown = sessions[0].meta;
+  await jwt.sign('alice', { meta: { device: 'Laptop' }, refresh: true });
+  const u: UpdateResult | null = await jwt.update(token, { claims: { role: 'user' }, supersede: true });
+  const newToken: string | undefined = u?.accessToken;
+  await jwt.update(pair.refreshToken, { merge: { cart: null } });
   const n: number = await jwt.revoke('alice', { except: 'desk' });
   const kid: string = await jwt.keys.rotate('ES256');
   try {
@@ -38,6 +45,6 @@ async function main(): Promise<void> {
   const auth = cookieSessions(jwt, { sameSite: 'strict', sign: { expires: '15m' } });
   const mw: (req: any, res: any, next: (e?: unknown) => void) => void = auth.required();
   const info: AuthInfo | undefined = undefined;
-  console.log(claims, cart, sub, ttl, n, kid, mw, info);
+  console.log(claims, cart, sub, ttl, lastSeen, meta, newToken, n, kid, mw, info);
 }
 void main;

@@ -40,8 +40,10 @@ test('records: RESP2 flat arrays, RESP3 maps and objects, extra pairs kept', () 
   const obj = Object.fromEntries(map);
   for (const r of [flat, map, obj]) {
     const s = jwt.parseSession(r, 5000);
-    assert.deepEqual(s, { sid: 'a', created: 1, ttl: 1000, expiresAt: 6000, maxAgeDeadline: null, data: { x: 1 }, newField: 'v' });
+    assert.deepEqual(s, { sid: 'a', created: 1, ttl: 1000, expiresAt: 6000, maxAgeDeadline: null, lastSeen: null, meta: null, data: { x: 1 }, newField: 'v' });
   }
+  const full = jwt.parseSession(['sid', 'b', 'created', '1', 'ttl', '10', 'maxage_deadline', '99', 'last_seen', '7', 'meta', Buffer.from('{"device":"Phone"}')], 0);
+  assert.deepEqual(full, { sid: 'b', created: 1, ttl: 10, expiresAt: 10, maxAgeDeadline: 99, lastSeen: 7, meta: { device: 'Phone' } });
   const k = jwt.parseKey(['kid', 'k1', 'alg', 'HS256', 'created', '5', 'state', 'active', 'retires_at', null]);
   assert.deepEqual(k, { kid: 'k1', alg: 'HS256', created: 5, state: 'active', retiresAt: null });
 });
