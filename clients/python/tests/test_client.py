@@ -22,7 +22,10 @@ def test_sign_verify_touch_destroy(kind):
         assert d.header["typ"] == "JWT" and d.payload["sub"] == sub
         assert (await A(jwt.touch(token, ttl="2h")))["jti"] == claims["jti"]
         [s] = await A(jwt.sessions(sub, with_data=True))
-        assert s.sid == claims["sid"] and 7000_000 < s.ttl <= 7200_000 and s.maxage_deadline is None
+        # Without a refresh token the session ends with its access token: TOUCH cannot
+        # stretch it past exp, which is its absolute deadline.
+        assert s.sid == claims["sid"] and 800_000 < s.ttl <= 900_000
+        assert s.maxage_deadline == claims["exp"] * 1000
         assert s.data == {"cart": [42]}
         assert await A(jwt.destroy(token)) is True
         assert await A(jwt.destroy(token)) is False
@@ -50,6 +53,90 @@ def test_refresh_rotation_and_reuse(kind):
             await A(jwt.verify(p2.access_token))
         p3 = await A(jwt.sign(sub, refresh=True))
         assert await A(jwt.destroy(p3.refresh_token)) is True
+
+    run(kind, body)
+
+
+def test_update_data_merge_claims_supersede(kind):
+    async def body(jwt):
+        sub = uniq("upd")
+        p = await A(jwt.sign(sub, claims={"role": "admin"}, data={"cart": [1]}, refresh=True))
+        c0 = await A(jwt.verify(p.access_token))
+
+        async def data_of(t):
+            return (await A(jwt.verify(t, with_data=True))).data
+
+        assert await A(jwt.update(p.access_token, merge={"cart": [1, 2], "seen": True})) is None
+        assert await data_of(p.access_token) == {"cart": [1, 2], "seen": True}
+        assert await A(jwt.update(p.access_token, merge={"seen": None})) is None
+        assert await data_of(p.access_token) == {"cart": [1, 2]}
+        assert await A(jwt.update(p.refresh_token, data=["replaced"])) is None
+        assert await data_of(p.access_token) == ["replaced"]
+        # new claims: a new access token for the same session; older ones verify until exp
+        u = await A(jwt.update(p.access_token, claims={"role": "user"}))
+        assert isinstance(u, rj.UpdateResult) and isinstance(u.access_token, str)
+        assert u.claims["sub"] == sub and u.claims["sid"] == c0["sid"] and u.claims["role"] == "user"
+        assert u.claims["jti"] != c0["jti"] and u.claims["exp"] - u.claims["iat"] == c0["exp"] - c0["iat"]
+        assert (await A(jwt.verify(u.access_token)))["role"] == "user"
+        assert (await A(jwt.verify(p.access_token)))["role"] == "admin"
+        # supersede, proven by the refresh token: every older access token is refused at once
+        s = await A(jwt.update(p.refresh_token, supersede=True))
+        assert s.claims["role"] == "user" and s.claims["sid"] == c0["sid"] and isinstance(s.claims["sver"], int)
+        for old in (p.access_token, u.access_token):
+            with pytest.raises(rj.RevokedSession):
+                await A(jwt.verify(old))
+        # MERGE needs DATA to be an object (it is a list now): refused, nothing changed
+        with pytest.raises(rj.CommandError):
+            await A(jwt.update(s.access_token, merge={"n": 1}, supersede=True))
+        await A(jwt.verify(s.access_token))
+        both = await A(jwt.update(s.access_token, claims={"role": "guest"}, supersede=True, data={"n": 1}))
+        assert both.claims["role"] == "guest"
+        with pytest.raises(rj.RevokedSession):
+            await A(jwt.verify(s.access_token))
+        assert await data_of(both.access_token) == {"n": 1}
+        # UPDATE never rotates: the refresh token lives on and REFRESH carries the new claims
+        r = await A(jwt.refresh(p.refresh_token))
+        assert r.claims["role"] == "guest" and r.claims["sid"] == c0["sid"]
+        # a rotated-away refresh token is INVALID here (not reuse: the session lives on)
+        with pytest.raises(rj.InvalidToken):
+            await A(jwt.update(p.refresh_token, merge={"x": 1}))
+        await A(jwt.verify(r.access_token))
+        with pytest.raises(rj.CommandError):
+            await A(jwt.update(r.access_token, data=1, merge={"a": 1}))
+        with pytest.raises(rj.CommandError):
+            await A(jwt.update(r.access_token))
+        assert await A(jwt.destroy(r.refresh_token)) is True
+        with pytest.raises(rj.RevokedSession):
+            await A(jwt.update(r.access_token, merge={"a": 1}))
+
+    run(kind, body)
+
+
+def test_meta_last_seen_and_refresh_payload(kind):
+    async def body(jwt):
+        sub = uniq("meta")
+        p = await A(jwt.sign(sub, sid="phone", meta={"device": "Phone Safari", "ip": "10.0.0.7"}, refresh=True))
+        await A(jwt.sign(sub, sid="desk"))
+
+        async def by_id():
+            return {x.sid: x for x in await A(jwt.sessions(sub))}
+
+        ss = await by_id()
+        assert ss["phone"].meta == {"device": "Phone Safari", "ip": "10.0.0.7"} and ss["desk"].meta is None
+        assert isinstance(ss["phone"].last_seen, int) and abs(ss["phone"].last_seen - ss["phone"].created) < 1000
+        assert ss["phone"].maxage_deadline is None  # refreshable, no MAXAGE: no absolute deadline
+        assert ss["phone"].extra == {}
+        seen = ss["phone"].last_seen
+        await asyncio.sleep(0.03)
+        r = await A(jwt.refresh(p.refresh_token))
+        assert r.claims["sub"] == sub and r.claims["sid"] == "phone"
+        assert r.claims == (await A(jwt.decode(r.access_token))).payload
+        ss = await by_id()
+        assert ss["phone"].last_seen > seen
+        assert ss["phone"].meta == {"device": "Phone Safari", "ip": "10.0.0.7"}
+        with pytest.raises(rj.CommandError):
+            await A(jwt.sign(sub, meta={"note": "x" * 600}))
+        assert await A(jwt.count(sub)) == 2
 
     run(kind, body)
 
@@ -132,12 +219,18 @@ def test_key_administration_and_expiry(kind):
 def test_cluster_routing_across_primaries(kind):
     async def body(jwt):
         subs = [uniq(f"u{i}") for i in range(24)]
-        for s in subs:
+        for i, s in enumerate(subs):
             pair = await A(jwt.sign(s, refresh=True, data={"s": s}))
             assert (await A(jwt.verify(pair.access_token, with_data=True))).data == {"s": s}
             await A(jwt.touch(pair.access_token))
+            assert await A(jwt.update(pair.access_token, merge={"i": i})) is None
+            u = await A(jwt.update(pair.refresh_token, claims={"i": i}, supersede=True))
+            assert u.claims["sub"] == s
+            with pytest.raises(rj.RevokedSession):
+                await A(jwt.verify(pair.access_token))
+            assert (await A(jwt.verify(u.access_token, with_data=True))).data == {"s": s, "i": i}
             r = await A(jwt.refresh(pair.refresh_token))
-            assert r.claims["sub"] == s
+            assert r.claims["sub"] == s and r.claims["i"] == i
             assert await A(jwt.count(s)) == 1
             assert await A(jwt.destroy(r.refresh_token)) is True
             with pytest.raises(rj.RevokedSession):

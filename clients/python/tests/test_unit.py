@@ -39,7 +39,10 @@ def test_records_resp2_and_resp3():
     resp3 = {"sid": "a", "created": 1, "ttl": 1000, "maxage_deadline": None, "data": '{"x":1}', "new_field": "v"}
     for r in (flat, resp3):
         s = rj.parse_session(r, now_ms=5000)
-        assert s == rj.Session("a", 1, 1000, 6000, None, {"x": 1}, {"new_field": "v"})
+        assert s == rj.Session("a", 1, 1000, 6000, None, {"x": 1}, extra={"new_field": "v"})
+        assert s.last_seen is None and s.meta is None
+    full = rj.parse_session(["sid", "b", "created", "1", "ttl", "10", "maxage_deadline", "99", "last_seen", b"7", "meta", b'{"device":"Phone"}'], now_ms=0)
+    assert full == rj.Session("b", 1, 10, 10, 99, None, last_seen=7, meta={"device": "Phone"})
     k = rj.parse_key(["kid", "k1", "alg", "HS256", "created", "5", "state", "active", "retires_at", None])
     assert k == rj.KeyInfo("k1", "HS256", 5, "active", None)
 
@@ -66,3 +69,9 @@ def test_command_arguments():
     assert cmd.args == ["JWT.SIGN", "alice", "CLAIMS", '{"role":"admin"}', "DATA", "[1]", "TTL", "30d", "EXPIRES", "900", "MAXAGE", "91", "SID", "phone", "LIMIT", "3", "REFRESH"]
     assert cmd.route == "{alice}"
     assert _core.revoke("bob", except_sid="desk").args == ["JWT.REVOKE", "bob", "EXCEPT", "desk"]
+    assert _core.sign("alice", meta={"device": "Phone"}).args == ["JWT.SIGN", "alice", "META", '{"device":"Phone"}']
+    assert _core.refresh("jwtr_x", expires=60).args == ["JWT.REFRESH", "jwtr_x", "EXPIRES", "60", "WITHPAYLOAD"]
+    u = _core.update("tok", merge={"a": None}, claims={"role": "user"}, supersede=True)
+    assert u.args == ["JWT.UPDATE", "tok", "MERGE", '{"a":null}', "CLAIMS", '{"role":"user"}', "SUPERSEDE"]
+    assert _core.update("tok", data=None).args == ["JWT.UPDATE", "tok", "DATA", "null"]
+    assert u.parse(1) is None

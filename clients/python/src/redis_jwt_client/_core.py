@@ -42,6 +42,15 @@ class TokenPair:
 class RefreshResult:
     access_token: str
     refresh_token: str
+    #: claims of the new access token (the payload the server returned with it)
+    claims: Claims
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """JWT.UPDATE's new access token (with ``claims`` or ``supersede``)."""
+
+    access_token: str
     #: claims of the new access token (issued by the server in reply to this call)
     claims: Claims
 
@@ -68,10 +77,15 @@ class Session:
     ttl: int
     #: now + ttl, ms since the epoch (computed locally)
     expires_at: int
-    #: MAXAGE deadline, ms since the epoch
+    #: the session's absolute deadline, ms since the epoch: MAXAGE's or, for a session
+    #: without a refresh token, the end of its access token; None when none
     maxage_deadline: Optional[int]
     #: DATA (only with with_data=True; None otherwise or when the session has none)
     data: Any = None
+    #: last SIGN, TOUCH (when it wrote) or REFRESH, ms since the epoch; None when unknown
+    last_seen: Optional[int] = None
+    #: SIGN's META, parsed; None when none
+    meta: Any = None
     #: fields the module may add later, as sent
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -151,6 +165,8 @@ def parse_session(v: Any, now_ms: Optional[int] = None) -> Session:
         expires_at=now_ms + ttl,
         maxage_deadline=_opt_int(r.pop("maxage_deadline", None)),
         data=_json(r.pop("data", None)),
+        last_seen=_opt_int(r.pop("last_seen", None)),
+        meta=_json(r.pop("meta", None)),
         extra={k: _plain(x) for k, x in r.items()},
     )
 
@@ -258,6 +274,7 @@ def sign(
     *,
     claims: Optional[Dict[str, Any]] = None,
     data: Any = None,
+    meta: Any = None,
     ttl: Optional[Duration] = None,
     expires: Optional[Duration] = None,
     max_age: Optional[Duration] = None,
@@ -273,6 +290,8 @@ def sign(
         a += ["CLAIMS", json.dumps(claims, separators=(",", ":"))]
     if data is not None:
         a += ["DATA", json.dumps(data, separators=(",", ":"))]
+    if meta is not None:
+        a += ["META", json.dumps(meta, separators=(",", ":"))]
     if ttl is not None:
         a += ["TTL", _dur(ttl)]
     if expires is not None:
@@ -358,13 +377,49 @@ def refresh(refresh_token: str, *, expires: Optional[Duration] = None) -> Comman
     a = ["JWT.REFRESH", refresh_token]
     if expires is not None:
         a += ["EXPIRES", _dur(expires)]
+    a.append("WITHPAYLOAD")
 
     def parse(r: Any) -> RefreshResult:
         p = _pair_of_tokens(r)
-        # issued by the server in reply to this call: no second VERIFY needed
-        return RefreshResult(p.access_token, p.refresh_token, unverified_payload(p.access_token) or {})
+        # the server sends the new access token's payload along: no VERIFY, no local decoding
+        payload = _json(r[2]) if len(r) > 2 else None
+        return RefreshResult(p.access_token, p.refresh_token, payload or unverified_payload(p.access_token) or {})
 
     return Command(a, route_for_token(refresh_token), parse)
+
+
+_UNSET: Any = object()
+
+
+def update(
+    token: str,
+    *,
+    data: Any = _UNSET,
+    merge: Optional[Dict[str, Any]] = None,
+    claims: Optional[Dict[str, Any]] = None,
+    supersede: bool = False,
+) -> Command[Optional[UpdateResult]]:
+    """JWT.UPDATE: ``data`` replaces DATA (``None`` sets JSON null), ``merge`` merges
+    top-level fields into it (a field set to None is removed), ``claims`` replaces the
+    public claims, ``supersede`` refuses the session's older access tokens at once."""
+    a = ["JWT.UPDATE", token]
+    if data is not _UNSET:
+        a += ["DATA", json.dumps(data, separators=(",", ":"))]
+    if merge is not None:
+        a += ["MERGE", json.dumps(merge, separators=(",", ":"))]
+    if claims is not None:
+        a += ["CLAIMS", json.dumps(claims, separators=(",", ":"))]
+    if supersede:
+        a.append("SUPERSEDE")
+
+    def parse(r: Any) -> Optional[UpdateResult]:
+        if isinstance(r, int):
+            return None
+        t = _s(r)
+        # issued by the server in reply to this call: no second VERIFY needed
+        return UpdateResult(t, unverified_payload(t) or {})
+
+    return Command(a, route_for_token(token), parse)
 
 
 def sessions(sub: str, *, with_data: bool = False) -> Command[List[Session]]:

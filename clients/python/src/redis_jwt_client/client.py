@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, TypeVar, overlo
 from redis import exceptions as rex
 
 from . import _core as c
-from ._core import Claims, Decoded, Duration, ExportedKey, KeyInfo, RefreshResult, Session, TokenPair, Verified
+from ._core import Claims, Decoded, Duration, ExportedKey, KeyInfo, RefreshResult, Session, TokenPair, UpdateResult, Verified
 from .errors import to_jwt_error
 
 T = TypeVar("T")
@@ -64,9 +64,9 @@ class RedisJwt:
     # ------------------------------------------------------------------ session lifecycle
 
     @overload
-    def sign(self, sub: str, *, refresh: Literal[True], claims: Optional[Dict[str, Any]] = ..., data: Any = ..., ttl: Optional[Duration] = ..., expires: Optional[Duration] = ..., max_age: Optional[Duration] = ..., sid: Optional[str] = ..., aud: Optional[str] = ..., iss: Optional[str] = ..., limit: Optional[int] = ..., key: Optional[str] = ...) -> TokenPair: ...
+    def sign(self, sub: str, *, refresh: Literal[True], claims: Optional[Dict[str, Any]] = ..., data: Any = ..., ttl: Optional[Duration] = ..., expires: Optional[Duration] = ..., meta: Any = ..., max_age: Optional[Duration] = ..., sid: Optional[str] = ..., aud: Optional[str] = ..., iss: Optional[str] = ..., limit: Optional[int] = ..., key: Optional[str] = ...) -> TokenPair: ...
     @overload
-    def sign(self, sub: str, *, refresh: Literal[False] = ..., claims: Optional[Dict[str, Any]] = ..., data: Any = ..., ttl: Optional[Duration] = ..., expires: Optional[Duration] = ..., max_age: Optional[Duration] = ..., sid: Optional[str] = ..., aud: Optional[str] = ..., iss: Optional[str] = ..., limit: Optional[int] = ..., key: Optional[str] = ...) -> str: ...
+    def sign(self, sub: str, *, refresh: Literal[False] = ..., claims: Optional[Dict[str, Any]] = ..., data: Any = ..., ttl: Optional[Duration] = ..., expires: Optional[Duration] = ..., meta: Any = ..., max_age: Optional[Duration] = ..., sid: Optional[str] = ..., aud: Optional[str] = ..., iss: Optional[str] = ..., limit: Optional[int] = ..., key: Optional[str] = ...) -> str: ...
     def sign(self, sub: str, **options: Any) -> Any:
         """JWT.SIGN: the access token, or a TokenPair with ``refresh=True``."""
         return self.execute(c.sign(sub, **options))
@@ -98,6 +98,11 @@ class RedisJwt:
     def refresh(self, refresh_token: str, *, expires: Optional[Duration] = None) -> RefreshResult:
         """JWT.REFRESH: rotation; the new pair and the new access token's claims."""
         return self.execute(c.refresh(refresh_token, expires=expires))
+
+    def update(self, token: str, *, data: Any = c._UNSET, merge: Optional[Dict[str, Any]] = None, claims: Optional[Dict[str, Any]] = None, supersede: bool = False) -> Optional[UpdateResult]:
+        """JWT.UPDATE (access or current refresh token): changes the session in place; with
+        ``claims`` or ``supersede`` an UpdateResult(access_token, claims), else None."""
+        return self.execute(c.update(token, data=data, merge=merge, claims=claims, supersede=supersede))
 
     # ------------------------------------------------------------------ per-user
 
