@@ -132,6 +132,11 @@ pub fn signing_snapshot(
         let ring = read();
         if let Some(kid) = kid {
             match ring.get(kid) {
+                Some(k) if k.legacy => {
+                    return Err(Error::syntax(format!(
+                        "key '{kid}' is a LEGACY key: it only verifies, never signs"
+                    )))
+                }
                 Some(k) if k.retired_ms.is_none() => {}
                 Some(_) => {
                     return Err(Error::syntax(format!(

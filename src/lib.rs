@@ -21,7 +21,23 @@ use redis_module::configuration::ConfigurationFlags;
 #[allow(unused_imports)] // the macro refers to RedisResult
 use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
 
-const MODULE_VERSION: i32 = 1;
+/// Cargo's version as MODULE LIST shows it: major * 10000 + minor * 100 + patch
+/// (0.2.0 is 200), the convention of Redis's own modules.
+const MODULE_VERSION: i32 = version_number(env!("CARGO_PKG_VERSION"));
+
+const fn version_number(v: &str) -> i32 {
+    let bytes = v.as_bytes();
+    let (mut parts, mut current, mut i) = ([0i32; 3], 0usize, 0usize);
+    while i < bytes.len() && current < 3 {
+        match bytes[i] {
+            b'.' => current += 1,
+            d @ b'0'..=b'9' => parts[current] = parts[current] * 10 + (d - b'0') as i32,
+            _ => break, // a pre-release suffix
+        }
+        i += 1;
+    }
+    parts[0] * 10000 + parts[1] * 100 + parts[2]
+}
 
 // Inside redis-server memory comes from Redis (it shows in INFO memory and maxmemory);
 // unit tests run without a server, where RedisAlloc would abort.
@@ -66,6 +82,7 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
     let n = |name: &str, v: u64| {
         ctx.add_info_field_long_long(name, v as i64);
     };
+    ctx.add_info_field_str("version", env!("CARGO_PKG_VERSION"));
     n("signs", stats::SIGNS.get());
     n("verifies", stats::VERIFIES.get());
     n("touches", stats::TOUCHES.get());
@@ -76,6 +93,11 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
     n("updates", stats::UPDATES.get());
     n("evictions", stats::EVICTIONS.get());
     n("verify_cache_hits", stats::VERIFY_CACHE_HITS.get());
+    n("verify_cache_misses", stats::VERIFY_CACHE_MISSES.get());
+    n(
+        "verify_cache_entries",
+        commands::auth::verify_cache_entries() as u64,
+    );
     for code in Code::ALL {
         n(
             &format!("failures_{}", code.as_str().to_ascii_lowercase()),
@@ -85,6 +107,16 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
     let ring = keyring_state::read();
     ctx.add_info_field_str("active_kid", ring.active().map_or("", |k| k.kid.as_str()));
     n("keys", ring.len() as u64);
+    let list = ring.list();
+    for state in ["active", "ready", "retired", "legacy"] {
+        let count = list.iter().filter(|k| k.state == state).count();
+        n(&format!("keys_{state}"), count as u64);
+    }
+    n("keys_weak", list.iter().filter(|k| k.weak).count() as u64);
+    n(
+        "sessions_cutoff_ms",
+        ring.sessions_cutoff_ms().max(0) as u64,
+    );
 }
 
 redis_module! {

@@ -27,6 +27,7 @@ pub static EVICTIONS: Counter = Counter::new();
 pub static REVOKES: Counter = Counter::new();
 pub static UPDATES: Counter = Counter::new();
 pub static VERIFY_CACHE_HITS: Counter = Counter::new();
+pub static VERIFY_CACHE_MISSES: Counter = Counter::new();
 
 static FAILURES: [Counter; Code::ALL.len()] = [const { Counter::new() }; Code::ALL.len()];
 

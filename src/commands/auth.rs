@@ -48,6 +48,11 @@ fn with_cache<R>(f: impl FnOnce(&mut VerifyCache<SessionRef>) -> R) -> R {
     }
 }
 
+/// Tokens in the verify cache now (an INFO gauge).
+pub fn verify_cache_entries() -> usize {
+    with_cache(|c| c.entries())
+}
+
 /// The option if given, else the configured value, else nothing (empty config = unset).
 fn or_config<'a>(given: Option<&'a str>, configured: &'a str) -> Option<&'a str> {
     given.or((!configured.is_empty()).then_some(configured))
@@ -104,16 +109,20 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         stats::VERIFY_CACHE_HITS.incr();
         return verified;
     }
+    stats::VERIFY_CACHE_MISSES.incr();
     let parts = jws::split(token, config::max_token_bytes())?;
-    let (kid, key_drop_at_ms): (Arc<str>, _) = {
+    let (kid, key_drop_at_ms, legacy): (Arc<str>, _, _) = {
         let ring = keyring_state::read();
         let key = jws::verify_signature(&parts, &ring, now)?;
-        (Arc::from(key.kid.as_str()), key.drop_at_ms)
+        (Arc::from(key.kid.as_str()), key.drop_at_ms, key.legacy)
     };
     let payload: Arc<[u8]> = jws::b64_decode(parts.payload_b64)?.into();
     let (checks, session) = {
         let claims = claims::parse_claims(&payload)?;
         let session = match (&claims.sub, &claims.sid) {
+            // A LEGACY key's tokens come from another library: whatever `sid` they
+            // carry, they have no session here (stateless, like the npm libraries').
+            _ if legacy => None,
             (_, None) => None,
             (Some(sub), Some(sid)) => Some(session_ref_of(sub, sid)?),
             (None, Some(_)) => return Err(Error::invalid("token has a sid but no sub")),

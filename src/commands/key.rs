@@ -6,7 +6,7 @@
 use super::{now_ms, redact, Args};
 use crate::config;
 use crate::keyring_state;
-use crate::redis::acl;
+use crate::redis::{acl, reply};
 use jwt_core::error::{Error, Result};
 use jwt_core::keyring::{validate_kid, Alg, Key, Keyring};
 use jwt_core::random::OsRandom;
@@ -70,15 +70,17 @@ pub fn generate(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 
 fn add(ring: &mut Keyring, key: Key, now: i64) -> Result<()> {
     let kid = key.kid.clone();
+    let legacy = key.legacy;
     ring.insert(key)?;
-    if ring.active().is_none() {
+    if ring.active().is_none() && !legacy {
         ring.activate(&kid, now)?;
     }
     Ok(())
 }
 
-/// JWT.KEY IMPORT <kid> <alg> <secret-or-PEM>: HS* take the secret itself (at least the
-/// hash length), the others a PEM private key. The secret is redacted from logs.
+/// JWT.KEY IMPORT <kid> <alg> <secret-or-PEM> [LEGACY]: HS* take the secret itself (at
+/// least the hash length), the others a PEM private key. LEGACY: a verify-only HMAC key
+/// for tokens without kid (migration), any length. The secret is redacted from logs.
 pub fn import(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     acl::check_admin(ctx, "JWT.KEY IMPORT")?;
     let args = &mut sub_args(argv);
@@ -86,9 +88,17 @@ pub fn import(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let kid = kid_arg(args)?;
     let alg = alg_arg(args)?;
     let material = args.next_bytes("secret or PEM")?;
+    let legacy = match args.next_option().as_deref() {
+        Some("LEGACY") => true,
+        Some(other) => return Err(super::unknown_option(other, "JWT.KEY IMPORT")),
+        None => false,
+    };
     finish(args, "IMPORT")?;
     let now = now_ms()?;
-    let key = Key::import(&kid, alg, material, now)?;
+    let key = match legacy {
+        true => Key::legacy(&kid, alg, material, now)?,
+        false => Key::import(&kid, alg, material, now)?,
+    };
     keyring_state::update(ctx, |ring| add(ring, key, now))?;
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
@@ -136,31 +146,30 @@ pub fn retire(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 }
 
 /// JWT.KEY LIST: one entry per key: kid, alg, created, state, retires_at. Never material.
-pub fn list(_ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+pub fn list(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     finish(&sub_args(argv), "LIST")?;
     let now = now_ms()?;
     let ring = keyring_state::read();
-    let s = |v: &'static str| RedisValue::SimpleStringStatic(v);
-    Ok(RedisValue::Array(
-        ring.list()
-            .into_iter()
-            .filter(|k| k.drop_at_ms.is_none_or(|d| now < d))
-            .map(|k| {
-                RedisValue::Array(vec![
-                    s("kid"),
-                    RedisValue::BulkString(k.kid),
-                    s("alg"),
-                    s(k.alg.name()),
-                    s("created"),
-                    RedisValue::Integer(k.created_ms),
-                    s("state"),
-                    s(k.state),
-                    s("retires_at"),
+    let records = ring
+        .list()
+        .into_iter()
+        .filter(|k| k.drop_at_ms.is_none_or(|d| now < d))
+        .map(|k| {
+            vec![
+                (c"kid", RedisValue::BulkString(k.kid)),
+                (c"alg", RedisValue::SimpleStringStatic(k.alg.name())),
+                (c"created", RedisValue::Integer(k.created_ms)),
+                (c"state", RedisValue::SimpleStringStatic(k.state)),
+                (
+                    c"retires_at",
                     k.drop_at_ms.map_or(RedisValue::Null, RedisValue::Integer),
-                ])
-            })
-            .collect(),
-    ))
+                ),
+                (c"weak", RedisValue::Integer(k.weak as i64)),
+            ]
+        })
+        .collect();
+    drop(ring);
+    Ok(reply::records(ctx, records))
 }
 
 /// JWT.KEY EXPORT <kid> -> [kid, alg, secret-or-PEM], what IMPORT takes back (to keep

@@ -1,7 +1,7 @@
 //! JWT.SIGN: a new session and its token (or a STATELESS token), and the access-token
 //! issuing that JWT.REFRESH shares.
 
-use super::{now_ms, set_once, unknown_option, Args};
+use super::{now_ms, set_flag, set_once, unknown_option, Args};
 use crate::config;
 use crate::keyring_state;
 use crate::redis::acl::{self, Access};
@@ -104,18 +104,8 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
                 jwt_core::keyring::validate_kid(kid)?;
                 set_once(&mut o.key, kid, "KEY")?
             }
-            "STATELESS" => {
-                if o.stateless {
-                    return Err(Error::syntax("STATELESS given more than once"));
-                }
-                o.stateless = true
-            }
-            "REFRESH" => {
-                if o.refresh {
-                    return Err(Error::syntax("REFRESH given more than once"));
-                }
-                o.refresh = true
-            }
+            "STATELESS" => set_flag(&mut o.stateless, "STATELESS")?,
+            "REFRESH" => set_flag(&mut o.refresh, "REFRESH")?,
             other => return Err(unknown_option(other, "JWT.SIGN")),
         }
     }

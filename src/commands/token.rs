@@ -3,7 +3,7 @@
 use super::auth::{
     authenticate, live, no_session, stateless_allowed, unverified_session_key, Expect,
 };
-use super::{now_ms, only_duration_option, redact, set_once, unknown_option, Args};
+use super::{now_ms, only_duration_option, redact, set_flag, set_once, unknown_option, Args};
 use crate::cluster;
 use crate::config;
 use crate::keyring_state;
@@ -33,7 +33,7 @@ fn parse_verify_options<'a>(
     let mut expect = Expect::default();
     while let Some(opt) = args.next_option() {
         match opt.as_str() {
-            "WITHDATA" if allow_withdata => withdata = true,
+            "WITHDATA" if allow_withdata => set_flag(&mut withdata, "WITHDATA")?,
             "AUD" => set_once(&mut expect.aud, args.next_str("AUD")?, "AUD")?,
             "ISS" => set_once(&mut expect.iss, args.next_str("ISS")?, "ISS")?,
             other => return Err(unknown_option(other, command)),

@@ -2,10 +2,11 @@
 //! the first argument (the routing key); the per-user index makes each command
 //! O(sessions of that user), never KEYS or SCAN.
 
-use super::{now_ms, set_once, unknown_option, Args};
+use super::{now_ms, set_flag, set_once, unknown_option, Args};
 use crate::config;
 use crate::keyring_state;
 use crate::redis::acl::{self, Access};
+use crate::redis::reply;
 use crate::stats;
 use crate::store::Store;
 use jwt_core::error::{Error, Result};
@@ -38,39 +39,31 @@ pub fn sessions(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut withdata = false;
     while let Some(opt) = args.next_option() {
         match opt.as_str() {
-            "WITHDATA" => withdata = true,
+            "WITHDATA" => set_flag(&mut withdata, "WITHDATA")?,
             other => return Err(unknown_option(other, "JWT.SESSIONS")),
         }
     }
     let list = live_sessions(ctx, &ikey, withdata)?;
-    let s = |v: &'static str| RedisValue::SimpleStringStatic(v);
-    Ok(RedisValue::Array(
-        list.into_iter()
-            .map(|info| {
-                let mut entry = vec![
-                    s("sid"),
-                    RedisValue::BulkString(info.sid),
-                    s("created"),
-                    RedisValue::Integer(info.created_ms),
-                    s("ttl"),
-                    RedisValue::Integer(info.ttl_ms),
-                    s("maxage_deadline"),
-                    info.max_deadline_ms
-                        .map_or(RedisValue::Null, RedisValue::Integer),
-                    s("last_seen"),
-                    info.last_seen_ms
-                        .map_or(RedisValue::Null, RedisValue::Integer),
-                    s("meta"),
-                    info.meta.map_or(RedisValue::Null, RedisValue::StringBuffer),
-                ];
-                if withdata {
-                    entry.push(s("data"));
-                    entry.push(info.data.map_or(RedisValue::Null, RedisValue::StringBuffer));
-                }
-                RedisValue::Array(entry)
-            })
-            .collect(),
-    ))
+    let int = |v: Option<i64>| v.map_or(RedisValue::Null, RedisValue::Integer);
+    let bytes = |v: Option<Vec<u8>>| v.map_or(RedisValue::Null, RedisValue::StringBuffer);
+    let records = list
+        .into_iter()
+        .map(|info| {
+            let mut r: reply::Record = vec![
+                (c"sid", RedisValue::BulkString(info.sid)),
+                (c"created", RedisValue::Integer(info.created_ms)),
+                (c"ttl", RedisValue::Integer(info.ttl_ms)),
+                (c"maxage_deadline", int(info.max_deadline_ms)),
+                (c"last_seen", int(info.last_seen_ms)),
+                (c"meta", bytes(info.meta)),
+            ];
+            if withdata {
+                r.push((c"data", bytes(info.data)));
+            }
+            r
+        })
+        .collect();
+    Ok(reply::records(ctx, records))
 }
 
 /// JWT.COUNT <sub>
@@ -105,7 +98,7 @@ pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             "SID" => {
                 let mut sids = vec![session::validate_sid(args.next_bytes("SID")?)?.to_string()];
                 // Every following argument is a sid, until EXCEPT or the end.
-                while !args.done() && !args.peek_is("EXCEPT") {
+                while !args.done() && !args.peek_is("EXCEPT") && !args.peek_is("SID") {
                     sids.push(session::validate_sid(args.next_bytes("SID")?)?.to_string());
                 }
                 set_once(&mut only, sids, "SID")?

@@ -5,7 +5,8 @@
 //! - `key`: the low-level key API (open, type, hash and sorted-set reads and writes,
 //!   expiries), every write's status checked so that nothing unapplied is replicated;
 //! - `replicate`: `RM_Replicate` with fixed argument shapes;
-//! - `notify`, `client`: keyspace notifications, argument redaction;
+//! - `notify`, `client`, `reply`: keyspace notifications, argument redaction, replies
+//!   of records (RESP3 maps);
 //! - `acl`: ACL categories, the `@admin` rule on 7.0, key permission checks;
 //! - `command_info`: registering the command table with its metadata (COMMAND DOCS);
 //! - `config_string`: a string config's value as a server string the module owns;
@@ -28,3 +29,4 @@ pub mod events;
 pub mod key;
 pub mod notify;
 pub mod replicate;
+pub mod reply;

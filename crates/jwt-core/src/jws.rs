@@ -2,6 +2,7 @@
 //! passed in. Verification order follows the spec: format and size, header, signature;
 //! the claims (`claims`) and the session (the caller) come after.
 
+use crate::alg::Alg;
 use crate::error::{Error, Result};
 use crate::keyring::{Key, Keyring};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -149,14 +150,10 @@ pub fn verify_signature<'k>(
 ) -> Result<&'k Key> {
     // Fast path: tokens we issued carry exactly their key's canonical header, which
     // names the key's own alg and no crit, so header JSON need not be parsed.
-    let key = match keyring.by_encoded_header(parts.header_b64) {
-        Some(key) => key,
+    let candidates = match keyring.by_encoded_header(parts.header_b64) {
+        Some(key) => Candidates::One(key),
         None => key_from_header(parts, keyring)?,
     };
-    if !key.is_live(now_ms) {
-        // A retired key past its drop time is as unknown as one never seen.
-        return Err(Error::invalid("unknown kid"));
-    }
     let mut signature = [0u8; MAX_SIGNATURE_BYTES];
     if parts.signature_b64.len() > MAX_SIGNATURE_BYTES * 4 / 3 + 1 {
         return Err(Error::invalid("bad signature"));
@@ -164,14 +161,34 @@ pub fn verify_signature<'k>(
     let n = URL_SAFE_NO_PAD
         .decode_slice(parts.signature_b64, &mut signature)
         .map_err(|_| Error::invalid("malformed token: bad base64url"))?;
-    if !key.verify(parts.signing_input, &signature[..n]) {
-        return Err(Error::invalid("bad signature"));
-    }
+    let verifies = |key: &Key| key.verify(parts.signing_input, &signature[..n]);
+    let key = match candidates {
+        Candidates::One(key) => {
+            if !key.is_live(now_ms) {
+                // A retired key past its drop time is as unknown as one never seen.
+                return Err(Error::invalid("unknown kid"));
+            }
+            verifies(key).then_some(key)
+        }
+        // A token without kid: the LEGACY keys of its alg, tried in turn.
+        Candidates::Legacy(alg) => keyring
+            .keys()
+            .filter(|k| k.legacy && k.alg == alg && k.is_live(now_ms))
+            .find(|k| verifies(k)),
+    };
+    let key = key.ok_or_else(|| Error::invalid("bad signature"))?;
     Ok(key)
 }
 
+/// The keys that may have signed a token.
+enum Candidates<'k> {
+    One(&'k Key),
+    /// No `kid`: the LEGACY keys of this algorithm.
+    Legacy(Alg),
+}
+
 /// The slow path for headers we did not write byte for byte.
-fn key_from_header<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<&'k Key> {
+fn key_from_header<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<Candidates<'k>> {
     let header_json = b64_decode(parts.header_b64)?;
     let header: Header = parse_object(&header_json, "header")?;
     if header.crit.is_some() {
@@ -180,10 +197,16 @@ fn key_from_header<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<&'k Ke
             "token header has 'crit' extensions this server does not understand",
         ));
     }
-    let kid = header
-        .kid
-        .as_deref()
-        .ok_or_else(|| Error::invalid("token header has no kid"))?;
+    let Some(kid) = header.kid.as_deref() else {
+        // Only LEGACY keys take tokens without kid, and only HMAC ones.
+        let alg = Alg::from_header(&header.alg).filter(|a| a.is_hmac());
+        return match alg {
+            Some(alg) if keyring.keys().any(|k| k.legacy && k.alg == alg) => {
+                Ok(Candidates::Legacy(alg))
+            }
+            _ => Err(Error::invalid("token header has no kid")),
+        };
+    };
     let key = keyring
         .get(kid)
         .ok_or_else(|| Error::invalid("unknown kid"))?;
@@ -193,7 +216,7 @@ fn key_from_header<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<&'k Ke
             "token alg does not match its key's algorithm",
         ));
     }
-    Ok(key)
+    Ok(Candidates::One(key))
 }
 
 /// Signs `payload_json`; a token over `max_bytes` (which VERIFY would refuse) is an

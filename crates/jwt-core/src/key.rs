@@ -38,6 +38,9 @@ pub struct Key {
     signer: Signer,
     /// base64url of `{"alg":..,"typ":"JWT","kid":..}`, the same for every token of this key.
     header_b64: String,
+    /// A verify-only HMAC key for tokens without `kid` (migration from the npm
+    /// libraries): it never signs, and may be shorter than the hash output.
+    pub legacy: bool,
 }
 
 fn rejected(alg: Alg, why: impl std::fmt::Display) -> Error {
@@ -132,7 +135,43 @@ impl Key {
             material,
             signer,
             header_b64: URL_SAFE_NO_PAD.encode(header),
+            legacy: false,
         })
+    }
+
+    /// A LEGACY key: a verify-only HMAC secret that matches tokens without `kid`, as
+    /// the npm libraries issue them, of any length (short ones are reported weak).
+    pub fn legacy(kid: &str, alg: Alg, secret: &[u8], created_ms: i64) -> Result<Key> {
+        if !alg.is_hmac() {
+            return Err(Error::syntax(
+                "LEGACY keys are HMAC secrets (HS256, HS384, HS512)",
+            ));
+        }
+        if secret.is_empty() {
+            return Err(Error::syntax("a LEGACY secret may be short, not empty"));
+        }
+        refuse_key_text_as_secret(secret)?;
+        validate_kid(kid)?;
+        let signer = Signer::Hmac(hmac::Key::new(alg.hmac(), secret));
+        let header = format!(r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#, alg.name(), kid);
+        Ok(Key {
+            kid: kid.to_string(),
+            alg,
+            created_ms,
+            activated_ms: None,
+            retired_ms: None,
+            drop_at_ms: None,
+            valid_until_ms: std::sync::atomic::AtomicI64::new(0),
+            material: secret.to_vec(),
+            signer,
+            header_b64: URL_SAFE_NO_PAD.encode(header),
+            legacy: true,
+        })
+    }
+
+    /// A secret shorter than its hash output (only LEGACY keys can be).
+    pub fn is_weak(&self) -> bool {
+        self.alg.is_hmac() && self.material.len() < self.alg.min_secret_len()
     }
 
     /// A fresh key: HMAC secrets as long as the hash output from `rng`; EC and Ed25519

@@ -34,6 +34,7 @@ pub struct Keyring {
 
 /// One row of JWT.KEY LIST.
 pub struct KeyInfo {
+    pub weak: bool,
     pub kid: String,
     pub alg: Alg,
     pub created_ms: i64,
@@ -110,6 +111,11 @@ impl Keyring {
 
     pub fn activate(&mut self, kid: &str, now_ms: i64) -> Result<()> {
         let i = self.index(kid)?;
+        if self.keys[i].legacy {
+            return Err(Error::syntax(format!(
+                "key '{kid}' is a LEGACY key: it only verifies, never signs"
+            )));
+        }
         if self.keys[i].retired_ms.is_some() {
             return Err(Error::syntax(format!(
                 "key '{kid}' is retired and cannot sign again"
@@ -251,11 +257,14 @@ impl Keyring {
             .iter()
             .enumerate()
             .map(|(i, k)| KeyInfo {
+                weak: k.is_weak(),
                 kid: k.kid.clone(),
                 alg: k.alg,
                 created_ms: k.created_ms,
                 state: if self.active == Some(i) {
                     "active"
+                } else if k.legacy {
+                    "legacy"
                 } else if k.retired_ms.is_some() {
                     "retired"
                 } else {
@@ -282,6 +291,42 @@ impl Keyring {
 mod tests {
     use super::*;
     use crate::pem;
+
+    #[test]
+    fn legacy_keys_verify_tokens_without_kid_and_never_sign() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let mut ring = Keyring::default();
+        ring.insert(Key::legacy("old", Alg::HS256, b"shhhhh", 0).unwrap())
+            .unwrap();
+        assert!(ring.activate("old", 0).is_err(), "never signs");
+        assert!(ring.list()[0].weak);
+        assert_eq!(ring.list()[0].state, "legacy");
+        let back = Keyring::from_bytes(&ring.to_bytes()).unwrap();
+        assert!(back.get("old").unwrap().legacy);
+        // A token as jsonwebtoken makes it: {"alg":"HS256","typ":"JWT"}, no kid.
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(r#"{"foo":"bar","iat":1}"#);
+        let input = format!("{header}.{body}");
+        let mac = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"shhhhh"),
+            input.as_bytes(),
+        );
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()));
+        let parts = crate::jws::split(token.as_bytes(), 8192).unwrap();
+        assert_eq!(
+            crate::jws::verify_signature(&parts, &back, 0).unwrap().kid,
+            "old"
+        );
+        let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+        let parts = crate::jws::split(forged.as_bytes(), 8192).unwrap();
+        assert!(crate::jws::verify_signature(&parts, &back, 0).is_err());
+        // Without LEGACY keys a token without kid is refused as before.
+        let parts = crate::jws::split(token.as_bytes(), 8192).unwrap();
+        assert!(crate::jws::verify_signature(&parts, &Keyring::default(), 0).is_err());
+        assert!(Key::legacy("k", Alg::ES256, b"x", 0).is_err());
+        assert!(Key::legacy("k", Alg::HS256, b"-----BEGIN PUBLIC KEY-----", 0).is_err());
+    }
     use crate::random::testing::Counter;
     use std::cell::Cell;
 

@@ -86,6 +86,11 @@ impl<S> VerifyCache<S> {
         }
     }
 
+    /// Slots in use (an INFO gauge; walks the slots).
+    pub fn entries(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
     pub fn size(&self) -> usize {
         self.slots.len()
     }

@@ -38,6 +38,12 @@ struct KeyDoc {
     retired: Option<i64>,
     drop_at: Option<i64>,
     material: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    legacy: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 const FORMAT_VERSION: u32 = 1;
@@ -59,6 +65,7 @@ impl Keyring {
                     retired: k.retired_ms,
                     drop_at: k.drop_at_ms,
                     material: STANDARD.encode(&k.material),
+                    legacy: k.legacy,
                 })
                 .collect(),
             refresh: (!self.refresh_secret_bytes.is_empty())
@@ -87,7 +94,11 @@ impl Keyring {
             let material = STANDARD
                 .decode(kd.material.as_bytes())
                 .map_err(|_| bad("material"))?;
-            let mut key = Key::new(&kd.kid, alg, material, kd.created)?;
+            let mut key = if kd.legacy {
+                Key::legacy(&kd.kid, alg, &material, kd.created)?
+            } else {
+                Key::new(&kd.kid, alg, material, kd.created)?
+            };
             key.activated_ms = kd.activated;
             key.note_valid_until(kd.valid_until);
             key.retired_ms = kd.retired;
