@@ -25,8 +25,10 @@ function createApp(redis, { accessTtl = '15m', sessionTtl = '30d', secure = true
       if (!USERS[username] || USERS[username] !== password) {
         return res.status(401).json({ error: 'BADLOGIN', message: 'wrong username or password' });
       }
+      // The device label goes in the session's META (at most 512 bytes of JSON): listed by
+      // JWT.SESSIONS for the devices page, never in the token.
       const device = String(req.get('user-agent') || 'unknown device').slice(0, 200);
-      const { csrfToken, session } = await auth.login(res, username, { data: { device } });
+      const { csrfToken, session } = await auth.login(res, username, { meta: { device } });
       res.json({ sub: username, sid: session && session.sid, csrfToken });
     } catch (e) {
       next(e);
@@ -43,22 +45,28 @@ function createApp(redis, { accessTtl = '15m', sessionTtl = '30d', secure = true
     res.json({ ok: true, by: req.auth.sub, note: req.body && req.body.text });
   });
 
-  // "Your devices": the subject's live sessions, the current one marked.
+  // "Your devices": the subject's live sessions (label from META, last activity from
+  // last_seen: login, refresh), the current one marked.
   app.get('/devices', auth.required(), async (req, res, next) => {
     try {
-      const sessions = await jwt.sessions(req.auth.sub, { withData: true });
+      const sessions = await jwt.sessions(req.auth.sub);
+      const iso = (ms) => (ms === null ? null : new Date(ms).toISOString());
       const devices = sessions.map((s) => ({
         sid: s.sid,
-        device: s.data && s.data.device,
-        created: new Date(s.created).toISOString(),
-        expires: new Date(s.expiresAt).toISOString(),
+        device: (s.meta && s.meta.device) || 'unknown device',
+        created: iso(s.created),
+        lastSeen: iso(s.lastSeen),
+        expires: iso(s.expiresAt),
         current: s.sid === req.auth.sid,
       }));
       if (req.accepts(['json', 'html']) === 'html') {
         const esc = (x) => String(x).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
         return res.send(
           `<!doctype html><title>Your devices</title><h1>Your devices</h1><ul>${devices
-            .map((d) => `<li>${esc(d.device)}, since ${esc(d.created)}${d.current ? ' (this device)' : ''}</li>`)
+            .map(
+              (d) =>
+                `<li>${esc(d.device)}, since ${esc(d.created)}, last seen ${esc(d.lastSeen || 'never')}${d.current ? ' (this device)' : ''}</li>`,
+            )
             .join('')}</ul>`,
         );
       }

@@ -22,8 +22,8 @@ from redis_jwt_client.fastapi import Auth, CookieSessions
 USERS = {"alice": "wonderland", "bob": "builder"}
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
+def _iso(ms: Optional[int]) -> Optional[str]:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
 
 
 def create_app(
@@ -43,8 +43,10 @@ def create_app(
         username, password = creds.get("username", ""), creds.get("password", "")
         if USERS.get(username) != password or not username:
             return JSONResponse({"error": "BADLOGIN", "message": "wrong username or password"}, status_code=401)
+        # The device label goes in the session's META (at most 512 bytes of JSON): listed
+        # by JWT.SESSIONS for the devices page, never in the token.
         device = request.headers.get("user-agent", "unknown device")[:200]
-        r = await auth.login(response, username, data={"device": device})
+        r = await auth.login(response, username, meta={"device": device})
         return {"sub": username, "sid": r.session.sid if r.session else None, "csrfToken": r.csrf_token}
 
     @app.get("/me")
@@ -62,19 +64,22 @@ def create_app(
 
     @app.get("/devices")
     async def devices(request: Request, response: Response, session: Auth = Depends(auth.required)) -> Any:
+        # label from META, last activity from last_seen (login, refresh), the current one marked
         rows = [
             {
                 "sid": s.sid,
-                "device": (s.data or {}).get("device"),
+                "device": (s.meta or {}).get("device") or "unknown device",
                 "created": _iso(s.created),
+                "last_seen": _iso(s.last_seen),
                 "expires": _iso(s.expires_at),
                 "current": s.sid == session.sid,
             }
-            for s in await jwt.sessions(session.sub, with_data=True)
+            for s in await jwt.sessions(session.sub)
         ]
         if "text/html" in request.headers.get("accept", ""):
             items = "".join(
-                f"<li>{html.escape(str(d['device']))}, since {d['created']}{' (this device)' if d['current'] else ''}</li>"
+                f"<li>{html.escape(str(d['device']))}, since {d['created']}, last seen {d['last_seen'] or 'never'}"
+                f"{' (this device)' if d['current'] else ''}</li>"
                 for d in rows
             )
             resp = HTMLResponse(f"<!doctype html><title>Your devices</title><h1>Your devices</h1><ul>{items}</ul>")

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import threading
 import time
 import urllib.parse
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Dict, List, Optional
 
@@ -185,8 +187,19 @@ def test_devices_logout_logout_everywhere(base):
     devs = mine()
     assert len(devs) == 3
     assert [d["device"] for d in devs if d["current"]] == ["Laptop Firefox"]
+    iso = lambda x: datetime.fromisoformat(x).timestamp()  # noqa: E731
+    for d in devs:
+        assert iso(d["created"]) <= iso(d["last_seen"]) <= time.time() + 1
     page = laptop.get("/devices", headers={"accept": "text/html"})
-    assert "Your devices" in page.text and "Phone Safari" in page.text
+    assert "Your devices" in page.text
+    assert re.search(r"Phone Safari, since [^<]*, last seen \d{4}-", page.text), page.text
+    # last seen moves when the phone comes back and refreshes (its 1 s access token expired)
+    before = next(d for d in devs if d["device"] == "Phone Safari")
+    time.sleep(1.1)
+    assert phone.get("/me").json()["refreshed"] is True
+    after = next(d for d in laptop.get("/devices").json()["devices"] if d["sid"] == before["sid"])
+    assert after["device"] == "Phone Safari"  # META survives the refresh
+    assert iso(after["last_seen"]) > iso(before["last_seen"])
     out = tablet.post("/logout")
     assert out.status_code == 200 and out.json()["ended"] is True and tablet.jar == {}
     assert tablet.get("/me").status_code == 401

@@ -152,8 +152,21 @@ test('your devices, logout, logout everywhere', async () => {
   assert.equal(mine.length, 3);
   assert.equal(mine.filter((x) => x.current).length, 1);
   assert.equal(mine.find((x) => x.current).device, 'Laptop Firefox');
+  for (const x of mine) {
+    assert.ok(Date.parse(x.lastSeen) >= Date.parse(x.created), `lastSeen ${x.lastSeen} created ${x.created}`);
+    assert.ok(Date.parse(x.lastSeen) <= Date.now() + 1000);
+  }
   const html = await laptop.get('/devices', { headers: { accept: 'text/html' } });
-  assert.match(html.body, /Your devices[\s\S]*Phone Safari/);
+  assert.match(html.body, /Your devices[\s\S]*Phone Safari, since [^<]*, last seen \d{4}-/);
+
+  // last seen moves when the phone comes back and refreshes (its 1 s access token expired)
+  const phoneBefore = mine.find((x) => x.device === 'Phone Safari');
+  await sleep(1100);
+  const back = await phone.get('/me');
+  assert.equal(back.body.refreshed, true);
+  const phoneAfter = (await laptop.get('/devices')).body.devices.find((x) => x.sid === phoneBefore.sid);
+  assert.equal(phoneAfter.device, 'Phone Safari', 'META survives the refresh');
+  assert.ok(Date.parse(phoneAfter.lastSeen) > Date.parse(phoneBefore.lastSeen), `${phoneAfter.lastSeen} > ${phoneBefore.lastSeen}`);
 
   // logout: this device only, cookies cleared
   const out = await tablet.post('/logout');
