@@ -23,6 +23,11 @@ pub fn init(ctx: &Context) {
     );
 }
 
+/// Whether this server runs in cluster mode.
+pub fn is_cluster() -> bool {
+    CLUSTER_MODE.load(Ordering::Relaxed)
+}
+
 /// Whether slot checks apply: cluster mode, and not a command replayed from a primary
 /// or the AOF (those are local by construction).
 pub fn enabled(ctx: &Context) -> bool {

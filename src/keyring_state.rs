@@ -82,6 +82,8 @@ pub fn update<R>(ctx: &Context, change: impl FnOnce(&mut Keyring) -> Result<R>) 
         Ok(out) => {
             changed(&ring);
             replicate(ctx, &ring);
+            drop(ring);
+            crate::cluster_keyring::announce(ctx);
             Ok(out)
         }
         Err(e) => {
@@ -91,6 +93,21 @@ pub fn update<R>(ctx: &Context, change: impl FnOnce(&mut Keyring) -> Result<R>) 
             Err(e)
         }
     }
+}
+
+/// Merges a keyring another primary sent (cluster). True when ours changed: it is then
+/// replicated like any change.
+pub fn merge(ctx: &Context, blob: &[u8]) -> Result<bool> {
+    refuse_on_replica(ctx)?;
+    let other = Keyring::from_bytes(blob)?;
+    let now = crate::clock::now_ms()?;
+    let mut ring = write();
+    let changed_here = ring.merge(&other, now)?;
+    if changed_here {
+        changed(&ring);
+        replicate(ctx, &ring);
+    }
+    Ok(changed_here)
 }
 
 /// How much later than needed a retired key's drop time is moved when a session keeps

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod cluster;
+pub mod cluster_keyring;
 pub mod commands;
 pub mod config;
 pub mod keyring_state;
@@ -70,6 +71,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         ctx.log_warning("jwt: cannot watch AOF rewrites: with appendonly yes and aof-use-rdb-preamble no, a rewrite would lose the keyring");
     }
     cluster::init(ctx);
+    cluster_keyring::init(ctx);
     maintenance::start(ctx);
     Status::Ok
 }

@@ -15,15 +15,24 @@ use std::time::Duration;
 const PERIOD: Duration = Duration::from_secs(1);
 
 pub fn start(ctx: &Context) {
-    ctx.create_timer(PERIOD, tick, ());
+    ctx.create_timer(PERIOD, tick, 0u64);
 }
 
-fn tick(ctx: &Context, _: ()) {
+/// Every how many ticks a primary of a cluster sends its keyring digest.
+const DIGEST_EVERY: u64 = 2;
+
+fn tick(ctx: &Context, n: u64) {
     // Never let a panic out of a timer callback: it would abort redis-server.
-    if catch_unwind(AssertUnwindSafe(|| run(ctx))).is_err() {
+    let work = || {
+        run(ctx);
+        if n.is_multiple_of(DIGEST_EVERY) {
+            crate::cluster_keyring::tick(ctx);
+        }
+    };
+    if catch_unwind(AssertUnwindSafe(work)).is_err() {
         ctx.log_warning("jwt: keyring maintenance failed (panic caught)");
     }
-    ctx.create_timer(PERIOD, tick, ());
+    ctx.create_timer(PERIOD, tick, n.wrapping_add(1));
 }
 
 fn run(ctx: &Context) {

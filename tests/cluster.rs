@@ -1,7 +1,7 @@
 //! A real 3-primary Redis Cluster: subject-first commands route by their declared key,
 //! token commands answer MOVED from nodes that do not serve the token's session (and
-//! write nothing there), redis-cli -c follows them, and EXPORT/IMPORT keeps the
-//! primaries' keyrings equal.
+//! write nothing there), redis-cli -c follows them, and the primaries share one keyring
+//! over the cluster bus.
 mod common;
 use common::*;
 use std::process::Command;
@@ -48,6 +48,31 @@ impl Cluster {
             }
         }
         Cluster { nodes }
+    }
+
+    /// Every node's KEY LIST and JWKS, as text.
+    fn keyrings(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let mut c = n.client();
+                let list: Value = cmd("JWT.KEY").arg("LIST").query(&mut c).unwrap();
+                let jwks: String = cmd("JWT.JWKS").query(&mut c).unwrap();
+                format!("{list:?} {jwks}")
+            })
+            .collect()
+    }
+
+    /// Waits (at most 10 s) until every node has the same keys and JWKS.
+    fn wait_same_keyring(&self) -> String {
+        for _ in 0..200 {
+            let all = self.keyrings();
+            if all.iter().all(|k| *k == all[0]) && !all[0].contains("[] ") {
+                return all[0].clone();
+            }
+            sleep_ms(50);
+        }
+        panic!("the keyrings did not converge: {:#?}", self.keyrings());
     }
 
     /// The node serving `sub`'s slot, and one that does not.
@@ -98,24 +123,9 @@ fn token_commands_redirect_and_never_write_elsewhere() {
         .query(&mut o)
         .unwrap();
     assert!(verify(&mut o, &t).is_ok());
-    // Same keyring everywhere, as EXPORT/IMPORT keeps it.
+    // The first SIGN's key reaches every primary over the cluster bus.
     let kid = info_field(&mut o, "active_kid");
-    let (_, alg, secret): (String, String, Vec<u8>) = cmd("JWT.KEY")
-        .arg("EXPORT")
-        .arg(&kid)
-        .query(&mut o)
-        .unwrap();
-    for n in &cluster.nodes {
-        if n.port != owner.port {
-            let _: () = cmd("JWT.KEY")
-                .arg("IMPORT")
-                .arg(&kid)
-                .arg(&alg)
-                .arg(&secret)
-                .query(&mut n.client())
-                .unwrap();
-        }
-    }
+    cluster.wait_same_keyring();
     // Token commands on a node that does not serve the session: MOVED to the owner.
     for command in ["JWT.VERIFY", "JWT.TOUCH", "JWT.DESTROY"] {
         let e = cmd(command).arg(&t).query::<Value>(&mut x).unwrap_err();
@@ -174,4 +184,76 @@ fn token_commands_redirect_and_never_write_elsewhere() {
         .query(&mut o)
         .unwrap();
     assert!(verify(&mut x, &st).is_ok(), "no session, nothing to route");
+}
+
+#[test]
+fn one_keyring_for_the_whole_cluster() {
+    let cluster = Cluster::start();
+    // Two first SIGNs on two primaries at once: both keys everywhere, one active.
+    let subs: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
+    let by_node = |port: u16| {
+        subs.iter()
+            .find(|s| cluster.owner_and_other(s).0.port == port)
+            .unwrap()
+            .clone()
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (sa, sb) = (by_node(a.port), by_node(b.port));
+    let (ta, tb) = std::thread::scope(|scope| {
+        let ha = scope.spawn(|| sign(&mut a.client(), &[&sa]));
+        let hb = scope.spawn(|| sign(&mut b.client(), &[&sb]));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let first = cluster.wait_same_keyring();
+    for (n, t) in [(a, &ta), (b, &tb)] {
+        assert!(
+            verify(&mut n.client(), t).is_ok(),
+            "tokens of either key verify"
+        );
+    }
+    let actives: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| info_field(&mut n.client(), "active_kid"))
+        .collect();
+    assert!(actives.iter().all(|k| *k == actives[0]), "{actives:?}");
+    // A change on any primary reaches all: ROTATE to ES256 on the third; JWKS is
+    // byte-identical everywhere.
+    let mut c3 = cluster.nodes[2].client();
+    let kid: String = cmd("JWT.KEY")
+        .arg("ROTATE")
+        .arg("ES256")
+        .query(&mut c3)
+        .unwrap();
+    let converged = cluster.wait_same_keyring();
+    assert_ne!(converged, first);
+    assert!(converged.contains(&kid));
+    for n in &cluster.nodes {
+        assert_eq!(info_field(&mut n.client(), "active_kid"), kid);
+    }
+    // Revocation on one primary kills the key's tokens on the others.
+    let ka = info_field(&mut a.client(), "active_kid");
+    let t = sign(&mut a.client(), &[&sa]);
+    let _: Value = cmd("JWT.KEY")
+        .arg("REVOKE")
+        .arg(&ka)
+        .query(&mut cluster.nodes[1].client())
+        .unwrap();
+    cluster.wait_same_keyring();
+    assert_eq!(code(verify(&mut a.client(), &t)), "INVALID");
+    // A node restarted without its data (no RDB) converges by itself: the digests
+    // differ, the keyrings are exchanged.
+    let mut cluster = cluster;
+    cluster.nodes[2].restart(false);
+    let mut r = cluster.nodes[2].client();
+    for _ in 0..200 {
+        let info: String = cmd("CLUSTER").arg("INFO").query(&mut r).unwrap();
+        if info.contains("cluster_state:ok") {
+            break;
+        }
+        sleep_ms(50);
+    }
+    let converged = cluster.wait_same_keyring();
+    assert!(converged.contains(&kid) || !converged.contains(&ka));
+    assert_ne!(info_field(&mut r, "keys"), "0");
 }

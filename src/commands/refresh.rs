@@ -29,7 +29,16 @@ pub(super) fn open_refresh_token(
         let (sub, sid) = refresh::peek_session(t)?;
         Some(config::PREFIX.with(|p| SessionAddr::new(p, &sub, &sid).key().to_string()))
     })?;
-    let token = refresh::decode(presented, mac_of(ring)?, config::max_token_bytes())?;
+    // Any refresh secret of the keyring (a cluster's primaries may have made several
+    // before they converged); the signing one first.
+    let mut result = Err(Error::invalid("refresh token signature does not verify"));
+    for mac in ring.refresh_macs() {
+        result = refresh::decode(presented, mac, config::max_token_bytes());
+        if result.is_ok() {
+            break;
+        }
+    }
+    let token = result?;
     let malformed = |_| Error::invalid("malformed refresh token");
     let sub = session::validate_subject(token.sub.as_bytes()).map_err(malformed)?;
     let sid = session::validate_sid(token.sid.as_bytes()).map_err(malformed)?;

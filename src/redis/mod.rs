@@ -10,7 +10,8 @@
 //! - `acl`: ACL categories, the `@admin` rule on 7.0, key permission checks;
 //! - `command_info`: registering the command table with its metadata (COMMAND DOCS);
 //! - `config_string`: a string config's value as a server string the module owns;
-//! - `events`: server events (the fork of an AOF rewrite).
+//! - `events`: server events (the fork of an AOF rewrite);
+//! - `cluster_bus`: module messages between cluster nodes (the shared keyring).
 
 /// A Redis module API function, `None` where this server lacks it.
 macro_rules! api_fn {
@@ -23,6 +24,7 @@ macro_rules! api_fn {
 
 pub mod acl;
 pub mod client;
+pub mod cluster_bus;
 pub mod command_info;
 pub mod config_string;
 pub mod events;

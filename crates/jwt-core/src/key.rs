@@ -338,6 +338,20 @@ impl Key {
     }
 
     /// Whether the key may still verify at `now_ms`.
+    /// An independent copy (the parsed signer is rebuilt from the material).
+    pub fn duplicate(&self) -> Result<Key> {
+        let mut k = if self.legacy {
+            Key::legacy(&self.kid, self.alg, &self.material, self.created_ms)?
+        } else {
+            Key::new(&self.kid, self.alg, self.material.clone(), self.created_ms)?
+        };
+        k.activated_ms = self.activated_ms;
+        k.retired_ms = self.retired_ms;
+        k.drop_at_ms = self.drop_at_ms;
+        k.note_valid_until(self.valid_until_ms());
+        Ok(k)
+    }
+
     pub fn is_live(&self, now_ms: i64) -> bool {
         self.drop_at_ms.is_none_or(|d| now_ms < d)
     }

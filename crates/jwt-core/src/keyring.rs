@@ -25,6 +25,9 @@ pub struct Keyring {
     /// state like the keys; independent of key rotation (refresh tokens outlive keys).
     refresh_secret: Option<hmac::Key>,
     refresh_secret_bytes: Vec<u8>,
+    /// Other refresh secrets still accepted (a cluster whose primaries each made one
+    /// before they converged): verification only, in a fixed order.
+    older_refresh: Vec<(Vec<u8>, hmac::Key)>,
     /// Kids of keys revoked as compromised: their material is gone and the kid can
     /// never come back (a key's state only moves forward).
     revoked: Vec<String>,
@@ -49,6 +52,7 @@ impl Keyring {
             active: None,
             refresh_secret: None,
             refresh_secret_bytes: Vec::new(),
+            older_refresh: Vec::new(),
             revoked: Vec::new(),
             sessions_cutoff_ms: 0,
         }
@@ -74,6 +78,42 @@ impl Keyring {
     pub fn set_refresh_secret(&mut self, secret: Vec<u8>) {
         self.refresh_secret = Some(hmac::Key::new(hmac::HMAC_SHA256, &secret));
         self.refresh_secret_bytes = secret;
+    }
+
+    /// Every refresh secret that verifies: the signing one first.
+    pub fn refresh_macs(&self) -> impl Iterator<Item = &hmac::Key> {
+        self.refresh_secret
+            .iter()
+            .chain(self.older_refresh.iter().map(|(_, k)| k))
+    }
+
+    fn refresh_secret_bytes_all(&self) -> Vec<Vec<u8>> {
+        let mut all: Vec<Vec<u8>> = self.older_refresh.iter().map(|(b, _)| b.clone()).collect();
+        if !self.refresh_secret_bytes.is_empty() {
+            all.push(self.refresh_secret_bytes.clone());
+        }
+        all
+    }
+
+    /// Sets every refresh secret: the smallest signs, the others verify, so any node
+    /// given the same set chooses the same one.
+    fn set_refresh_secrets(&mut self, mut all: Vec<Vec<u8>>) {
+        all.sort();
+        all.dedup();
+        let mut rest = all.into_iter();
+        match rest.next() {
+            Some(first) => self.set_refresh_secret(first),
+            None => {
+                self.refresh_secret = None;
+                self.refresh_secret_bytes = Vec::new();
+            }
+        }
+        self.older_refresh = rest
+            .map(|b| {
+                let k = hmac::Key::new(hmac::HMAC_SHA256, &b);
+                (b, k)
+            })
+            .collect();
     }
 
     /// The key whose canonical header is exactly `header_b64`, if any.
@@ -234,6 +274,77 @@ impl Keyring {
         self.sessions_cutoff_ms
     }
 
+    /// Merges another node's keyring into this one (cluster: one keyring for all the
+    /// primaries). Order-independent and idempotent, so nodes that exchange keyrings in
+    /// any order end equal: keys are united by kid (revoked kids stay out, keys past
+    /// their drop time are not brought back); a key's state only moves forward (the
+    /// later activation, the earlier retirement, the later drop time); the active key is
+    /// the last activated, ties broken by kid; refresh secrets are united (the smallest
+    /// signs); the sessions cutoff is the later one. True when this keyring changed.
+    pub fn merge(&mut self, other: &Keyring, now_ms: i64) -> Result<bool> {
+        let before = self.digest();
+        let mut revoked = self.revoked.clone();
+        revoked.extend(other.revoked.iter().cloned());
+        revoked.sort();
+        revoked.dedup();
+        let mut keys: Vec<Key> = Vec::new();
+        for k in self.keys.iter().chain(other.keys.iter()) {
+            if revoked.contains(&k.kid) || (!k.is_live(now_ms) && self.get(&k.kid).is_none()) {
+                continue;
+            }
+            match keys.iter_mut().find(|x| x.kid == k.kid) {
+                Some(x) => {
+                    x.activated_ms = x.activated_ms.max(k.activated_ms);
+                    x.retired_ms = match (x.retired_ms, k.retired_ms) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    x.drop_at_ms = match (x.drop_at_ms, k.drop_at_ms) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    x.note_valid_until(k.valid_until_ms());
+                }
+                None => keys.push(k.duplicate()?),
+            }
+        }
+        keys.sort_by(|a, b| (a.created_ms, &a.kid).cmp(&(b.created_ms, &b.kid)));
+        let active = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.retired_ms.is_none() && !k.legacy && k.activated_ms.is_some())
+            .max_by(|(_, a), (_, b)| (a.activated_ms, &a.kid).cmp(&(b.activated_ms, &b.kid)))
+            .map(|(i, _)| i);
+        let mut secrets = self.refresh_secret_bytes_all();
+        secrets.extend(other.refresh_secret_bytes_all());
+        self.keys = keys;
+        self.active = active;
+        self.revoked = revoked;
+        self.sessions_cutoff_ms = self.sessions_cutoff_ms.max(other.sessions_cutoff_ms);
+        self.set_refresh_secrets(secrets);
+        Ok(self.digest() != before)
+    }
+
+    /// What nodes compare to know they hold the same keyring: a SHA-256 of its
+    /// serialized form without the per-key `valid_until` record (which every signature
+    /// moves, and which travels with the next real change).
+    pub fn digest(&self) -> [u8; 32] {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&self.to_bytes()).unwrap_or(serde_json::Value::Null);
+        if let Some(keys) = doc.get_mut("keys").and_then(|k| k.as_array_mut()) {
+            for k in keys {
+                if let Some(o) = k.as_object_mut() {
+                    o.remove("valid_until");
+                }
+            }
+        }
+        let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+        let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+
     pub fn fresh_kid(&self, rng: &dyn Random) -> Result<String> {
         loop {
             let kid = random_kid(rng)?;
@@ -291,6 +402,57 @@ impl Keyring {
 mod tests {
     use super::*;
     use crate::pem;
+
+    fn node(seed: u8, kid: &str, at: i64) -> Keyring {
+        let rng = Counter(Cell::new(seed));
+        let mut ring = Keyring::default();
+        ring.insert(Key::generate(Alg::HS256, kid, at, &rng).unwrap())
+            .unwrap();
+        ring.activate(kid, at).unwrap();
+        ring.set_refresh_secret(vec![seed; 32]);
+        ring
+    }
+
+    #[test]
+    fn merging_converges_whatever_the_order() {
+        // Two primaries each made a first key at once.
+        let (a, b) = (node(1, "ka", 100), node(2, "kb", 101));
+        let mut ab = Keyring::from_bytes(&a.to_bytes()).unwrap();
+        assert!(ab.merge(&b, 0).unwrap());
+        let mut ba = Keyring::from_bytes(&b.to_bytes()).unwrap();
+        assert!(ba.merge(&a, 0).unwrap());
+        assert_eq!(ab.to_bytes(), ba.to_bytes(), "same keyring on both");
+        assert_eq!(ab.active().unwrap().kid, "kb", "the last activated signs");
+        assert!(ab.get("ka").is_some(), "the other still verifies");
+        assert_eq!(ab.refresh_macs().count(), 2, "both refresh secrets verify");
+        assert!(!ab.merge(&ba, 0).unwrap(), "idempotent");
+        assert_eq!(ab.digest(), ba.digest());
+        ab.get("ka").unwrap().note_valid_until(9_999);
+        assert_eq!(
+            ab.digest(),
+            ba.digest(),
+            "signatures do not make nodes differ"
+        );
+        // State only moves forward: a retirement and a revocation win.
+        let mut c = Keyring::from_bytes(&ab.to_bytes()).unwrap();
+        c.rotate(Some(Alg::HS256), 500, 1_000, &Counter(Cell::new(9)))
+            .unwrap();
+        c.revoke("ka", 600, &Counter(Cell::new(10))).unwrap();
+        c.cut_off_sessions(700);
+        assert!(ab.merge(&c, 0).unwrap());
+        assert!(ab.get("ka").is_none() && ab.is_revoked("ka"));
+        assert!(ab.get("kb").unwrap().retired_ms.is_some());
+        assert_eq!(ab.active().unwrap().kid, c.active().unwrap().kid);
+        assert_eq!(ab.sessions_cutoff_ms(), 700);
+        // The older keyring does not bring the revoked key back.
+        let mut old = Keyring::from_bytes(&a.to_bytes()).unwrap();
+        old.merge(&ab, 0).unwrap();
+        assert_eq!(old.to_bytes(), ab.to_bytes());
+        // Keys past their drop time are not brought back to a node that purged them.
+        let mut fresh = Keyring::default();
+        fresh.merge(&ab, i64::MAX).unwrap();
+        assert!(fresh.get("kb").is_none());
+    }
 
     #[test]
     fn legacy_keys_verify_tokens_without_kid_and_never_sign() {

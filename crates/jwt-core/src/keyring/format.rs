@@ -18,6 +18,9 @@ struct KeyringDoc {
     refresh: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     revoked: Vec<String>,
+    /// Refresh secrets that verify besides `refresh` (a converged cluster).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    refresh_more: Vec<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     cutoff: i64,
 }
@@ -71,6 +74,11 @@ impl Keyring {
             refresh: (!self.refresh_secret_bytes.is_empty())
                 .then(|| STANDARD.encode(&self.refresh_secret_bytes)),
             revoked: self.revoked.clone(),
+            refresh_more: self
+                .older_refresh
+                .iter()
+                .map(|(b, _)| STANDARD.encode(b))
+                .collect(),
             cutoff: self.sessions_cutoff_ms,
         };
         // Serializing plain structs of strings and integers cannot fail.
@@ -114,6 +122,13 @@ impl Keyring {
                     .decode(r.as_bytes())
                     .map_err(|_| bad("refresh secret"))?,
             );
+        }
+        for r in doc.refresh_more {
+            let b = STANDARD
+                .decode(r.as_bytes())
+                .map_err(|_| bad("refresh secret"))?;
+            let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &b);
+            ring.older_refresh.push((b, k));
         }
         Ok(ring)
     }

@@ -1,0 +1,87 @@
+//! One keyring for the whole cluster. Every keyring change on a primary (JWT.KEY, the
+//! first SIGN's key, automatic rotation) is sent to every node over the cluster bus;
+//! each primary merges what it receives (`Keyring::merge`: order-independent, a key's
+//! state only moves forward) and passes the result to its replicas and AOF as usual.
+//! Every few seconds each primary also sends a digest of its keyring; a node whose
+//! keyring differs answers with its whole keyring and asks for the sender's, so a node
+//! that was down, restarted or newly added converges by itself. Replicas take the
+//! keyring from their primary only. Messages carry key material: run `tls-cluster yes`
+//! where the network between nodes is not trusted.
+
+use crate::cluster;
+use crate::keyring_state;
+use crate::redis::cluster_bus;
+use redis_module::{Context, ContextFlags};
+
+const FULL: u8 = 1;
+const DIGEST: u8 = 2;
+const REQUEST: u8 = 3;
+
+/// Listens on the bus (cluster mode only; at load).
+pub fn init(ctx: &Context) {
+    if cluster::is_cluster() {
+        let ok = cluster_bus::register(
+            ctx,
+            vec![(FULL, on_full), (DIGEST, on_digest), (REQUEST, on_request)],
+        );
+        if !ok {
+            ctx.log_warning("jwt: cannot use the cluster bus: each primary keeps its own keyring");
+        }
+    }
+}
+
+/// Only primaries speak for the keyring (replicas follow their primary).
+fn is_primary(ctx: &Context) -> bool {
+    let flags = ctx.get_flags();
+    cluster::is_cluster()
+        && flags.contains(ContextFlags::MASTER)
+        && !flags.contains(ContextFlags::LOADING)
+}
+
+/// After a keyring change on this primary: every node gets the new keyring.
+pub fn announce(ctx: &Context) {
+    if is_primary(ctx) {
+        let blob = keyring_state::read().to_bytes();
+        cluster_bus::send(ctx, None, FULL, &blob);
+    }
+}
+
+/// The periodic digest (from the maintenance timer).
+pub fn tick(ctx: &Context) {
+    if is_primary(ctx) {
+        let digest = keyring_state::read().digest();
+        cluster_bus::send(ctx, None, DIGEST, &digest);
+    }
+}
+
+fn on_full(ctx: &Context, _sender: &[u8], payload: &[u8]) {
+    if !is_primary(ctx) {
+        return;
+    }
+    match keyring_state::merge(ctx, payload) {
+        Ok(true) => announce(ctx),
+        Ok(false) => {}
+        Err(e) => ctx.log_warning(&format!("jwt: keyring from the cluster bus refused: {e}")),
+    }
+}
+
+fn on_digest(ctx: &Context, sender: &[u8], payload: &[u8]) {
+    if !is_primary(ctx) {
+        return;
+    }
+    let (mine, digest) = {
+        let ring = keyring_state::read();
+        (ring.to_bytes(), ring.digest())
+    };
+    if payload != digest {
+        cluster_bus::send(ctx, Some(sender), FULL, &mine);
+        cluster_bus::send(ctx, Some(sender), REQUEST, &[]);
+    }
+}
+
+fn on_request(ctx: &Context, sender: &[u8], _payload: &[u8]) {
+    if is_primary(ctx) {
+        let blob = keyring_state::read().to_bytes();
+        cluster_bus::send(ctx, Some(sender), FULL, &blob);
+    }
+}
