@@ -74,6 +74,43 @@ pub fn ensure_local(ctx: &Context, session_key: &str) -> Result<()> {
     }
 }
 
+/// Subject-first commands are routed by Redis itself (their declared key), but while the
+/// user's slot migrates a user's keys may sit on both nodes, and a command that saw only
+/// this node's half would miss sessions silently (or create an index that blocks the
+/// migration). A client sent here with ASKING passes Redis's own checks (and RM_Call
+/// inherits its ASKING), so the module looks at this node's slot states in CLUSTER
+/// NODES: while the user's slot is importing or migrating, the answer is TRYAGAIN
+/// until it has moved.
+pub fn ensure_user_slot(ctx: &Context, index_key: &str) -> Result<()> {
+    if !enabled(ctx) {
+        return Ok(());
+    }
+    let slot = hash_slot(index_key.as_bytes());
+    if slot_is_moving(ctx, slot) {
+        return Err(Error::new(
+            Code::TryAgain,
+            format!("slot {slot} is migrating: retry when it has moved"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether this node marks `slot` as migrating (`[slot->-id]`) or importing
+/// (`[slot-<-id]`) on its own line of CLUSTER NODES.
+fn slot_is_moving(ctx: &Context, slot: u16) -> bool {
+    let opts = CallOptionsBuilder::new().errors_as_replies().build();
+    let nodes: CallResult = ctx.call_ext("CLUSTER", &opts, &["NODES"]);
+    let text = match nodes {
+        Ok(CallReply::String(s)) => s.to_string().unwrap_or_default(),
+        _ => return false,
+    };
+    let migrating = format!("[{slot}->-");
+    let importing = format!("[{slot}-<-");
+    text.lines()
+        .filter(|l| l.contains("myself"))
+        .any(|l| l.contains(&migrating) || l.contains(&importing))
+}
+
 /// (host, port, is this node) of the primary serving `slot`, from CLUSTER SLOTS.
 fn owner_of(ctx: &Context, slot: u16) -> Option<(String, i64, bool)> {
     let opts = CallOptionsBuilder::new().errors_as_replies().build();

@@ -257,3 +257,87 @@ fn one_keyring_for_the_whole_cluster() {
     assert!(converged.contains(&kid) || !converged.contains(&ka));
     assert_ne!(info_field(&mut r, "keys"), "0");
 }
+
+/// Moving a user's slot with SETSLOT/MIGRATE (what `redis-cli --cluster reshard`
+/// does): token commands keep working on the node that holds the session, user-scoped
+/// commands answer TRYAGAIN while the slot moves (never a partial answer), and after
+/// the move everything works on the new owner, shared keyring and all.
+#[test]
+fn resharding_a_users_slot_loses_nothing() {
+    let cluster = Cluster::start();
+    let (source, _) = cluster.owner_and_other("mover");
+    let target = cluster
+        .nodes
+        .iter()
+        .find(|n| n.port != source.port)
+        .unwrap();
+    let mut s = source.client();
+    let mut t = target.client();
+    let (access, refresh): (String, String) = cmd("JWT.SIGN")
+        .arg(&["mover", "REFRESH", "SID", "laptop"][..])
+        .query(&mut s)
+        .unwrap();
+    let phone = sign(&mut s, &["mover", "SID", "phone"]);
+    cluster.wait_same_keyring();
+    let slot: i64 = cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("mover")
+        .query(&mut s)
+        .unwrap();
+    let id = |c: &mut Connection| -> String { cmd("CLUSTER").arg("MYID").query(c).unwrap() };
+    let (source_id, target_id) = (id(&mut s), id(&mut t));
+    let _: () = cmd("CLUSTER")
+        .arg(&["SETSLOT", &slot.to_string(), "IMPORTING", &source_id][..])
+        .query(&mut t)
+        .unwrap();
+    let _: () = cmd("CLUSTER")
+        .arg(&["SETSLOT", &slot.to_string(), "MIGRATING", &target_id][..])
+        .query(&mut s)
+        .unwrap();
+    // While the slot moves: the session still verifies where it is ...
+    assert!(verify(&mut s, &access).is_ok());
+    // ... and user-scoped commands never answer from half the keys.
+    let _: () = cmd("ASKING").query(&mut t).unwrap();
+    let r: RedisResult<i64> = cmd("JWT.COUNT").arg("mover").query(&mut t);
+    assert_eq!(code(r), "TRYAGAIN");
+    let r: RedisResult<i64> = cmd("JWT.COUNT").arg("mover").query(&mut s);
+    assert!(matches!(code(r).as_str(), "TRYAGAIN" | "ASK"));
+    // Move the keys, then the slot.
+    let keys: Vec<String> = cmd("CLUSTER")
+        .arg(&["GETKEYSINSLOT", &slot.to_string(), "100"][..])
+        .query(&mut s)
+        .unwrap();
+    assert!(keys.len() >= 3, "{keys:?}");
+    let _: () = cmd("MIGRATE")
+        .arg(
+            &[
+                "127.0.0.1",
+                &target.port.to_string(),
+                "",
+                "0",
+                "5000",
+                "KEYS",
+            ][..],
+        )
+        .arg(&keys)
+        .query(&mut s)
+        .unwrap();
+    for n in &cluster.nodes {
+        let _: () = cmd("CLUSTER")
+            .arg(&["SETSLOT", &slot.to_string(), "NODE", &target_id][..])
+            .query(&mut n.client())
+            .unwrap();
+    }
+    // After: everything on the new owner, nothing lost, no false INVALID.
+    assert!(verify(&mut t, &access).is_ok());
+    assert!(verify(&mut t, &phone).is_ok());
+    let n: i64 = cmd("JWT.COUNT").arg("mover").query(&mut t).unwrap();
+    assert_eq!(n, 2);
+    let (fresh, _): (String, String) = cmd("JWT.REFRESH").arg(&refresh).query(&mut t).unwrap();
+    assert!(verify(&mut t, &fresh).is_ok());
+    let e = cmd("JWT.VERIFY")
+        .arg(&access)
+        .query::<String>(&mut s)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("MOVED"));
+}

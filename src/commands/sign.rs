@@ -132,6 +132,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     };
     let s = config::PREFIX.with(|p| SessionRef::new(SessionAddr::new(p, sub, &sid)));
     let ikey = s.index_key();
+    crate::cluster::ensure_user_slot(ctx, ikey)?;
     acl::check_keys(
         ctx,
         &[

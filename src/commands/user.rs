@@ -19,6 +19,7 @@ use redis_module::{Context, RedisString, RedisValue};
 pub fn subject_index(ctx: &Context, args: &mut Args, access: Access) -> Result<(String, String)> {
     let sub = session::validate_subject(args.next_bytes("subject")?)?.to_string();
     let ikey = config::PREFIX.with(|p| index_key(p, &sub));
+    crate::cluster::ensure_user_slot(ctx, &ikey)?;
     acl::check_key(ctx, &ikey, access)?;
     Ok((sub, ikey))
 }
