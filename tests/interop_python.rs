@@ -134,7 +134,11 @@ fn tokens_cross_verify_with_pyjwt() {
         let token = sign(&mut c, &[&format!("us-{alg}"), "KEY", kid, "EXPIRES", "5m"]);
         let (_, _, material): (String, String, Vec<u8>) =
             cmd("JWT.KEY").arg("EXPORT").arg(kid).query(&mut c).unwrap();
-        let material = b64_std(&material);
+        let material = if alg.starts_with("HS") {
+            b64_std(&exported_secret(&material))
+        } else {
+            b64_std(&material)
+        };
         let secret = if alg.starts_with("HS") {
             material.clone()
         } else {

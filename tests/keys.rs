@@ -160,9 +160,12 @@ fn our_hmac_tokens_verify_elsewhere_with_the_exported_secret() {
             "HS384" => Algorithm::HS384,
             _ => Algorithm::HS512,
         });
-        let data =
-            jsonwebtoken::decode::<serde_json::Value>(&t, &DecodingKey::from_secret(&secret), &v)
-                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            &t,
+            &DecodingKey::from_secret(&exported_secret(&secret)),
+            &v,
+        )
+        .unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(data.claims["sub"], "carol");
     }
 }
@@ -187,7 +190,7 @@ fn tokens_signed_elsewhere_with_exported_keys_verify_here() {
             cmd("JWT.KEY").arg("EXPORT").arg(kid).query(&mut c).unwrap();
         assert_eq!((&k, a.as_str()), (kid, *alg));
         let ek = match *alg {
-            "HS256" | "HS384" | "HS512" => EncodingKey::from_secret(&material),
+            "HS256" | "HS384" | "HS512" => EncodingKey::from_secret(&exported_secret(&material)),
             "ES256" | "ES384" => EncodingKey::from_ec_pem(&material).unwrap(),
             "EdDSA" => EncodingKey::from_ed_pem(&material).unwrap(),
             _ => EncodingKey::from_rsa_pem(&material).unwrap(),
@@ -545,6 +548,11 @@ fn generated_secrets_come_from_a_real_csprng() {
                     .arg(&kid)
                     .query(&mut c)
                     .unwrap();
+                assert!(
+                    std::str::from_utf8(&secret).is_ok(),
+                    "EXPORT answers text (clients decoding UTF-8 can take it)"
+                );
+                let secret = exported_secret(&secret);
                 assert_eq!(secret.len(), if alg == "HS256" { 32 } else { 64 });
                 let distinct: std::collections::HashSet<u8> = secret.iter().copied().collect();
                 assert!(

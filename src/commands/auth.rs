@@ -180,7 +180,7 @@ fn session_ref_of(sub: &str, sid: &str) -> Result<SessionRef> {
 }
 
 pub(super) fn no_session() -> Error {
-    Error::invalid("token has no session (it was signed STATELESS)")
+    Error::invalid("token has no session here (signed STATELESS, or verified by a LEGACY key)")
 }
 
 /// Whether the token may use its session now (see `session::admits`).

@@ -8,6 +8,7 @@ use crate::config;
 use crate::keyring_state;
 use crate::redis::{acl, reply};
 use jwt_core::error::{Error, Result};
+use jwt_core::key::hmac_secret;
 use jwt_core::keyring::{validate_kid, Alg, Key, Keyring};
 use jwt_core::random::OsRandom;
 use redis_module::{Context, ContextFlags, RedisString, RedisValue};
@@ -96,7 +97,7 @@ pub fn import(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     finish(args, "IMPORT")?;
     let now = now_ms()?;
     let key = match legacy {
-        true => Key::legacy(&kid, alg, material, now)?,
+        true => Key::legacy(&kid, alg, &hmac_secret(material)?, now)?,
         false => Key::import(&kid, alg, material, now)?,
     };
     keyring_state::update(ctx, |ring| add(ring, key, now))?;

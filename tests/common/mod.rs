@@ -313,3 +313,14 @@ pub fn now_s() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// An HMAC secret from JWT.KEY EXPORT's text form: as is, or `base64:<standard base64>`.
+pub fn exported_secret(material: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    match material.strip_prefix(b"base64:") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("base64 secret"),
+        None => material.to_vec(),
+    }
+}

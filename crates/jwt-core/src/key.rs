@@ -47,6 +47,19 @@ fn rejected(alg: Alg, why: impl std::fmt::Display) -> Error {
     Error::syntax(format!("not a usable {} key: {why}", alg.name()))
 }
 
+/// How EXPORT writes an HMAC secret that is not printable text, and IMPORT reads it.
+pub const BASE64_PREFIX: &str = "base64:";
+
+/// An HMAC secret as IMPORT takes it: as given, or `base64:<standard base64>`.
+pub fn hmac_secret(given: &[u8]) -> Result<Vec<u8>> {
+    match given.strip_prefix(BASE64_PREFIX.as_bytes()) {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| Error::syntax("a 'base64:' secret must be standard base64")),
+        None => Ok(given.to_vec()),
+    }
+}
+
 /// RSA private keys ring can sign with: 2048 to 4096 bits (it verifies up to 8192).
 pub const RSA_SIGNING_BITS: (usize, usize) = (2048, 4096);
 
@@ -139,7 +152,7 @@ impl Key {
         })
     }
 
-    /// A LEGACY key: a verify-only HMAC secret that matches tokens without `kid`, as
+    /// A LEGACY key (`secret` as stored: IMPORT decodes `base64:` first): a verify-only HMAC secret that matches tokens without `kid`, as
     /// the npm libraries issue them, of any length (short ones are reported weak).
     pub fn legacy(kid: &str, alg: Alg, secret: &[u8], created_ms: i64) -> Result<Key> {
         if !alg.is_hmac() {
@@ -207,8 +220,9 @@ impl Key {
     /// key (PKCS#8 `PRIVATE KEY`, or PKCS#1 `RSA PRIVATE KEY` for RSA) otherwise.
     pub fn import(kid: &str, alg: Alg, secret_or_pem: &[u8], created_ms: i64) -> Result<Key> {
         if alg.is_hmac() {
-            refuse_key_text_as_secret(secret_or_pem)?;
-            return Key::new(kid, alg, secret_or_pem.to_vec(), created_ms);
+            let secret = hmac_secret(secret_or_pem)?;
+            refuse_key_text_as_secret(&secret)?;
+            return Key::new(kid, alg, secret, created_ms);
         }
         let (label, der) = pem::decode(secret_or_pem)?;
         match label.as_str() {
@@ -228,9 +242,24 @@ impl Key {
     }
 
     /// EXPORT's form of the material: the secret for HS*, PEM for the others.
+    /// EXPORT's form, always text (a client decoding replies as UTF-8 can take it): a
+    /// printable secret as it is, any other as `base64:` + its standard base64 (IMPORT
+    /// takes both back); PEM for the others.
     pub fn export(&self) -> Vec<u8> {
         match &self.signer {
-            Signer::Hmac(_) => self.material.clone(),
+            Signer::Hmac(_) => match std::str::from_utf8(&self.material) {
+                Ok(text)
+                    if !text.starts_with(BASE64_PREFIX)
+                        && text.chars().all(|c| c == ' ' || c.is_ascii_graphic()) =>
+                {
+                    self.material.clone()
+                }
+                _ => format!(
+                    "{BASE64_PREFIX}{}",
+                    base64::engine::general_purpose::STANDARD.encode(&self.material)
+                )
+                .into_bytes(),
+            },
             Signer::Ed25519(_) => {
                 pem::encode("PRIVATE KEY", &ed25519_pkcs8_v1(&self.material)).into_bytes()
             }
