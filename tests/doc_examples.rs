@@ -18,7 +18,8 @@
 //!   new spelling a new value. A doc may write a value in full or shortened as its first
 //!   characters, `...` and its last characters (`eyJhbGciOi...e0`, `c029c7e8-...`); the
 //!   shortened and full spellings of one value agree on those characters, which is how
-//!   `eyJhbGciOi...e0` names the token shown in full earlier. For JWTs the first 20
+//!   `eyJhbGciOi...e0` names the token shown in full earlier (a shortened token with no
+//!   last characters, `eyJhbGciOi...`, matches any token and names none). For JWTs the first 20
 //!   characters written (the `{"alg":..."` part) and for refresh tokens the first 7 must
 //!   also be the real ones.
 //! - **In commands**, such a spelling is replaced by the value it is bound to (so the
@@ -277,6 +278,15 @@ struct Spelling {
 }
 
 impl Spelling {
+    fn short(&self) -> bool {
+        self.text != self.prefix
+    }
+
+    /// A shortened token without a tail names no token in particular.
+    fn anonymous(&self, kind: Kind) -> bool {
+        matches!(kind, Kind::Jwt | Kind::Refresh) && self.short() && self.tail.is_empty()
+    }
+
     fn compatible(&self, o: &Spelling) -> bool {
         (self.prefix.starts_with(&o.prefix) || o.prefix.starts_with(&self.prefix))
             && (self.tail.ends_with(&o.tail) || o.tail.ends_with(&self.tail))
@@ -367,6 +377,9 @@ fn spelling(t: &[u8], i: usize, kind: Kind) -> Option<(Spelling, usize)> {
         ));
     }
     let s = s.trim_end_matches('.');
+    if kind == Kind::Jwt && s.matches('.').count() != 2 {
+        return None;
+    }
     Some((
         Spelling {
             text: s.into(),
@@ -387,6 +400,9 @@ fn bind(entries: &mut Vec<Entry>, kind: Kind, sp: Spelling, actual: &str) -> Opt
     let checked = &sp.prefix[..sp.prefix.len().min(literal)];
     if !actual.starts_with(checked) {
         return None;
+    }
+    if sp.anonymous(kind) {
+        return Some(()); // `eyJhbGciOi...`: some token, never named again
     }
     if let Some(e) = entries
         .iter_mut()
@@ -435,9 +451,13 @@ fn substitute(arg: &[u8], entries: &[Entry]) -> Result<Vec<u8>, String> {
             }
             // The longest spelling that names a known value; what follows is kept.
             for cut in (1..=n).rev() {
-                let Some((sp, _)) = spelling(&arg[..i + cut], i, kind) else {
+                let Some((sp, len)) = spelling(&arg[..i + cut], i, kind) else {
                     continue;
                 };
+                if len != cut || sp.anonymous(kind) || (cut < n && sp.short() && sp.tail.len() < 2)
+                {
+                    continue;
+                }
                 match resolve(entries, kind, &sp)[..] {
                     [e] => {
                         out.extend(e.actual.as_bytes());
@@ -572,22 +592,17 @@ fn matches(shown: &str, actual: &str, kids: &[String], entries: &[Entry]) -> Opt
 // ---- running a file ----------------------------------------------------------------
 
 fn known_kids(c: &mut Conn, kids: &mut Vec<String>) {
-    let Reply::Array(keys) = c.call(&[b"JWT.KEY".to_vec(), b"LIST".to_vec()]) else {
-        return;
+    let text = |r: &Reply| match r {
+        Reply::Status(s) => s.clone(),
+        Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
     };
-    for key in keys {
-        if let Reply::Array(fields) = key {
-            for pair in fields.chunks(2) {
-                if let [Reply::Status(n) | Reply::Bulk(_), Reply::Bulk(v)] = pair {
-                    let name = match &pair[0] {
-                        Reply::Status(s) => s.clone(),
-                        Reply::Bulk(b) => String::from_utf8_lossy(b).into(),
-                        _ => unreachable!(),
-                    };
-                    let _ = n;
-                    let v = String::from_utf8_lossy(v).to_string();
-                    if name == "kid" && !kids.contains(&v) {
-                        kids.push(v);
+    if let Reply::Array(keys) = c.call(&[b"JWT.KEY".to_vec(), b"LIST".to_vec()]) {
+        for key in keys {
+            if let Reply::Array(fields) = key {
+                for pair in fields.chunks(2) {
+                    if text(&pair[0]) == "kid" && !kids.contains(&text(&pair[1])) {
+                        kids.push(text(&pair[1]));
                     }
                 }
             }
@@ -678,6 +693,10 @@ fn matcher_binds_tokens_and_catches_drift() {
         format!("{T2}x").into_bytes()
     );
     assert!(substitute(b"eyJhbGciOi...Qq", &e).is_err());
+    assert!(substitute(b"eyJhbGciOi...", &e).is_err());
+    // A token shown without its last characters matches any token and names none.
+    let e = matches("\"eyJhbGciOi...\"", &format!("\"{T1}\""), none, &e).unwrap();
+    assert!(matches("\"eyJhbGciOi...\"", &format!("\"{T1}\""), none, &e).is_some());
 }
 
 #[test]
