@@ -110,6 +110,14 @@ impl<'a> Args<'a> {
             .map_err(|_| Error::syntax(format!("{what} must be UTF-8 text")))
     }
 
+    /// The next argument, which must be JSON text (DATA, META...).
+    pub fn next_json(&mut self, what: &str) -> Result<&'a [u8]> {
+        let bytes = self.next_bytes(what)?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|_| Error::syntax(format!("{what} is not valid JSON")))?;
+        Ok(bytes)
+    }
+
     /// Whether the next argument is the keyword `word` (case-insensitive).
     pub fn peek_is(&self, word: &str) -> bool {
         self.args

@@ -49,21 +49,14 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
                 let claims = claims::parse_public_claims(args.next_bytes("CLAIMS json")?)?;
                 set_once(&mut o.claims, claims, "CLAIMS")?
             }
-            "DATA" => {
-                let data = args.next_bytes("DATA json")?;
-                serde_json::from_slice::<serde::de::IgnoredAny>(data)
-                    .map_err(|_| Error::syntax("DATA is not valid JSON"))?;
-                set_once(&mut o.data, data, "DATA")?
-            }
+            "DATA" => set_once(&mut o.data, args.next_json("DATA")?, "DATA")?,
             "META" => {
-                let meta = args.next_bytes("META json")?;
+                let meta = args.next_json("META")?;
                 if meta.len() > MAX_META_BYTES {
                     return Err(Error::syntax(format!(
                         "META is limited to {MAX_META_BYTES} bytes"
                     )));
                 }
-                serde_json::from_slice::<serde::de::IgnoredAny>(meta)
-                    .map_err(|_| Error::syntax("META is not valid JSON"))?;
                 set_once(&mut o.meta, meta, "META")?
             }
             "TTL" => set_once(

@@ -34,12 +34,7 @@ fn parse_options<'a>(args: &mut Args<'a>) -> Result<UpdateOptions<'a>> {
     let mut o = UpdateOptions::default();
     while let Some(opt) = args.next_option() {
         match opt.as_str() {
-            "DATA" => {
-                let data = args.next_bytes("DATA json")?;
-                serde_json::from_slice::<serde::de::IgnoredAny>(data)
-                    .map_err(|_| Error::syntax("DATA is not valid JSON"))?;
-                set_once(&mut o.data, data, "DATA")?
-            }
+            "DATA" => set_once(&mut o.data, args.next_json("DATA")?, "DATA")?,
             "MERGE" => {
                 let merge = match serde_json::from_slice(args.next_bytes("MERGE json")?) {
                     Ok(serde_json::Value::Object(m)) => m,

@@ -324,3 +324,20 @@ pub fn exported_secret(material: &[u8]) -> Vec<u8> {
         None => material.to_vec(),
     }
 }
+
+/// Redis 7.2+ and Valkey 8 let a module declare ACL categories; 7.0 does not.
+pub fn server_has_categories(c: &mut Connection) -> bool {
+    let info: String = cmd("INFO").arg("server").query(c).unwrap();
+    if info.contains("valkey") {
+        return true;
+    }
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("7.0.0")
+        .trim()
+        .to_string();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (7, 2)
+}

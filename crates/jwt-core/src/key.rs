@@ -136,8 +136,20 @@ impl Key {
                 Signer::Rsa(pair)
             }
         };
+        Ok(Key::assemble(kid, alg, created_ms, material, signer, false))
+    }
+
+    /// A key from its parts; the header every token of it carries is made here.
+    fn assemble(
+        kid: &str,
+        alg: Alg,
+        created_ms: i64,
+        material: Vec<u8>,
+        signer: Signer,
+        legacy: bool,
+    ) -> Key {
         let header = format!(r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#, alg.name(), kid);
-        Ok(Key {
+        Key {
             kid: kid.to_string(),
             alg,
             created_ms,
@@ -148,12 +160,13 @@ impl Key {
             material,
             signer,
             header_b64: URL_SAFE_NO_PAD.encode(header),
-            legacy: false,
-        })
+            legacy,
+        }
     }
 
-    /// A LEGACY key (`secret` as stored: IMPORT decodes `base64:` first): a verify-only HMAC secret that matches tokens without `kid`, as
-    /// the npm libraries issue them, of any length (short ones are reported weak).
+    /// A LEGACY key: a verify-only HMAC secret that matches tokens without `kid`, as the
+    /// npm libraries issue them, of any length (short ones are reported weak). `secret`
+    /// as stored: IMPORT decodes a `base64:` form first.
     pub fn legacy(kid: &str, alg: Alg, secret: &[u8], created_ms: i64) -> Result<Key> {
         if !alg.is_hmac() {
             return Err(Error::syntax(
@@ -166,20 +179,14 @@ impl Key {
         refuse_key_text_as_secret(secret)?;
         validate_kid(kid)?;
         let signer = Signer::Hmac(hmac::Key::new(alg.hmac(), secret));
-        let header = format!(r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#, alg.name(), kid);
-        Ok(Key {
-            kid: kid.to_string(),
+        Ok(Key::assemble(
+            kid,
             alg,
             created_ms,
-            activated_ms: None,
-            retired_ms: None,
-            drop_at_ms: None,
-            valid_until_ms: std::sync::atomic::AtomicI64::new(0),
-            material: secret.to_vec(),
+            secret.to_vec(),
             signer,
-            header_b64: URL_SAFE_NO_PAD.encode(header),
-            legacy: true,
-        })
+            true,
+        ))
     }
 
     /// A secret shorter than its hash output (only LEGACY keys can be).
