@@ -12,7 +12,12 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let nodes: Vec<Server> = (0..3)
+        Cluster::start_with_replicas(0)
+    }
+
+    /// 3 primaries, each with `replicas` replicas (the last nodes of `nodes`).
+    fn start_with_replicas(replicas: usize) -> Cluster {
+        let nodes: Vec<Server> = (0..3 * (1 + replicas))
             .map(|_| {
                 Server::start_with(
                     &[
@@ -20,6 +25,8 @@ impl Cluster {
                         "yes",
                         "--cluster-config-file",
                         "nodes.conf",
+                        "--cluster-node-timeout",
+                        "1000",
                     ],
                     &[],
                 )
@@ -27,6 +34,7 @@ impl Cluster {
             .collect();
         let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
         args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+        args.extend(["--cluster-replicas".into(), replicas.to_string()]);
         args.push("--cluster-yes".into());
         let out = Command::new("redis-cli")
             .args(&args)
@@ -61,6 +69,30 @@ impl Cluster {
                 format!("{list:?} {jwks}")
             })
             .collect()
+    }
+
+    /// Waits until every primary that answers has the same keys and JWKS.
+    fn wait_same_keyring_of_primaries(&self) -> String {
+        for _ in 0..200 {
+            let all: Vec<String> = self
+                .nodes
+                .iter()
+                .filter_map(|n| {
+                    let mut c = n.client();
+                    let role: Vec<Value> = cmd("ROLE").query(&mut c).ok()?;
+                    (format!("{:?}", role[0]).contains("master")).then(|| {
+                        let list: Value = cmd("JWT.KEY").arg("LIST").query(&mut c).unwrap();
+                        let jwks: String = cmd("JWT.JWKS").query(&mut c).unwrap();
+                        format!("{list:?} {jwks}")
+                    })
+                })
+                .collect();
+            if all.len() == 3 && all.iter().all(|k| *k == all[0]) {
+                return all[0].clone();
+            }
+            sleep_ms(50);
+        }
+        panic!("the primaries' keyrings did not converge");
     }
 
     /// Waits (at most 10 s) until every node has the same keys and JWKS.
@@ -340,4 +372,85 @@ fn resharding_a_users_slot_loses_nothing() {
         .query::<String>(&mut s)
         .unwrap_err();
     assert_eq!(e.code(), Some("MOVED"));
+}
+
+/// Failover of a user's primary, by CLUSTER FAILOVER on its replica and by a crash: no
+/// acknowledged session lost, no false INVALID/REVOKED/REUSED on the new primary (the
+/// keyring came with replication), and the new primary takes part in keyring changes.
+#[test]
+fn failover_keeps_sessions_and_the_keyring() {
+    let mut cluster = Cluster::start_with_replicas(1);
+    let owner_port = cluster.owner_and_other("fo").0.port;
+    let replica_of = |cluster: &Cluster, primary_port: u16| -> usize {
+        let mut p = cluster
+            .nodes
+            .iter()
+            .find(|n| n.port == primary_port)
+            .unwrap()
+            .client();
+        let id: String = cmd("CLUSTER").arg("MYID").query(&mut p).unwrap();
+        cluster
+            .nodes
+            .iter()
+            .position(|n| {
+                let info: String = cmd("CLUSTER").arg("NODES").query(&mut n.client()).unwrap();
+                info.lines()
+                    .any(|l| l.contains("myself") && l.contains(&format!("slave {id}")))
+            })
+            .expect("a replica of the owner")
+    };
+    let wait_owner_is = |cluster: &Cluster, port: u16| {
+        for _ in 0..200 {
+            if cluster.owner_and_other("fo").0.port == port {
+                return;
+            }
+            sleep_ms(50);
+        }
+        panic!("the slot did not move to {port}");
+    };
+    let mut o = cluster
+        .nodes
+        .iter()
+        .find(|n| n.port == owner_port)
+        .unwrap()
+        .client();
+    let (access, refresh): (String, String) = cmd("JWT.SIGN")
+        .arg(&["fo", "REFRESH", "SID", "laptop"][..])
+        .query(&mut o)
+        .unwrap();
+    let n: i64 = cmd("WAIT").arg(1).arg(5000).query(&mut o).unwrap();
+    assert_eq!(n, 1, "acknowledged by the replica");
+    // 1. A manual failover.
+    let r = replica_of(&cluster, owner_port);
+    let new_port = cluster.nodes[r].port;
+    let _: () = cmd("CLUSTER")
+        .arg("FAILOVER")
+        .query(&mut cluster.nodes[r].client())
+        .unwrap();
+    wait_owner_is(&cluster, new_port);
+    let mut p = cluster.nodes[r].client();
+    assert!(verify(&mut p, &access).is_ok());
+    let (access2, refresh2): (String, String) =
+        cmd("JWT.REFRESH").arg(&refresh).query(&mut p).unwrap();
+    assert!(verify(&mut p, &access2).is_ok());
+    // The promoted node takes part in keyring changes.
+    let kid: String = cmd("JWT.KEY").arg("ROTATE").query(&mut p).unwrap();
+    let converged = cluster.wait_same_keyring_of_primaries();
+    assert!(converged.contains(&kid));
+    let n: i64 = cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    assert_eq!(n, 1);
+    // 2. The new primary crashes: its replica (the old primary) takes over.
+    let old = cluster
+        .nodes
+        .iter()
+        .position(|n| n.port == owner_port)
+        .unwrap();
+    cluster.nodes[r].crash();
+    wait_owner_is(&cluster, owner_port);
+    let mut q = cluster.nodes[old].client();
+    assert!(
+        verify(&mut q, &access2).is_ok(),
+        "no false REVOKED after the crash"
+    );
+    let (_, _): (String, String) = cmd("JWT.REFRESH").arg(&refresh2).query(&mut q).unwrap();
 }

@@ -182,6 +182,11 @@ impl Server {
         (primary, replica)
     }
 
+    /// Kills the server process at once (a crashed node), keeping its folder.
+    pub fn crash(&mut self) {
+        self.kill();
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
