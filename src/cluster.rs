@@ -95,6 +95,24 @@ pub fn ensure_user_slot(ctx: &Context, index_key: &str) -> Result<()> {
     Ok(())
 }
 
+/// A token command found its session gone (REVOKED, or nothing to destroy). While the
+/// session's slot migrates, the session and its index may sit on different nodes for a
+/// moment (MIGRATE moves keys one by one), so "gone" may only mean "half moved": then
+/// the answer is TRYAGAIN, never a false REVOKED. Costs nothing on the usual paths: it
+/// runs only when a session was not found, and only in cluster mode.
+pub fn not_found(ctx: &Context, session_key: &str, otherwise: Error) -> Error {
+    if enabled(ctx) {
+        let slot = hash_slot(session_key.as_bytes());
+        if slot_is_moving(ctx, slot) {
+            return Error::new(
+                Code::TryAgain,
+                format!("slot {slot} is migrating: retry when it has moved"),
+            );
+        }
+    }
+    otherwise
+}
+
 /// Whether this node marks `slot` as migrating (`[slot->-id]`) or importing
 /// (`[slot-<-id]`) on its own line of CLUSTER NODES.
 fn slot_is_moving(ctx: &Context, slot: u16) -> bool {

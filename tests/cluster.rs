@@ -454,3 +454,256 @@ fn failover_keeps_sessions_and_the_keyring() {
     );
     let (_, _): (String, String) = cmd("JWT.REFRESH").arg(&refresh2).query(&mut q).unwrap();
 }
+
+/// A cluster client for the load test: follows MOVED, ASK and TRYAGAIN (and READONLY
+/// from a demoted primary) as cluster clients do, and reports anything else.
+struct Router {
+    conns: std::collections::HashMap<u16, Connection>,
+    /// Where requests start (any node); the next one is tried after a READONLY.
+    starts: Vec<u16>,
+    start: usize,
+}
+
+impl Router {
+    fn conn(&mut self, port: u16) -> &mut Connection {
+        self.conns.entry(port).or_insert_with(|| {
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap()
+        })
+    }
+
+    /// The reply, or the first error that is not a redirection to follow.
+    fn call(&mut self, args: &[&str]) -> Result<Value, String> {
+        let mut port = self.starts[self.start];
+        let mut asking = false;
+        let mut last = String::new();
+        // Long enough for a slot to move key by key (TRYAGAIN meanwhile).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let c = self.conn(port);
+            if asking {
+                let _: RedisResult<()> = cmd("ASKING").query(c);
+            }
+            let r: RedisResult<Value> = cmd(args[0]).arg(&args[1..]).query(c);
+            match r {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let code = e.code().unwrap_or("").to_string();
+                    let text = format!("{e:?}");
+                    last = format!("{port}: {text}");
+                    let target = || {
+                        text.split_whitespace().find_map(|w| {
+                            w.rsplit_once(':').and_then(|(_, p)| {
+                                p.trim_matches(|c: char| !c.is_ascii_digit())
+                                    .parse::<u16>()
+                                    .ok()
+                            })
+                        })
+                    };
+                    match code.as_str() {
+                        "MOVED" => {
+                            port = target().ok_or(text.clone())?;
+                            asking = false;
+                            sleep_ms(1);
+                        }
+                        "ASK" => {
+                            port = target().ok_or(text.clone())?;
+                            asking = true;
+                        }
+                        "TRYAGAIN" | "CLUSTERDOWN" => {
+                            asking = false;
+                            sleep_ms(10);
+                        }
+                        // A primary demoted by the failover: Redis answers READONLY to
+                        // writes before any module code runs; start over from the
+                        // slot map, as cluster clients do after a failover.
+                        "READONLY" => {
+                            asking = false;
+                            self.start = (self.start + 1) % self.starts.len();
+                            port = self.starts[self.start];
+                            sleep_ms(10);
+                        }
+                        _ => return Err(text),
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "{args:?}: still redirected after 30 s, last {last}"
+        ))
+    }
+}
+
+/// Logins, verifications and refreshes keep running while the users' slot moves key by
+/// key to another primary and that primary then fails over to its replica: the client
+/// only ever sees MOVED/ASK/TRYAGAIN (which it follows), never a false INVALID,
+/// REVOKED or REUSED, and no acknowledged session is lost.
+#[test]
+fn resharding_and_failover_under_load() {
+    let cluster = Cluster::start_with_replicas(1);
+    let slot = jwt_core::session::hash_slot(b"hot");
+    let subs: Vec<String> = (0..20_000)
+        .map(|i| format!("user{i}"))
+        .filter(|s| jwt_core::session::hash_slot(s.as_bytes()) == slot)
+        .take(4)
+        .chain(["hot".to_string()])
+        .collect();
+    let source_port = cluster.owner_and_other("hot").0.port;
+    let primaries: Vec<u16> = cluster
+        .nodes
+        .iter()
+        .filter(|n| {
+            let role: Vec<Value> = cmd("ROLE").query(&mut n.client()).unwrap();
+            format!("{:?}", role[0]).contains("master")
+        })
+        .map(|n| n.port)
+        .collect();
+    let target_port = *primaries.iter().find(|p| **p != source_port).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let starts: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let mut r = Router {
+                conns: Default::default(),
+                starts: starts.clone(),
+                start: 0,
+            };
+            let mut live: Vec<(String, String)> = Vec::new(); // (access, refresh) per session
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || rounds < 20 {
+                let sub = &subs[rounds % subs.len()];
+                let pair = r.call(&["JWT.SIGN", sub, "REFRESH"])?;
+                let (a, rt): (String, String) = redis::from_redis_value(&pair).unwrap();
+                r.call(&["JWT.VERIFY", &a])?;
+                let pair = r.call(&["JWT.REFRESH", &rt])?;
+                let (a2, rt2): (String, String) = redis::from_redis_value(&pair).unwrap();
+                r.call(&["JWT.VERIFY", &a2])?;
+                live.push((a2, rt2));
+                // Earlier sessions keep working too.
+                let (old_a, _) = &live[rounds / 2];
+                r.call(&["JWT.VERIFY", old_a])?;
+                rounds += 1;
+            }
+            // Nothing acknowledged was lost.
+            for (a, rt) in &live {
+                r.call(&["JWT.VERIFY", a])?;
+                r.call(&["JWT.REFRESH", rt])?;
+            }
+            Ok::<usize, String>(rounds)
+        });
+        sleep_ms(300);
+        // Move the slot, one key at a time.
+        let mut s = redis::Client::open(format!("redis://127.0.0.1:{source_port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let mut t = redis::Client::open(format!("redis://127.0.0.1:{target_port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let id = |c: &mut Connection| -> String { cmd("CLUSTER").arg("MYID").query(c).unwrap() };
+        let (source_id, target_id) = (id(&mut s), id(&mut t));
+        let slot_s = slot.to_string();
+        let _: () = cmd("CLUSTER")
+            .arg(&["SETSLOT", &slot_s, "IMPORTING", &source_id][..])
+            .query(&mut t)
+            .unwrap();
+        let _: () = cmd("CLUSTER")
+            .arg(&["SETSLOT", &slot_s, "MIGRATING", &target_id][..])
+            .query(&mut s)
+            .unwrap();
+        // The users' indexes first, then a pause with load running: a session and its
+        // index on different nodes, the moment a token command must not call REVOKED.
+        let migrate = |s: &mut Connection, key: &str| {
+            let _: () = cmd("MIGRATE")
+                .arg(&["127.0.0.1", &target_port.to_string(), key, "0", "5000"][..])
+                .query(s)
+                .unwrap();
+        };
+        let all: Vec<String> = cmd("CLUSTER")
+            .arg(&["GETKEYSINSLOT", &slot_s, "100000"][..])
+            .query(&mut s)
+            .unwrap();
+        for key in all.iter().filter(|k| k.ends_with('}')) {
+            migrate(&mut s, key);
+        }
+        sleep_ms(400);
+        loop {
+            let keys: Vec<String> = cmd("CLUSTER")
+                .arg(&["GETKEYSINSLOT", &slot_s, "1"][..])
+                .query(&mut s)
+                .unwrap();
+            if keys.is_empty() {
+                break;
+            }
+            migrate(&mut s, &keys[0]);
+            sleep_ms(5);
+        }
+        // As redis-cli --cluster reshard does: the target first, then the source, then
+        // the other primaries; then wait until every node agrees.
+        let mut order: Vec<u16> = vec![target_port, source_port];
+        order.extend(
+            primaries
+                .iter()
+                .filter(|p| **p != target_port && **p != source_port),
+        );
+        for port in order {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let _: () = cmd("CLUSTER")
+                .arg(&["SETSLOT", &slot_s, "NODE", &target_id][..])
+                .query(&mut c)
+                .unwrap();
+        }
+        let owner_everywhere = |port: u16| {
+            for _ in 0..200 {
+                let agree = cluster.nodes.iter().all(|n| {
+                    let slots: Vec<Vec<Value>> =
+                        cmd("CLUSTER").arg("SLOTS").query(&mut n.client()).unwrap();
+                    slots.iter().any(|r| {
+                        let (a, b): (i64, i64) = (
+                            redis::from_redis_value(&r[0]).unwrap(),
+                            redis::from_redis_value(&r[1]).unwrap(),
+                        );
+                        let node: Vec<Value> = redis::from_redis_value(&r[2]).unwrap();
+                        (a..=b).contains(&(slot as i64))
+                            && redis::from_redis_value::<u16>(&node[1]).unwrap() == port
+                    })
+                });
+                if agree {
+                    return;
+                }
+                sleep_ms(50);
+            }
+            panic!("the nodes do not agree that {port} owns slot {slot}");
+        };
+        owner_everywhere(target_port);
+        sleep_ms(300);
+        // Fail the new owner over to its replica.
+        let replica = cluster
+            .nodes
+            .iter()
+            .find(|n| {
+                let info: String = cmd("CLUSTER").arg("NODES").query(&mut n.client()).unwrap();
+                info.lines()
+                    .any(|l| l.contains("myself") && l.contains(&format!("slave {target_id}")))
+            })
+            .unwrap();
+        let _: () = cmd("CLUSTER")
+            .arg("FAILOVER")
+            .query(&mut replica.client())
+            .unwrap();
+        owner_everywhere(replica.port);
+        sleep_ms(500);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rounds = load
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a false answer under load: {e}"));
+        assert!(rounds >= 20, "{rounds}");
+    });
+}

@@ -91,7 +91,8 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             if e.code == Code::Reused {
                 stats::REUSE_DETECTIONS.incr();
             }
-        })?;
+        })
+        .map_err(|e| super::token::gone(ctx, &s, e))?;
     let rotation = &plan.rotation;
     let next = RefreshToken {
         generation: rotation.generation,

@@ -56,7 +56,7 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         Some(session) => {
             check_session_keys(ctx, session, Access::Read)?;
             if !live(&store, &v, session, now) {
-                return Err(Error::revoked());
+                return Err(gone(ctx, session, Error::revoked()));
             }
             if withdata {
                 store.data(session)
@@ -109,7 +109,8 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
     let cutoff = keyring_state::sessions_cutoff_ms();
-    let touched = lifecycle::touch(&store, s, &v.token_session, now, cutoff, ttl)?;
+    let touched = lifecycle::touch(&store, s, &v.token_session, now, cutoff, ttl)
+        .map_err(|e| gone(ctx, s, e))?;
     if let (Touched::Moved(expiry), None) = (touched, v.exp) {
         // This token lives as long as its session: so must the key that signed it.
         keyring_state::keep_key_for(ctx, &v.kid, expiry)?;
@@ -138,13 +139,17 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
     let cutoff = keyring_state::sessions_cutoff_ms();
-    ended(lifecycle::destroy(
-        &store,
-        s,
-        &v.token_session,
-        now,
-        cutoff,
-    )?)
+    let removed = lifecycle::destroy(&store, s, &v.token_session, now, cutoff)?;
+    ended(ctx, s, removed)
+}
+
+/// A REVOKED answer, unless the session's slot is migrating (cluster::not_found).
+pub(super) fn gone(ctx: &Context, s: &SessionRef, e: Error) -> Error {
+    if e.code == jwt_core::error::Code::Revoked {
+        cluster::not_found(ctx, s.key(), e)
+    } else {
+        e
+    }
 }
 
 /// Token commands name no key, so ACL key patterns cannot judge them: the module
@@ -161,11 +166,16 @@ pub(super) fn check_session_keys(ctx: &Context, s: &SessionRef, access: Access) 
     )
 }
 
-fn ended(removed: bool) -> Result<RedisValue> {
-    if removed {
-        stats::DESTROYS.incr();
+fn ended(ctx: &Context, s: &SessionRef, removed: bool) -> Result<RedisValue> {
+    if !removed {
+        // Nothing to end here: unless the slot is half moved (then TRYAGAIN).
+        return match cluster::not_found(ctx, s.key(), Error::revoked()) {
+            e if e.code == jwt_core::error::Code::TryAgain => Err(e),
+            _ => Ok(RedisValue::Integer(0)),
+        };
     }
-    Ok(RedisValue::Integer(removed as i64))
+    stats::DESTROYS.incr();
+    Ok(RedisValue::Integer(1))
 }
 
 /// Logout with a refresh token: any genuine one of the session's incarnation (its MAC
@@ -175,5 +185,9 @@ fn destroy_by_refresh_token(ctx: &Context, presented: &[u8]) -> Result<RedisValu
     let ring = keyring_state::read();
     let (token, s) = super::refresh::open_refresh_token(ctx, presented, &ring)?;
     check_session_keys(ctx, &s, Access::Write)?;
-    ended(lifecycle::destroy_by_refresh(&Store::new(ctx), &s, &token)?)
+    ended(
+        ctx,
+        &s,
+        lifecycle::destroy_by_refresh(&Store::new(ctx), &s, &token)?,
+    )
 }

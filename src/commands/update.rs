@@ -101,7 +101,9 @@ fn finish(
     check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
     let cutoff = keyring_state::sessions_cutoff_ms();
-    let state = store.state(s).ok_or_else(Error::revoked)?;
+    let state = store
+        .state(s)
+        .ok_or_else(|| super::token::gone(ctx, s, Error::revoked()))?;
     let stored = state.stored;
     let allowed = match &proof {
         Proof::Access(t) => session::admits(&stored, t, now, cutoff),
@@ -122,7 +124,7 @@ fn finish(
         }
     };
     if !allowed {
-        return Err(Error::revoked());
+        return Err(super::token::gone(ctx, s, Error::revoked()));
     }
     let details = store.details(s).unwrap_or_default();
     let data = match (o.data, &o.merge) {
