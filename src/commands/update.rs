@@ -75,19 +75,17 @@ pub fn update(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let token = args.next_bytes("token")?;
     let o = parse_options(&mut args)?;
     let now = now_ms()?;
-    // One keyring snapshot: the refresh MAC, then the new access token.
-    let ring = keyring_state::read();
+    // Route, then authenticate with whichever token the client holds. The keyring is
+    // read for that, and again (one snapshot) when a new access token is issued.
     let (s, proof) = if refresh::looks_like_refresh_token(token) {
-        let (rt, s) = open_refresh_token(ctx, token, &ring)?;
+        let (rt, s) = open_refresh_token(ctx, token, &keyring_state::read())?;
         (s, Proof::Refresh(rt))
     } else {
         cluster::route_token(ctx, token, unverified_session_key)?;
-        drop(ring);
         let v = authenticate(token, now, Some(&Expect::default()))?;
-        let s = v.session.clone().ok_or_else(no_session)?;
-        return finish(ctx, &s, Proof::Access(v.token_session), o, now);
+        let s = v.session.ok_or_else(no_session)?;
+        (s, Proof::Access(v.token_session))
     };
-    drop(ring);
     finish(ctx, &s, proof, o, now)
 }
 
