@@ -405,6 +405,19 @@ mod tests {
                 .unwrap_or_else(|| panic!("docs/commands.md has no '### {title}'"));
             let section = &doc[at + heading.len()..];
             let section = &section[..section.find("\n### ").unwrap_or(section.len())];
+            // The facts line under the syntax: flags, ACL categories, complexity, since.
+            let acl: Vec<String> = cmd.acl.split(' ').map(|c| format!("@{c}")).collect();
+            let facts = format!(
+                "**Flags** {} · **ACL** @jwt {} · **Complexity** {} · **Since** {}",
+                cmd.flags,
+                acl.join(" "),
+                cmd.complexity,
+                cmd.since
+            );
+            assert!(
+                section.contains(&facts),
+                "docs/commands.md, {title}: the facts line should read: {facts}"
+            );
             let mut tokens = Vec::new();
             collect_tokens(cmd.args, &mut tokens);
             for t in tokens {
