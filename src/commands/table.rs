@@ -418,6 +418,12 @@ mod tests {
                 section.contains(&facts),
                 "docs/commands.md, {title}: the facts line should read: {facts}"
             );
+            for part in ["**Reply** ", "**Errors** "] {
+                assert!(
+                    section.contains(part),
+                    "docs/commands.md, {title}: no {part}line"
+                );
+            }
             let mut tokens = Vec::new();
             collect_tokens(cmd.args, &mut tokens);
             for t in tokens {
