@@ -207,3 +207,56 @@ fn payload_kid(token: &str) -> String {
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     v["kid"].as_str().unwrap_or_default().to_string()
 }
+
+/// The edges of docs/commands.md's arguments tables: the largest value accepted, the
+/// next one refused with ERR and nothing written.
+#[test]
+fn argument_ranges_of_the_reference_hold() {
+    let s = Server::start();
+    let mut c = s.client();
+    let meta = |n: usize| format!("\"{}\"", "x".repeat(n - 2)); // JSON of n bytes
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            vec!["u1".into(), "LIMIT".into(), "1000000".into()],
+            vec!["u1".into(), "LIMIT".into(), "1000001".into()],
+        ),
+        (
+            vec!["u2".into(), "META".into(), meta(512)],
+            vec!["u2".into(), "META".into(), meta(513)],
+        ),
+        (
+            vec!["u3".into(), "SID".into(), "s".repeat(128)],
+            vec!["u3".into(), "SID".into(), "t".repeat(129)],
+        ),
+        (vec!["v".repeat(512)], vec!["w".repeat(513)]),
+        (
+            vec!["u4".into(), "TTL".into(), "1000y".into()],
+            vec!["u4".into(), "TTL".into(), "0".into()],
+        ),
+        (
+            vec!["u5".into(), "STATELESS".into(), "AUD".into(), "a".into()],
+            vec!["u5".into(), "STATELESS".into(), "META".into(), "{}".into()],
+        ),
+    ];
+    for (ok, refused) in cases {
+        let r: RedisResult<Value> = cmd("JWT.SIGN").arg(&ok).query(&mut c);
+        assert!(r.is_ok(), "JWT.SIGN {ok:?}: {r:?}");
+        let before = dbsize(&mut c);
+        let r: RedisResult<Value> = cmd("JWT.SIGN").arg(&refused).query(&mut c);
+        assert_eq!(code(r), "ERR", "JWT.SIGN {refused:?}");
+        assert_eq!(dbsize(&mut c), before, "JWT.SIGN {refused:?} wrote");
+    }
+    let mut key = |args: &[&str]| -> RedisResult<Value> { cmd("JWT.KEY").arg(args).query(&mut c) };
+    assert!(key(&["GENERATE", "es384", "KID", &"k".repeat(64)]).is_ok());
+    assert_eq!(
+        code(key(&["GENERATE", "hs256", "KID", &"k".repeat(65)])),
+        "ERR"
+    );
+    assert!(key(&["IMPORT", "h32", "HS256", &"s".repeat(32)]).is_ok());
+    assert_eq!(
+        code(key(&["IMPORT", "h31", "HS256", &"s".repeat(31)])),
+        "ERR"
+    );
+    assert!(key(&["IMPORT", "old", "hs256", "shhhhhh", "LEGACY"]).is_ok());
+    assert_eq!(code(key(&["IMPORT", "old2", "hs256", "", "LEGACY"])), "ERR");
+}

@@ -88,7 +88,10 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
                     .ok()
                     .filter(|n| (0..=config::MAX_SESSIONS_RANGE.1).contains(n));
                 let n = n.ok_or_else(|| {
-                    Error::syntax("LIMIT must be an integer from 0 (unlimited) up")
+                    Error::syntax(format!(
+                        "LIMIT must be an integer from 0 (unlimited) to {}",
+                        config::MAX_SESSIONS_RANGE.1
+                    ))
                 })?;
                 set_once(&mut o.limit, n, "LIMIT")?
             }

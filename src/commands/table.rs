@@ -418,29 +418,39 @@ mod tests {
                 section.contains(&facts),
                 "docs/commands.md, {title}: the facts line should read: {facts}"
             );
-            for part in ["**Reply** ", "**Errors** "] {
+            for part in ["**Reply** ", "**Errors** ", "**Arguments**"] {
                 assert!(
                     section.contains(part),
                     "docs/commands.md, {title}: no {part}line"
                 );
             }
-            let mut tokens = Vec::new();
-            collect_tokens(cmd.args, &mut tokens);
-            for t in tokens {
+            // The arguments table has a row for every argument: `TOKEN` for an option,
+            // `<name>` for a positional one.
+            let rows = section.to_lowercase();
+            let mut names = Vec::new();
+            collect_args(cmd.args, &mut names);
+            for name in names {
+                let row = format!("\n| `{}` |", name.to_lowercase());
                 assert!(
-                    section.contains(t),
-                    "docs/commands.md, {title}: option {t} is not documented"
+                    rows.contains(&row),
+                    "docs/commands.md, {title}: no arguments-table row for {name}"
                 );
+            }
+            if cmd.args.is_empty() {
+                assert!(section.contains("**Arguments** none."), "{title}");
             }
         }
     }
 
-    fn collect_tokens(args: &'static [Arg], out: &mut Vec<&'static str>) {
+    /// Each argument as its table row names it: the token of an option, else `<name>`.
+    fn collect_args(args: &'static [Arg], out: &mut Vec<String>) {
         for a in args {
-            if let Some(t) = a.token {
-                out.push(t);
+            match (a.token, a.kind) {
+                (Some(t), _) => out.push(t.to_string()),
+                (None, ArgKind::OneOf) => {}
+                (None, _) => out.push(format!("<{}>", a.name)),
             }
-            collect_tokens(a.sub, out);
+            collect_args(a.sub, out);
         }
     }
 
