@@ -94,10 +94,13 @@ fn version_and_gauges() {
     assert!(text.contains(&format!("int({number})")), "{text}");
     assert_eq!(info_field(&mut c, "version"), v);
     let t = sign(&mut c, &["alice"]);
+    // A token enters the verify cache on its second miss; the third VERIFY hits.
+    let _ = verify(&mut c, &t);
+    assert_eq!(info_field(&mut c, "verify_cache_entries"), "0");
     let _ = verify(&mut c, &t);
     let _ = verify(&mut c, &t);
     assert_eq!(info_field(&mut c, "verify_cache_entries"), "1");
-    assert_eq!(info_field(&mut c, "verify_cache_misses"), "1");
+    assert_eq!(info_field(&mut c, "verify_cache_misses"), "2");
     assert_eq!(info_field(&mut c, "verify_cache_hits"), "1");
     assert_eq!(info_field(&mut c, "keys_active"), "1");
     let _: () = cmd("JWT.KEY")

@@ -459,12 +459,16 @@ fn the_verify_cache_never_skips_a_check_that_can_change() {
     assert_eq!(code(verify(&mut c, &t)), "EXPIRED");
     // Revocation is re-checked on a hit.
     let t2 = sign(&mut c, &["alice"]);
-    assert!(verify(&mut c, &t2).is_ok());
+    for _ in 0..3 {
+        assert!(verify(&mut c, &t2).is_ok(), "cached from its second VERIFY");
+    }
     let _: i64 = cmd("JWT.REVOKE").arg("alice").query(&mut c).unwrap();
     assert_eq!(code(verify(&mut c, &t2)), "REVOKED");
     // A keyring replaced wholesale (as by a full sync) voids cached signatures.
     let t3 = sign(&mut c, &["bob"]);
-    assert!(verify(&mut c, &t3).is_ok());
+    for _ in 0..3 {
+        assert!(verify(&mut c, &t3).is_ok());
+    }
     let other = Server::start();
     let mut o = other.client();
     let _ = sign(&mut o, &["x"]);

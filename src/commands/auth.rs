@@ -130,14 +130,13 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         (ClaimChecks::of(&claims), session)
     };
     with_cache(|cache| {
-        let verdict = Verdict {
+        cache.put(token, generation, || Verdict {
             kid: kid.clone(),
             key_drop_at_ms,
             payload: payload.clone(),
             checks: checks.clone(),
             session: session.clone(),
-        };
-        cache.put(token, generation, verdict)
+        })
     });
     check_claims(&checks, now, expect)?;
     Ok(Verified {

@@ -10,6 +10,12 @@
 //! Direct-mapped: a seeded hash of the token's tail (random seed per process) picks
 //! one slot; a new token replaces the slot's old one. The stored token
 //! is compared in full, in constant time, so timing cannot reveal a cached token.
+//!
+//! Admitted on second sight: a token enters the cache the second time it misses in its
+//! slot (each slot remembers a fingerprint of the last token that missed there). With
+//! many users most tokens are seen once per cache lifetime: caching them would only
+//! copy the token and evict a useful entry. A session's token pays one extra
+//! verification; from its third request on, it hits.
 
 use crate::claims::ClaimChecks;
 use std::collections::hash_map::RandomState;
@@ -51,6 +57,8 @@ struct CachedToken<S> {
 
 pub struct VerifyCache<S> {
     slots: Vec<Option<CachedToken<S>>>,
+    /// Per slot, the fingerprint of the last token that missed there (0: none).
+    seen: Vec<u64>,
     seed: u64,
 }
 
@@ -82,6 +90,7 @@ impl<S> VerifyCache<S> {
         // A random seed per cache, from the standard library's per-process random keys.
         VerifyCache {
             slots,
+            seen: vec![0; size],
             seed: RandomState::new().hash_one(size),
         }
     }
@@ -110,14 +119,22 @@ impl<S> VerifyCache<S> {
             .then_some(&entry.verdict)
     }
 
-    pub fn put(&mut self, token: &[u8], generation: u64, verdict: Verdict<S>) {
-        if let Some(i) = self.slot(token) {
-            self.slots[i] = Some(CachedToken {
-                token: token.into(),
-                generation,
-                verdict,
-            });
+    /// Caches the verdict of a token that missed, if this is its second miss in its slot
+    /// (see the module comment); `verdict` is only called then.
+    pub fn put(&mut self, token: &[u8], generation: u64, verdict: impl FnOnce() -> Verdict<S>) {
+        let Some(i) = self.slot(token) else { return };
+        // The whole token, with another seed than the slot's: two tokens sharing a
+        // slot differ here. A fingerprint collision only admits a token early.
+        let fingerprint = mix(!self.seed, token) | 1;
+        if self.seen[i] != fingerprint {
+            self.seen[i] = fingerprint;
+            return;
         }
+        self.slots[i] = Some(CachedToken {
+            token: token.into(),
+            generation,
+            verdict: verdict(),
+        });
     }
 }
 
@@ -139,7 +156,9 @@ mod tests {
     fn hits_misses_and_generations() {
         let mut c: VerifyCache<()> = VerifyCache::new(64);
         assert!(c.get(b"tok", 1, 0).is_none());
-        c.put(b"tok", 1, verdict(None));
+        c.put(b"tok", 1, || verdict(None));
+        assert!(c.get(b"tok", 1, 0).is_none(), "admitted on second sight");
+        c.put(b"tok", 1, || verdict(None));
         assert_eq!(&*c.get(b"tok", 1, 0).unwrap().payload, b"{}");
         assert!(
             c.get(b"tok", 2, 0).is_none(),
@@ -147,12 +166,29 @@ mod tests {
         );
         assert!(c.get(b"tok2", 1, 0).is_none());
         assert!(c.get(b"to", 1, 0).is_none());
-        c.put(b"old", 1, verdict(Some(100)));
+        c.put(b"old", 1, || verdict(Some(100)));
+        c.put(b"old", 1, || verdict(Some(100)));
         assert!(c.get(b"old", 1, 99).is_some());
         assert!(c.get(b"old", 1, 100).is_none(), "its key has been dropped");
         let mut off: VerifyCache<()> = VerifyCache::new(0);
-        off.put(b"tok", 1, verdict(None));
+        off.put(b"tok", 1, || verdict(None));
+        off.put(b"tok", 1, || verdict(None));
         assert!(off.get(b"tok", 1, 0).is_none());
+    }
+
+    #[test]
+    fn a_token_seen_once_is_not_admitted_nor_evicts() {
+        let mut c: VerifyCache<()> = VerifyCache::new(1);
+        c.put(b"a", 1, || verdict(None));
+        c.put(b"a", 1, || verdict(None));
+        assert!(c.get(b"a", 1, 0).is_some());
+        // One-off tokens through the same slot: the cached one stays.
+        c.put(b"b", 1, || panic!("not built for a first sight"));
+        c.put(b"c", 1, || verdict(None));
+        assert!(c.get(b"a", 1, 0).is_some());
+        // A second miss in a row admits (replacing the slot's entry).
+        c.put(b"c", 1, || verdict(None));
+        assert!(c.get(b"c", 1, 0).is_some() && c.get(b"a", 1, 0).is_none());
     }
 
     #[test]
