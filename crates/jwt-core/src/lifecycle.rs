@@ -306,6 +306,10 @@ mod tests {
     use std::cell::Cell;
 
     const HOUR: i64 = 3_600_000;
+    const NO_LIMIT: Limit = Limit {
+        max: 0,
+        deny: false,
+    };
 
     fn addr(sid: &str) -> SessionAddr {
         SessionAddr::new("jwt:", "alice", sid)
@@ -382,10 +386,7 @@ mod tests {
     #[test]
     fn sessions_that_lost_their_index_entry_do_not_count_and_are_not_revived() {
         let store = MemoryStore::at(1_000);
-        let unlimited = Limit {
-            max: 0,
-            deny: false,
-        };
+        let unlimited = NO_LIMIT;
         sign(&store, "a", 1_000, unlimited).unwrap();
         let s = addr("a");
         assert!(is_live(&store, &s, &token(1_000), 1_500, 0));
@@ -409,16 +410,7 @@ mod tests {
     #[test]
     fn a_persisted_session_ends_with_its_index_entry() {
         let store = MemoryStore::at(1_000);
-        sign(
-            &store,
-            "a",
-            1_000,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        sign(&store, "a", 1_000, NO_LIMIT).unwrap();
         store.persist("jwt:{alice}:a");
         assert!(is_live(
             &store,
@@ -438,17 +430,7 @@ mod tests {
     fn touch_writes_once_per_granularity_and_never_past_maxage() {
         let store = MemoryStore::at(10_000);
         let s = addr("a");
-        let plan = plan_open(
-            &store,
-            &s,
-            10_000,
-            0,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        let plan = plan_open(&store, &s, 10_000, 0, NO_LIMIT).unwrap();
         let new = NewSession {
             max_deadline_ms: Some(10_000 + 2 * HOUR),
             ..new_session(10_000, HOUR)
@@ -485,10 +467,7 @@ mod tests {
     #[test]
     fn index_entries_of_ended_sessions_are_trimmed_by_the_next_login() {
         let store = MemoryStore::at(0);
-        let unlimited = Limit {
-            max: 0,
-            deny: false,
-        };
+        let unlimited = NO_LIMIT;
         for i in 0..50 {
             let s = addr(&format!("s{i}"));
             let plan = plan_open(&store, &s, i * 10, 0, unlimited).unwrap();
@@ -503,17 +482,7 @@ mod tests {
         let rng = Counter(Cell::new(1));
         let s = addr("a");
         let first = RefreshToken::new(0, 1, None, "alice", "a", &rng).unwrap();
-        let plan = plan_open(
-            &store,
-            &s,
-            0,
-            0,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        let plan = plan_open(&store, &s, 0, 0, NO_LIMIT).unwrap();
         let new = NewSession {
             access_ms: Some(900_000),
             refresh: Some(RefreshInit { hash: first.hash() }),
@@ -541,17 +510,7 @@ mod tests {
         let rng = Counter(Cell::new(7));
         let s = addr("phone");
         let old = RefreshToken::new(0, 1, Some(11), "alice", "phone", &rng).unwrap();
-        let plan = plan_open(
-            &store,
-            &s,
-            0,
-            0,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        let plan = plan_open(&store, &s, 0, 0, NO_LIMIT).unwrap();
         let now_token = RefreshToken::new(0, 1, Some(12), "alice", "phone", &rng).unwrap();
         let new = NewSession {
             incarnation: Some(12),
@@ -574,16 +533,7 @@ mod tests {
     #[test]
     fn touch_and_refresh_record_last_seen() {
         let store = MemoryStore::at(1_000);
-        sign(
-            &store,
-            "a",
-            1_000,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        sign(&store, "a", 1_000, NO_LIMIT).unwrap();
         let seen = |store: &MemoryStore| {
             store.sessions("jwt:{alice}", false, 1_000, 0).unwrap()[0].last_seen_ms
         };
@@ -615,16 +565,7 @@ mod tests {
     #[test]
     fn supersede_ends_older_tokens_but_not_the_session() {
         let store = MemoryStore::at(1_000);
-        sign(
-            &store,
-            "a",
-            1_000,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        sign(&store, "a", 1_000, NO_LIMIT).unwrap();
         let old = token(1_000);
         let change = SessionChange {
             created: Some(crate::session::Created {
@@ -650,16 +591,7 @@ mod tests {
     fn revoke_all_but_one_and_foreign_records() {
         let store = MemoryStore::at(0);
         for sid in ["a", "b", "c"] {
-            sign(
-                &store,
-                sid,
-                0,
-                Limit {
-                    max: 0,
-                    deny: false,
-                },
-            )
-            .unwrap();
+            sign(&store, sid, 0, NO_LIMIT).unwrap();
         }
         assert_eq!(
             revoke(&store, "jwt:{alice}", Targets::AllExcept("b".into())).unwrap(),
@@ -679,28 +611,9 @@ mod tests {
     #[test]
     fn the_cutoff_ends_earlier_sessions_and_new_ones_start_after_it() {
         let store = MemoryStore::at(0);
-        sign(
-            &store,
-            "a",
-            100,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        sign(&store, "a", 100, NO_LIMIT).unwrap();
         assert!(!is_live(&store, &addr("a"), &token(100), 200, 150));
-        let plan = plan_open(
-            &store,
-            &addr("b"),
-            120,
-            150,
-            Limit {
-                max: 0,
-                deny: false,
-            },
-        )
-        .unwrap();
+        let plan = plan_open(&store, &addr("b"), 120, 150, NO_LIMIT).unwrap();
         assert_eq!(plan.created_ms, 150);
         assert_eq!(
             store
