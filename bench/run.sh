@@ -34,6 +34,9 @@ VERIFY16=$(rps 16 JWT.VERIFY "$TOKEN")
 VERIFY1=$(rps 1 JWT.VERIFY "$TOKEN")
 TOUCH16=$(rps 16 JWT.TOUCH "$TOKEN")
 SIGN16=$(rps 16 JWT.SIGN user:__rand_int__ TTL 1h)
+SIGNR16=$(rps 16 JWT.SIGN user:__rand_int__ TTL 1h REFRESH)
+SET1=$(rps 1 SET key:__rand_int__ xxx)
+SIGN1=$(rps 1 JWT.SIGN user:__rand_int__ TTL 1h)
 
 # Memory per session (no DATA) against a plain SET of the same key names, with one
 # session per user (each also pays for its index key) and ten per user.
@@ -71,6 +74,8 @@ row "JWT.VERIFY -P 16" "$VERIFY16" "GET -P 16" "$GET16" ">= 0.50"
 row "JWT.VERIFY -P 1" "$VERIFY1" "GET -P 1" "$GET1" ">= 0.85"
 row "JWT.TOUCH -P 16" "$TOUCH16" "GET -P 16" "$GET16" ">= 0.40"
 row "JWT.SIGN -P 16" "$SIGN16" "SET -P 16" "$SET16" ">= 0.30"
+row "JWT.SIGN REFRESH -P 16" "$SIGNR16" "SET -P 16" "$SET16" "-"
+row "JWT.SIGN -P 1" "$SIGN1" "SET -P 1" "$SET1" "-"
 
 # The verify cache's miss path: 100,000 distinct live tokens of distinct users, every
 # request a different one (what a server with many users mostly sees). redis-benchmark
@@ -105,8 +110,70 @@ read -r LVH16 LVH16_HITS <<<"$(lg_run verify-repeat 16)"
 read -r LTM16 LTM16_HITS <<<"$(lg_run touch 16)"
 read -r LGET1 _ <<<"$(lg_run get 1)"
 read -r LVM1 LVM1_HITS <<<"$(lg_run verify 1)"
+# Single-use tokens: each REFRESH rotates its token, each DESTROY ends its session.
+redis-cli -p "$PORT" FLUSHALL >/dev/null
+"$LG" "$PORT" setup-refresh "$LG_N" 1 1 1 >"$TOKENS"
+read -r LRF16 _ <<<"$(lg_run refresh 16)"
+read -r LDS16 _ <<<"$(lg_run destroy 16)"
 echo "distinct tokens: $LG_N sessions of distinct users, 50 connections, $LG_SECONDS s per run (bench/loadgen)"
 lg_row "JWT.VERIFY miss -P 16" "$LVM16" "$LVM16_HITS" "$LGET16" ">= 0.45"
 lg_row "JWT.VERIFY hit -P 16" "$LVH16" "$LVH16_HITS" "$LGET16" ">= 0.60"
 lg_row "JWT.TOUCH miss -P 16" "$LTM16" "$LTM16_HITS" "$LGET16" ">= 0.40"
 lg_row "JWT.VERIFY miss -P 1" "$LVM1" "$LVM1_HITS" "$LGET1" ">= 0.85"
+lg_row "JWT.REFRESH -P 16" "$LRF16" "-" "$LGET16" "-"
+lg_row "JWT.DESTROY -P 16" "$LDS16" "-" "$LGET16" "-"
+
+# The expensive algorithms, with the default worker threads and with none (everything
+# on the main thread): SIGN of distinct users and VERIFY of distinct tokens with the
+# verify cache off (every VERIFY checks its signature), 50 connections, -P 16.
+ALGS=${BENCH_ALGS:-ES256 EdDSA RS256}
+ALG_N=${BENCH_ALG_TOKENS:-20000}
+THREADS=$(redis-cli -p "$PORT" CONFIG GET jwt.crypto-threads | tail -1)
+activate() { # activate <alg>: a fresh key of <alg> signs from now on
+    local kid
+    if [ "$1" = RS256 ]; then
+        kid=rsa-$RANDOM
+        redis-cli -p "$PORT" JWT.KEY IMPORT "$kid" RS256 "$(cat tests/fixtures/rsa2048.pem)" >/dev/null
+    else
+        kid=$(redis-cli -p "$PORT" JWT.KEY GENERATE "$1")
+    fi
+    redis-cli -p "$PORT" JWT.KEY ACTIVATE "$kid" >/dev/null
+}
+threads() { redis-cli -p "$PORT" CONFIG SET jwt.crypto-threads "$1" >/dev/null; }
+redis-cli -p "$PORT" CONFIG SET jwt.verify-cache 0 >/dev/null
+echo "expensive algorithms: ops/s with jwt.crypto-threads $THREADS and 0 (inline), verify cache off, $(nproc) cores"
+for alg in $ALGS; do
+    redis-cli -p "$PORT" FLUSHALL >/dev/null
+    activate "$alg"
+    "$LG" "$PORT" setup-sessions "$ALG_N" 1 1 1 >"$TOKENS"
+    threads "$THREADS"
+    read -r SW _ <<<"$(lg_run sign 16)"
+    read -r VW _ <<<"$(lg_run verify 16)"
+    threads 0
+    read -r S0 _ <<<"$(lg_run sign 16)"
+    read -r V0 _ <<<"$(lg_run verify 16)"
+    threads "$THREADS"
+    printf "%-6s SIGN %8.0f ops/s (inline %8.0f, x%s)   VERIFY miss %8.0f ops/s (inline %8.0f, x%s; bar x1.6 for ES256)\n" \
+        "$alg" "$SW" "$S0" "$(ratio "$SW" "$S0")" "$VW" "$V0" "$(ratio "$VW" "$V0")"
+done
+redis-cli -p "$PORT" CONFIG SET jwt.verify-cache 4096 >/dev/null
+
+# What another client waits while 50 clients sign with RS256 at full rate: its GET
+# latency idle, then under that load with the workers and without.
+if [[ " $ALGS " == *" RS256 "* ]]; then
+    redis-cli -p "$PORT" FLUSHALL >/dev/null
+    activate RS256
+    read -r IDLE50 IDLE99 <<<"$("$LG" "$PORT" latency 1 1 1 3)"
+    loaded_latency() { # loaded_latency <threads>: GET p50 p99 while RS256 SIGN runs
+        threads "$1"
+        "$LG" "$PORT" sign 1000000 50 1 6 >/dev/null &
+        local bg=$!
+        sleep 1
+        "$LG" "$PORT" latency 1 1 1 3
+        wait "$bg"
+    }
+    read -r W50 W99 <<<"$(loaded_latency "$THREADS")"
+    read -r I50 I99 <<<"$(loaded_latency 0)"
+    threads "$THREADS"
+    echo "GET latency (ms, p50/p99) while 50 clients RS256-SIGN: idle $IDLE50/$IDLE99, with $THREADS workers $W50/$W99 (x$(ratio "$W99" "$IDLE99") of idle p99, bar <= x2), inline $I50/$I99"
+fi

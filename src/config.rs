@@ -171,11 +171,14 @@ pub static MAX_SESSIONS: AtomicI64 = AtomicI64::new(0);
 pub static VERIFY_CACHE: AtomicI64 = AtomicI64::new(4096);
 /// Entries kept in each user's activity log (0 = no log).
 pub static ACTIVITY_LOG: AtomicI64 = AtomicI64::new(0);
+/// Worker threads for the expensive algorithms' signatures (0 = on the main thread).
+pub static CRYPTO_THREADS: AtomicI64 = AtomicI64::new(2);
 
 pub const MAX_TOKEN_BYTES_RANGE: (i64, i64) = (256, 1 << 20);
 pub const MAX_SESSIONS_RANGE: (i64, i64) = (0, 1_000_000);
 pub const VERIFY_CACHE_RANGE: (i64, i64) = (0, 1 << 20);
 pub const ACTIVITY_LOG_RANGE: (i64, i64) = (0, 100_000);
+pub const CRYPTO_THREADS_RANGE: (i64, i64) = (0, 64);
 
 pub fn max_token_bytes() -> usize {
     MAX_TOKEN_BYTES.load(Ordering::Relaxed).max(0) as usize
@@ -208,6 +211,7 @@ pub fn apply_module_arg(name: &str, value: &str) -> Result<(), String> {
         "max-sessions" => int(&MAX_SESSIONS, MAX_SESSIONS_RANGE),
         "verify-cache" => int(&VERIFY_CACHE, VERIFY_CACHE_RANGE),
         "activity-log" => int(&ACTIVITY_LOG, ACTIVITY_LOG_RANGE),
+        "crypto-threads" => int(&CRYPTO_THREADS, CRYPTO_THREADS_RANGE),
         _ => Err("unknown option".into()),
     }
     .map_err(|e| format!("jwt.{name}: {e}"))

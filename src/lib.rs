@@ -12,9 +12,11 @@ pub mod commands;
 pub mod config;
 pub mod keyring_state;
 pub mod maintenance;
+pub mod offload;
 pub mod redis;
 pub mod stats;
 pub mod store;
+pub mod workers;
 
 use config::*;
 use redis::{acl, command_info};
@@ -100,6 +102,8 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
         "verify_cache_entries",
         commands::auth::verify_cache_entries() as u64,
     );
+    n("crypto_jobs", stats::CRYPTO_JOBS.get());
+    n("crypto_threads", workers::running() as u64);
     for code in Code::ALL {
         n(
             &format!("failures_{}", code.as_str().to_ascii_lowercase()),
@@ -136,6 +140,7 @@ redis_module! {
             ["max-sessions", &MAX_SESSIONS, 0, MAX_SESSIONS_RANGE.0, MAX_SESSIONS_RANGE.1, ConfigurationFlags::DEFAULT, None],
             ["verify-cache", &VERIFY_CACHE, 4096, VERIFY_CACHE_RANGE.0, VERIFY_CACHE_RANGE.1, ConfigurationFlags::DEFAULT, None],
             ["activity-log", &ACTIVITY_LOG, 0, ACTIVITY_LOG_RANGE.0, ACTIVITY_LOG_RANGE.1, ConfigurationFlags::DEFAULT, None],
+            ["crypto-threads", &CRYPTO_THREADS, 2, CRYPTO_THREADS_RANGE.0, CRYPTO_THREADS_RANGE.1, ConfigurationFlags::DEFAULT, None],
         ],
         string: [
             ["prefix", &PREFIX, "jwt:", ConfigurationFlags::DEFAULT, None],

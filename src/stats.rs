@@ -1,4 +1,4 @@
-//! Counters for `INFO jwt`. Relaxed atomics: commands run on Redis's main thread.
+//! Counters for `INFO jwt`. Relaxed atomics (counted on the main thread).
 
 use jwt_core::error::Code;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +28,8 @@ pub static REVOKES: Counter = Counter::new();
 pub static UPDATES: Counter = Counter::new();
 pub static VERIFY_CACHE_HITS: Counter = Counter::new();
 pub static VERIFY_CACHE_MISSES: Counter = Counter::new();
+/// Signatures made or checked on a worker thread.
+pub static CRYPTO_JOBS: Counter = Counter::new();
 
 static FAILURES: [Counter; Code::ALL.len()] = [const { Counter::new() }; Code::ALL.len()];
 

@@ -1,17 +1,21 @@
 //! Authenticating an access token: size, header, signature (or the verify cache), the
 //! claims that can change, and the session it names. Shared by VERIFY, TOUCH, DESTROY.
 
+use super::now_ms;
 use crate::config;
 use crate::keyring_state;
+use crate::offload;
 use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::claims::{self, ClaimChecks};
 use jwt_core::error::{Error, Result};
 use jwt_core::jws;
+use jwt_core::keyring::{Crypto, Key};
 use jwt_core::lifecycle;
 use jwt_core::refresh;
 use jwt_core::session::{self, SessionAddr, TokenSession};
 use jwt_core::verify_cache::{Verdict, VerifyCache};
+use redis_module::{Context, RedisValue};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -27,10 +31,11 @@ pub struct Verified {
     pub session: Option<SessionRef>,
 }
 
+/// The expected audience and issuer a command was given (else the configured ones).
 #[derive(Default)]
-pub struct Expect<'a> {
-    pub aud: Option<&'a str>,
-    pub iss: Option<&'a str>,
+pub struct Expect {
+    pub aud: Option<String>,
+    pub iss: Option<String>,
 }
 
 /// Tokens whose signature verified recently (see jwt_core::verify_cache).
@@ -65,14 +70,42 @@ fn check_claims(checks: &ClaimChecks, now: i64, expect: Option<&Expect>) -> Resu
     checks.check_times(now, config::LEEWAY.ms())?;
     config::ISSUER.with(|iss| {
         config::AUDIENCE.with(|aud| {
-            checks.check_iss_aud(or_config(expect.iss, iss), or_config(expect.aud, aud))
+            checks.check_iss_aud(
+                or_config(expect.iss.as_deref(), iss),
+                or_config(expect.aud.as_deref(), aud),
+            )
         })
     })
 }
 
+/// Where authenticating a token got to.
+pub enum Authenticated {
+    Done(Verified),
+    /// A token of an expensive algorithm (RS*, PS*, ES*, EdDSA) not in the verify
+    /// cache: its signature is for a worker thread (`Pending::check`), the rest for the
+    /// main thread again (`Checked::admit`).
+    Pending(Pending),
+}
+
+impl Authenticated {
+    /// The verified token, checking a pending signature here and now.
+    pub fn here(self, now: i64, expect: Option<&Expect>) -> Result<Verified> {
+        match self {
+            Authenticated::Done(v) => Ok(v),
+            Authenticated::Pending(p) => p.check().admit(now, expect),
+        }
+    }
+}
+
 /// Signature, then (unless `expect` is None, as for DESTROY) times and iss/aud. The
-/// keyring lock is held only for the signature check.
-pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<Verified> {
+/// keyring lock is held only to find the key (and check an HMAC). With `may_offload`,
+/// an expensive signature is left `Pending`.
+pub fn authenticate(
+    token: &[u8],
+    now: i64,
+    expect: Option<&Expect>,
+    may_offload: bool,
+) -> Result<Authenticated> {
     if refresh::looks_like_refresh_token(token) {
         return Err(Error::invalid(
             "this is a refresh token: use it only with JWT.REFRESH",
@@ -107,32 +140,140 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
     });
     if let Some(verified) = hit {
         stats::VERIFY_CACHE_HITS.incr();
-        return verified;
+        return verified.map(Authenticated::Done);
     }
     stats::VERIFY_CACHE_MISSES.incr();
     let parts = jws::split(token, config::max_token_bytes())?;
-    let (kid, key_drop_at_ms, legacy): (Arc<str>, _, _) = {
+    let key = {
         let ring = keyring_state::read();
-        let key = jws::verify_signature(&parts, &ring, now)?;
-        (Arc::from(key.kid.as_str()), key.drop_at_ms, key.legacy)
+        if let Some(key) = jws::expensive_key(&parts, &ring, now).filter(|_| may_offload) {
+            return Ok(Authenticated::Pending(Pending {
+                token: token.to_vec(),
+                crypto: key.crypto(),
+                key: KeyFacts::of(key),
+                generation,
+            }));
+        }
+        KeyFacts::of(jws::verify_signature(&parts, &ring, now)?)
     };
     let payload: Arc<[u8]> = jws::b64_decode(parts.payload_b64)?.into();
     let (checks, session) = {
         let claims = claims::parse_claims(&payload)?;
-        let session = match (&claims.sub, &claims.sid) {
-            // A LEGACY key's tokens come from another library: whatever `sid` they
-            // carry, they have no session here (stateless, like the npm libraries').
-            _ if legacy => None,
-            (_, None) => None,
-            (Some(sub), Some(sid)) => Some(session_ref_of(sub, sid)?),
-            (None, Some(_)) => return Err(Error::invalid("token has a sid but no sub")),
-        };
+        let session = session_of(&key, claims.sub.as_deref(), claims.sid.as_deref())?;
         (ClaimChecks::of(&claims), session)
     };
+    admit(
+        token, generation, key, payload, checks, session, now, expect,
+    )
+    .map(Authenticated::Done)
+}
+
+/// What the session checks and the cache keep of the key that verified a token.
+struct KeyFacts {
+    kid: Arc<str>,
+    drop_at_ms: Option<i64>,
+    legacy: bool,
+}
+
+impl KeyFacts {
+    fn of(key: &Key) -> Self {
+        KeyFacts {
+            kid: Arc::from(key.kid.as_str()),
+            drop_at_ms: key.drop_at_ms,
+            legacy: key.legacy,
+        }
+    }
+}
+
+/// A signature for a worker thread: everything it needs, owned.
+pub struct Pending {
+    token: Vec<u8>,
+    crypto: Crypto,
+    key: KeyFacts,
+    generation: u64,
+}
+
+/// What a worker found: the signature checked, the payload decoded and parsed.
+pub struct Checked {
+    token: Vec<u8>,
+    key: KeyFacts,
+    generation: u64,
+    outcome: Result<Decoded>,
+}
+
+/// A token's payload, its claim checks, and its `sub` and `sid` (owned: made on a worker).
+type Decoded = (Arc<[u8]>, ClaimChecks, Option<String>, Option<String>);
+
+impl Pending {
+    /// Pure work, for any thread: signature, base64, JSON.
+    pub fn check(self) -> Checked {
+        let outcome = (|| {
+            let parts = jws::split(&self.token, usize::MAX)?;
+            jws::check_signature(&parts, &self.crypto)?;
+            let payload: Arc<[u8]> = jws::b64_decode(parts.payload_b64)?.into();
+            let claims = claims::parse_claims(&payload)?;
+            let (sub, sid) = (claims.sub.as_deref(), claims.sid.as_deref());
+            let (sub, sid) = (sub.map(str::to_string), sid.map(str::to_string));
+            let checks = ClaimChecks::of(&claims);
+            drop(claims);
+            Ok((payload, checks, sub, sid))
+        })();
+        Checked {
+            token: self.token,
+            key: self.key,
+            generation: self.generation,
+            outcome,
+        }
+    }
+}
+
+impl Checked {
+    /// Back on the main thread: the session, the cache, the claims that can change.
+    pub fn admit(self, now: i64, expect: Option<&Expect>) -> Result<Verified> {
+        let (payload, checks, sub, sid) = self.outcome?;
+        let session = session_of(&self.key, sub.as_deref(), sid.as_deref())?;
+        let generation = self.generation;
+        admit(
+            &self.token,
+            generation,
+            self.key,
+            payload,
+            checks,
+            session,
+            now,
+            expect,
+        )
+    }
+}
+
+/// The session a verified token names (None: stateless).
+fn session_of(key: &KeyFacts, sub: Option<&str>, sid: Option<&str>) -> Result<Option<SessionRef>> {
+    match (sub, sid) {
+        // A LEGACY key's tokens come from another library: whatever `sid` they
+        // carry, they have no session here (stateless, like the npm libraries').
+        _ if key.legacy => Ok(None),
+        (_, None) => Ok(None),
+        (Some(sub), Some(sid)) => Ok(Some(session_ref_of(sub, sid)?)),
+        (None, Some(_)) => Err(Error::invalid("token has a sid but no sub")),
+    }
+}
+
+/// A verified token into the cache (see `VerifyCache::put`), then its claim checks.
+#[allow(clippy::too_many_arguments)]
+fn admit(
+    token: &[u8],
+    generation: u64,
+    key: KeyFacts,
+    payload: Arc<[u8]>,
+    checks: ClaimChecks,
+    session: Option<SessionRef>,
+    now: i64,
+    expect: Option<&Expect>,
+) -> Result<Verified> {
     with_cache(|cache| {
         cache.put(token, generation, || Verdict {
-            kid: kid.clone(),
-            key_drop_at_ms,
+            kid: key.kid.clone(),
+            key_drop_at_ms: key.drop_at_ms,
             payload: payload.clone(),
             checks: checks.clone(),
             session: session.clone(),
@@ -143,9 +284,35 @@ pub fn authenticate(token: &[u8], now: i64, expect: Option<&Expect>) -> Result<V
         payload,
         token_session: token_session(&checks),
         exp: checks.exp,
-        kid,
+        kid: key.kid,
         session,
     })
+}
+
+/// Authenticates `token`, then `then` with the verified token: right away, or, for an
+/// expensive signature, on the main thread after a worker checked it (the client
+/// waiting meanwhile; see `offload`).
+pub fn with_verified(
+    ctx: &Context,
+    name: &'static str,
+    token: &[u8],
+    now: i64,
+    expect: Option<Expect>,
+    then: impl FnOnce(&Context, Verified, i64) -> Result<RedisValue> + Send + 'static,
+) -> Result<RedisValue> {
+    match authenticate(token, now, expect.as_ref(), offload::available(ctx))? {
+        Authenticated::Done(v) => then(ctx, v, now),
+        Authenticated::Pending(p) => offload::run(
+            ctx,
+            name,
+            move || p.check(),
+            move |ctx, c| {
+                let now = now_ms()?;
+                let v = c.admit(now, expect.as_ref())?;
+                then(ctx, v, now)
+            },
+        ),
+    }
 }
 
 fn token_session(checks: &ClaimChecks) -> TokenSession {

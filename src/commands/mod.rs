@@ -21,7 +21,17 @@ pub type Handler = fn(&Context, &[RedisString]) -> Result<RedisValue>;
 /// an error reply (Rust would otherwise abort the whole process at the FFI boundary),
 /// and every error is counted for INFO under its code.
 pub fn guard(ctx: &Context, args: Vec<RedisString>, name: &str, handler: Handler) -> RedisResult {
-    let outcome = catch_unwind(AssertUnwindSafe(|| handler(ctx, &args)));
+    guard_with(ctx, name, |ctx| handler(ctx, &args))
+}
+
+/// `guard` for any step of a command: also the second half of one that waited for a
+/// worker thread (see `offload`).
+pub fn guard_with(
+    ctx: &Context,
+    name: &str,
+    step: impl FnOnce(&Context) -> Result<RedisValue>,
+) -> RedisResult {
+    let outcome = catch_unwind(AssertUnwindSafe(|| step(ctx)));
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {

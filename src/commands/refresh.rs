@@ -12,7 +12,7 @@ use jwt_core::duration::parse_positive_ms;
 use jwt_core::error::{Code, Error, Result};
 use jwt_core::keyring::Keyring;
 use jwt_core::lifecycle;
-use jwt_core::random::OsRandom;
+use jwt_core::random::{uuid_v4, OsRandom};
 use jwt_core::refresh::{self, RefreshToken};
 use jwt_core::session::{self, SessionAddr};
 use jwt_core::token::{AccessToken, SessionClaims};
@@ -110,17 +110,20 @@ pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         claims: &claims,
         kid: None,
     }
-    .issue_new_with_payload(&rng, &ring, config::max_token_bytes())?;
+    .prepare(&uuid_v4(&rng)?, &ring, config::max_token_bytes())?;
     let refresh_token = next.encode(mac_of(&ring)?);
+    drop(ring);
     lifecycle::commit_refresh(&store, &s, &plan)?;
     stats::REFRESHES.incr();
-    let mut reply = vec![
-        RedisValue::BulkString(access),
-        RedisValue::BulkString(refresh_token),
-    ];
-    if with_payload {
-        // The payload of the token just signed: no second VERIFY needed.
-        reply.push(RedisValue::BulkString(payload));
-    }
-    Ok(RedisValue::Array(reply))
+    super::sign::reply_signed(ctx, "JWT.REFRESH", access, move |access| {
+        let mut reply = vec![
+            RedisValue::BulkString(access),
+            RedisValue::BulkString(refresh_token),
+        ];
+        if with_payload {
+            // The payload of the token just signed: no second VERIFY needed.
+            reply.push(RedisValue::BulkString(payload));
+        }
+        RedisValue::Array(reply)
+    })
 }

@@ -4,14 +4,16 @@
 use super::{now_ms, set_flag, set_once, unknown_option, Args};
 use crate::config;
 use crate::keyring_state;
+use crate::offload;
 use crate::redis::acl::{self, Access};
 use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::claims;
 use jwt_core::duration::parse_positive_ms;
 use jwt_core::error::{Error, Result};
+use jwt_core::jws::Unsigned;
 use jwt_core::lifecycle::{self, Limit};
-use jwt_core::random::{uuid_v4_pair, OsRandom};
+use jwt_core::random::{uuid_v4, uuid_v4_pair, OsRandom};
 use jwt_core::refresh::RefreshToken;
 use jwt_core::session;
 use jwt_core::session::SessionAddr;
@@ -169,7 +171,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     // From here on we write (a first key, then the session).
     let ring = keyring_state::signing_snapshot(ctx, now, &rng, o.key)?;
     let claims = session_claims(o.claims, o.iss, o.aud);
-    let jwt = AccessToken {
+    let (jwt, _) = AccessToken {
         sub,
         sid: Some(&sid),
         sinc: incarnation,
@@ -180,7 +182,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         claims: &claims,
         kid: o.key,
     }
-    .issue(&jti, &ring, config::max_token_bytes())?;
+    .prepare(&jti, &ring, config::max_token_bytes())?;
     let refresh = match o.refresh {
         true => {
             let mac = ring
@@ -215,13 +217,35 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         stats::EVICTIONS.incr();
     }
     stats::SIGNS.incr();
-    Ok(match refresh {
-        Some((token, _)) => RedisValue::Array(vec![
+    let refresh = refresh.map(|(token, _)| token);
+    reply_signed(ctx, "JWT.SIGN", jwt, move |jwt| match refresh {
+        Some(token) => RedisValue::Array(vec![
             RedisValue::BulkString(jwt),
             RedisValue::BulkString(token),
         ]),
         None => RedisValue::BulkString(jwt),
     })
+}
+
+/// Replies `reply(token)` once `unsigned` is signed: for the expensive algorithms on a
+/// worker thread (see `offload`), after everything else of the command is done and
+/// replicated; else here. (Only a failing random generator makes ring's signing fail:
+/// the session then exists, and nobody holds its token.)
+pub(super) fn reply_signed(
+    ctx: &Context,
+    name: &'static str,
+    unsigned: Unsigned,
+    reply: impl FnOnce(String) -> RedisValue + Send + 'static,
+) -> Result<RedisValue> {
+    if !unsigned.is_expensive() {
+        return Ok(reply(unsigned.sign()?));
+    }
+    offload::run(
+        ctx,
+        name,
+        move || unsigned.sign(),
+        move |_, token| Ok(reply(token?)),
+    )
 }
 
 /// The claims a session's tokens carry besides the registered ones: the options, else
@@ -276,7 +300,8 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
         claims: &claims,
         kid: o.key,
     };
-    let jwt = token.issue_new(&rng, &ring, config::max_token_bytes())?;
+    let (jwt, _) = token.prepare(&uuid_v4(&rng)?, &ring, config::max_token_bytes())?;
+    drop(ring);
     stats::SIGNS.incr();
-    Ok(RedisValue::BulkString(jwt))
+    reply_signed(ctx, "JWT.SIGN", jwt, RedisValue::BulkString)
 }

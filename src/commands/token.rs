@@ -1,7 +1,7 @@
 //! The token commands: JWT.VERIFY, JWT.DECODE, JWT.TOUCH, JWT.DESTROY.
 
 use super::auth::{
-    authenticate, live, no_session, stateless_allowed, unverified_session_key, Expect,
+    live, no_session, stateless_allowed, unverified_session_key, with_verified, Expect, Verified,
 };
 use super::{now_ms, only_duration_option, redact, set_flag, set_once, unknown_option, Args};
 use crate::cluster;
@@ -24,18 +24,18 @@ fn reply_bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
     RedisValue::NoReply
 }
 
-fn parse_verify_options<'a>(
-    args: &mut Args<'a>,
+fn parse_verify_options(
+    args: &mut Args,
     allow_withdata: bool,
     command: &str,
-) -> Result<(bool, Expect<'a>)> {
+) -> Result<(bool, Expect)> {
     let mut withdata = false;
     let mut expect = Expect::default();
     while let Some(opt) = args.next_option() {
         match opt.as_str() {
             "WITHDATA" if allow_withdata => set_flag(&mut withdata, "WITHDATA")?,
-            "AUD" => set_once(&mut expect.aud, args.next_str("AUD")?, "AUD")?,
-            "ISS" => set_once(&mut expect.iss, args.next_str("ISS")?, "ISS")?,
+            "AUD" => set_once(&mut expect.aud, args.next_str("AUD")?.into(), "AUD")?,
+            "ISS" => set_once(&mut expect.iss, args.next_str("ISS")?.into(), "ISS")?,
             other => return Err(unknown_option(other, command)),
         }
     }
@@ -50,7 +50,18 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let (withdata, expect) = parse_verify_options(&mut args, true, "JWT.VERIFY")?;
     cluster::route_token(ctx, token, unverified_session_key)?;
     let now = now_ms()?;
-    let v = authenticate(token, now, Some(&expect))?;
+    with_verified(
+        ctx,
+        "JWT.VERIFY",
+        token,
+        now,
+        Some(expect),
+        move |ctx, v, now| verified(ctx, v, now, withdata),
+    )
+}
+
+/// VERIFY once the token is authenticated: its session, then the reply.
+fn verified(ctx: &Context, v: Verified, now: i64, withdata: bool) -> Result<RedisValue> {
     let store = Store::new(ctx);
     let data = match &v.session {
         Some(session) => {
@@ -104,7 +115,18 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let ttl = only_duration_option(&mut args, "TTL", "JWT.TOUCH")?;
     cluster::route_token(ctx, token, unverified_session_key)?;
     let now = now_ms()?;
-    let v = authenticate(token, now, Some(&Expect::default()))?;
+    with_verified(
+        ctx,
+        "JWT.TOUCH",
+        token,
+        now,
+        Some(Expect::default()),
+        move |ctx, v, now| touched(ctx, v, now, ttl),
+    )
+}
+
+/// TOUCH once the token is authenticated.
+fn touched(ctx: &Context, v: Verified, now: i64, ttl: Option<i64>) -> Result<RedisValue> {
     let s = v.session.as_ref().ok_or_else(no_session)?;
     check_session_keys(ctx, s, Access::Write)?;
     let store = Store::new(ctx);
@@ -134,13 +156,14 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     }
     cluster::route_token(ctx, token, unverified_session_key)?;
     let now = now_ms()?;
-    let v = authenticate(token, now, None)?;
-    let s = v.session.as_ref().ok_or_else(no_session)?;
-    check_session_keys(ctx, s, Access::Write)?;
-    let store = Store::new(ctx);
-    let cutoff = keyring_state::sessions_cutoff_ms();
-    let removed = lifecycle::destroy(&store, s, &v.token_session, now, cutoff)?;
-    ended(ctx, s, removed)
+    with_verified(ctx, "JWT.DESTROY", token, now, None, |ctx, v, now| {
+        let s = v.session.as_ref().ok_or_else(no_session)?;
+        check_session_keys(ctx, s, Access::Write)?;
+        let store = Store::new(ctx);
+        let cutoff = keyring_state::sessions_cutoff_ms();
+        let removed = lifecycle::destroy(&store, s, &v.token_session, now, cutoff)?;
+        ended(ctx, s, removed)
+    })
 }
 
 /// A REVOKED answer, unless the session's slot is migrating (cluster::not_found).

@@ -11,7 +11,9 @@
 //! - `command_info`: registering the command table with its metadata (COMMAND DOCS);
 //! - `config_string`: a string config's value as a server string the module owns;
 //! - `events`: server events (the fork of an AOF rewrite);
-//! - `cluster_bus`: module messages between cluster nodes (the shared keyring).
+//! - `cluster_bus`: module messages between cluster nodes (the shared keyring);
+//! - `blocking`: blocked clients, whose reply is made after a worker thread's job;
+//! - `os`: the worker threads' priority.
 
 /// A Redis module API function, `None` where this server lacks it.
 macro_rules! api_fn {
@@ -23,6 +25,7 @@ macro_rules! api_fn {
 }
 
 pub mod acl;
+pub mod blocking;
 pub mod client;
 pub mod cluster_bus;
 pub mod command_info;
@@ -30,5 +33,6 @@ pub mod config_string;
 pub mod events;
 pub mod key;
 pub mod notify;
+pub mod os;
 pub mod replicate;
 pub mod reply;

@@ -4,10 +4,15 @@
 //! path. Standard library only; RESP written and read by hand.
 //!
 //! Usage: jwt-loadgen <port> <mode> <n> <connections> <pipeline> <seconds>
-//!   mode: setup-get | setup-sessions | get | set | verify | touch | verify-repeat
-//!   setup-* create n keys / n sessions (one per user) and write the tokens to stdout.
-//!   The load modes read the tokens (one per line) from stdin when they need them and
-//!   print "<ops per second>".
+//!   mode: setup-get | setup-sessions | setup-refresh | get | set | verify | touch |
+//!         verify-repeat | refresh | destroy | sign | latency
+//!   setup-* create n keys / n sessions (one per user) and write the tokens to stdout
+//!   (setup-refresh: "<access> <refresh>" per line). The load modes read the tokens from
+//!   stdin when they need them and print "<ops per second>". refresh and destroy use
+//!   each token once (a refresh token rotates, a destroyed session is gone): they stop
+//!   when the tokens run out, so give them more tokens than `seconds` can use.
+//!   sign: JWT.SIGN of n distinct users. latency: one connection, one GET at a time for
+//!   `seconds`; prints "<p50 ms> <p99 ms>" (what another client of the server waits).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -75,6 +80,7 @@ fn setup(port: u16, mode: &str, n: usize) {
             let name = format!("lg{i}");
             batch.extend(match mode {
                 "setup-get" => command(&[b"SET", name.as_bytes(), b"xxx"]),
+                "setup-refresh" => command(&[b"JWT.SIGN", name.as_bytes(), b"TTL", b"1h", b"REFRESH"]),
                 _ => command(&[b"JWT.SIGN", name.as_bytes(), b"TTL", b"1h"]),
             });
         }
@@ -82,14 +88,44 @@ fn setup(port: u16, mode: &str, n: usize) {
         for _ in chunk {
             let mut line = Vec::new();
             r.read_until(b'\n', &mut line).expect("read");
-            if line.first() == Some(&b'$') {
+            // A token ($) or a pair of them (*2), each a bulk string.
+            let strings = match line.first() {
+                Some(b'$') => 1,
+                Some(b'*') => {
+                    line.clear();
+                    r.read_until(b'\n', &mut line).expect("read");
+                    2
+                }
+                _ => 0,
+            };
+            for i in 0..strings {
+                if i > 0 {
+                    r.read_until(b'\n', &mut Vec::new()).expect("read");
+                }
                 let mut tok = Vec::new();
                 r.read_until(b'\n', &mut tok).expect("read");
                 out.write_all(&tok[..tok.len() - 2]).ok();
-                out.write_all(b"\n").ok();
+                out.write_all(if i + 1 < strings { b" " } else { b"\n" }).ok();
             }
         }
     }
+}
+
+/// GETs one at a time on one connection; prints the median and 99th percentile in ms.
+fn latency(port: u16, seconds: u64) {
+    let (mut s, mut r) = connect(port);
+    let get = command(&[b"GET", b"lg-latency"]);
+    let mut samples = Vec::new();
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        let t = Instant::now();
+        s.write_all(&get).expect("write");
+        read_reply(&mut r).expect("read");
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    println!("{:.3} {:.3}", at(0.5), at(0.99));
 }
 
 fn main() {
@@ -106,8 +142,15 @@ fn main() {
     if mode.starts_with("setup") {
         return setup(port, mode, n);
     }
-    let tokens: Arc<Vec<String>> = Arc::new(if matches!(mode, "verify" | "touch" | "verify-repeat") {
-        std::io::stdin().lock().lines().map_while(Result::ok).filter(|l| !l.is_empty()).collect()
+    if mode == "latency" {
+        return latency(port, seconds);
+    }
+    // refresh uses the second token of a line, the others the first.
+    let field = usize::from(mode == "refresh");
+    let once = matches!(mode, "refresh" | "destroy");
+    let tokens: Arc<Vec<String>> = Arc::new(if matches!(mode, "verify" | "touch" | "verify-repeat" | "refresh" | "destroy") {
+        let lines = std::io::stdin().lock().lines().map_while(Result::ok);
+        lines.filter_map(|l| l.split(' ').nth(field).map(str::to_string)).filter(|t| !t.is_empty()).collect()
     } else {
         (0..n).map(|i| format!("lg{i}")).collect()
     });
@@ -128,7 +171,15 @@ fn main() {
             // Each connection walks the token list from its own offset with a large
             // stride, so consecutive requests name different tokens.
             let mut cursor: Vec<usize> = (0..mine).map(|i| (t * 7919 + i * 104_729) % tokens.len()).collect();
-            while !stop.load(Ordering::Relaxed) {
+            // Single-use tokens: connection i of thread t owns a slice of its own.
+            let share = tokens.len() / conns.max(1);
+            let first = (0..t).map(|u| conns / threads + usize::from(u < conns % threads)).sum::<usize>();
+            if once {
+                cursor = (0..mine).map(|i| (first + i) * share).collect();
+            }
+            let mut left = share / pipeline;
+            while !stop.load(Ordering::Relaxed) && (!once || left > 0) {
+                left = left.saturating_sub(1);
                 for (i, (s, _)) in links.iter_mut().enumerate() {
                     let mut batch = Vec::with_capacity(pipeline * 400);
                     for _ in 0..pipeline {
@@ -137,7 +188,10 @@ fn main() {
                         batch.extend(match mode.as_str() {
                             "get" => command(&[b"GET", tok.as_bytes()]),
                             "set" => command(&[b"SET", tok.as_bytes(), b"xxx"]),
+                            "sign" => command(&[b"JWT.SIGN", tok.as_bytes(), b"TTL", b"1h"]),
                             "touch" => command(&[b"JWT.TOUCH", tok.as_bytes()]),
+                            "refresh" => command(&[b"JWT.REFRESH", tok.as_bytes()]),
+                            "destroy" => command(&[b"JWT.DESTROY", tok.as_bytes()]),
                             _ => command(&[b"JWT.VERIFY", tok.as_bytes()]),
                         });
                     }
@@ -155,7 +209,10 @@ fn main() {
         }));
     }
     let start = Instant::now();
-    std::thread::sleep(Duration::from_secs(seconds));
+    let deadline = start + Duration::from_secs(seconds);
+    while Instant::now() < deadline && !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     for h in handles {

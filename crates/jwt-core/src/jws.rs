@@ -4,6 +4,7 @@
 
 use crate::alg::Alg;
 use crate::error::{Error, Result};
+use crate::key::Crypto;
 use crate::keyring::{Key, Keyring};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -155,12 +156,7 @@ pub fn verify_signature<'k>(
         None => key_from_header(parts, keyring)?,
     };
     let mut signature = [0u8; MAX_SIGNATURE_BYTES];
-    if parts.signature_b64.len() > MAX_SIGNATURE_BYTES * 4 / 3 + 1 {
-        return Err(Error::invalid("bad signature"));
-    }
-    let n = URL_SAFE_NO_PAD
-        .decode_slice(parts.signature_b64, &mut signature)
-        .map_err(|_| Error::invalid("malformed token: bad base64url"))?;
+    let n = decode_signature(parts, &mut signature)?;
     let verifies = |key: &Key| key.verify(parts.signing_input, &signature[..n]);
     let key = match candidates {
         Candidates::One(key) => {
@@ -178,6 +174,36 @@ pub fn verify_signature<'k>(
     };
     let key = key.ok_or_else(|| Error::invalid("bad signature"))?;
     Ok(key)
+}
+
+/// `parts`' signature checked against `crypto` (what `verify_signature` does once it
+/// has found the key).
+pub fn check_signature(parts: &Parts<'_>, crypto: &Crypto) -> Result<()> {
+    let mut signature = [0u8; MAX_SIGNATURE_BYTES];
+    let n = decode_signature(parts, &mut signature)?;
+    match crypto.verify(parts.signing_input, &signature[..n]) {
+        true => Ok(()),
+        false => Err(Error::invalid("bad signature")),
+    }
+}
+
+fn decode_signature(parts: &Parts<'_>, into: &mut [u8; MAX_SIGNATURE_BYTES]) -> Result<usize> {
+    if parts.signature_b64.len() > MAX_SIGNATURE_BYTES * 4 / 3 + 1 {
+        return Err(Error::invalid("bad signature"));
+    }
+    URL_SAFE_NO_PAD
+        .decode_slice(parts.signature_b64, into)
+        .map_err(|_| Error::invalid("malformed token: bad base64url"))
+}
+
+/// The key of a token we issued (its header byte for byte a key's own), when that key
+/// is live and its algorithm expensive: the signature check can then run on another
+/// thread with `check_signature`. None sends the token down `verify_signature`,
+/// which gives every other case its answer.
+pub fn expensive_key<'k>(parts: &Parts<'_>, keyring: &'k Keyring, now_ms: i64) -> Option<&'k Key> {
+    keyring
+        .by_encoded_header(parts.header_b64)
+        .filter(|k| k.is_live(now_ms) && !k.legacy && k.crypto().is_expensive())
 }
 
 /// The keys that may have signed a token.
@@ -222,21 +248,51 @@ fn key_from_header<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<Candid
 /// Signs `payload_json`; a token over `max_bytes` (which VERIFY would refuse) is an
 /// error instead.
 pub fn sign(key: &Key, payload_json: &str, max_bytes: usize) -> Result<String> {
-    let payload_b64 = URL_SAFE_NO_PAD.encode(payload_json);
-    let mut token = String::with_capacity(key.header_b64().len() + payload_b64.len() + 90);
-    token.push_str(key.header_b64());
-    token.push('.');
-    token.push_str(&payload_b64);
-    let signature = key.sign(token.as_bytes())?;
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-    if token.len() > max_bytes {
+    prepare(key, payload_json, max_bytes)?.sign()
+}
+
+/// A token ready to be signed: everything decided, its length known, only the
+/// signature missing (which may then be made on another thread).
+pub struct Unsigned {
+    /// `header.payload`, with room for the signature.
+    token: String,
+    crypto: Crypto,
+    /// The signed token's length.
+    len: usize,
+}
+
+/// Everything of `sign` but the signature, including the length check (signatures of
+/// our algorithms have a fixed length).
+pub fn prepare(key: &Key, payload_json: &str, max_bytes: usize) -> Result<Unsigned> {
+    let crypto = key.crypto();
+    let signature_b64_len = (crypto.signature_len() * 4).div_ceil(3);
+    let payload_b64_len = (payload_json.len() * 4).div_ceil(3);
+    let len = key.header_b64().len() + 1 + payload_b64_len + 1 + signature_b64_len;
+    if len > max_bytes {
         return Err(Error::syntax(format!(
-            "the token would be {} bytes, over jwt.max-token-bytes ({max_bytes}): VERIFY would refuse it",
-            token.len()
+            "the token would be {len} bytes, over jwt.max-token-bytes ({max_bytes}): VERIFY would refuse it"
         )));
     }
-    Ok(token)
+    let mut token = String::with_capacity(len);
+    token.push_str(key.header_b64());
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload_json, &mut token);
+    Ok(Unsigned { token, crypto, len })
+}
+
+impl Unsigned {
+    /// Worth signing on another thread (see `Crypto::is_expensive`).
+    pub fn is_expensive(&self) -> bool {
+        self.crypto.is_expensive()
+    }
+
+    pub fn sign(mut self) -> Result<String> {
+        let signature = self.crypto.sign(self.token.as_bytes())?;
+        self.token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut self.token);
+        debug_assert_eq!(self.token.len(), self.len);
+        Ok(self.token)
+    }
 }
 
 /// JWT.DECODE: header and payload JSON, unverified. Both must at least be base64url.
@@ -285,6 +341,48 @@ mod tests {
 
     fn verify(t: &str, r: &Keyring) -> Result<()> {
         verify_signature(&split(t.as_bytes(), 8192)?, r, 0).map(|_| ())
+    }
+
+    /// `prepare` knows the token's length before the signature exists (the length check
+    /// happens before SIGN writes), and the signature can be made on another thread.
+    #[test]
+    fn prepared_tokens_have_the_predicted_length_and_sign_anywhere() {
+        let rng = crate::random::OsRandom::new();
+        for alg in [
+            Alg::HS256,
+            Alg::HS384,
+            Alg::HS512,
+            Alg::ES256,
+            Alg::ES384,
+            Alg::EdDSA,
+        ] {
+            let mut r = Keyring::default();
+            r.insert(Key::generate(alg, "k", 0, &rng).unwrap()).unwrap();
+            r.activate("k", 0).unwrap();
+            let key = r.active().unwrap();
+            for payload in ["{}", r#"{"sub":"a"}"#, r#"{"sub":"ab","x":"0123456789"}"#] {
+                let unsigned = prepare(key, payload, 8192).unwrap();
+                let predicted = unsigned.len;
+                assert_eq!(unsigned.is_expensive(), !alg.is_hmac());
+                let token = std::thread::spawn(move || unsigned.sign().unwrap())
+                    .join()
+                    .unwrap();
+                assert_eq!(token.len(), predicted, "{alg:?} {payload}");
+                let parts = split(token.as_bytes(), 8192).unwrap();
+                assert_eq!(verify_signature(&parts, &r, 0).unwrap().kid, "k");
+                let crypto = key.crypto();
+                let t = token.clone();
+                let ok = std::thread::spawn(move || {
+                    check_signature(&split(t.as_bytes(), 8192).unwrap(), &crypto).is_ok()
+                });
+                assert!(ok.join().unwrap());
+                let expensive = expensive_key(&parts, &r, 0).map(|k| k.kid.as_str());
+                assert_eq!(expensive, (!alg.is_hmac()).then_some("k"));
+                // Exactly at the limit is fine, one byte under is refused before signing.
+                assert!(prepare(key, payload, predicted).is_ok());
+                assert!(prepare(key, payload, predicted - 1).is_err());
+            }
+        }
     }
 
     #[test]

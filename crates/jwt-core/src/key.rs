@@ -10,6 +10,7 @@ use base64::Engine;
 use ring::hmac;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use std::sync::Arc;
 
 /// The parsed, ready-to-use form of a key's material.
 enum Signer {
@@ -17,6 +18,51 @@ enum Signer {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
     Rsa(RsaKeyPair),
+}
+
+impl Signer {
+    fn sign(&self, alg: Alg, signing_input: &[u8]) -> Result<Vec<u8>> {
+        let failed = |_| Error::syntax("signing failed");
+        Ok(match self {
+            Signer::Hmac(k) => hmac::sign(k, signing_input).as_ref().to_vec(),
+            Signer::Ecdsa(k) => k
+                .sign(&SystemRandom::new(), signing_input)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Signer::Ed25519(k) => k.sign(signing_input).as_ref().to_vec(),
+            Signer::Rsa(k) => {
+                let (padding, _) = alg.rsa();
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(padding, &SystemRandom::new(), signing_input, &mut sig)
+                    .map_err(failed)?;
+                sig
+            }
+        })
+    }
+
+    /// Constant-time for MACs (ring's verify); ring's verifiers reject malformed and
+    /// all-zero ECDSA signatures.
+    fn verify(&self, alg: Alg, signing_input: &[u8], sig: &[u8]) -> bool {
+        let public = |alg: &'static dyn signature::VerificationAlgorithm, key: &[u8]| {
+            signature::UnparsedPublicKey::new(alg, key)
+                .verify(signing_input, sig)
+                .is_ok()
+        };
+        match self {
+            Signer::Hmac(k) => hmac::verify(k, signing_input, sig).is_ok(),
+            Signer::Ecdsa(k) => {
+                let alg = if alg == Alg::ES256 {
+                    &signature::ECDSA_P256_SHA256_FIXED
+                } else {
+                    &signature::ECDSA_P384_SHA384_FIXED
+                };
+                public(alg, k.public_key().as_ref())
+            }
+            Signer::Ed25519(k) => public(&signature::ED25519, k.public_key().as_ref()),
+            Signer::Rsa(k) => public(alg.rsa().1, k.public().as_ref()),
+        }
+    }
 }
 
 pub struct Key {
@@ -35,7 +81,7 @@ pub struct Key {
     pub(crate) valid_until_ms: std::sync::atomic::AtomicI64,
     /// The secret (HMAC) or the private key DER (PKCS#8, or PKCS#1 for RSA).
     pub(crate) material: Vec<u8>,
-    signer: Signer,
+    signer: Arc<Signer>,
     /// base64url of `{"alg":..,"typ":"JWT","kid":..}`, the same for every token of this key.
     header_b64: String,
     /// A verify-only HMAC key for tokens without `kid` (migration from the npm
@@ -158,7 +204,7 @@ impl Key {
             drop_at_ms: None,
             valid_until_ms: std::sync::atomic::AtomicI64::new(0),
             material,
-            signer,
+            signer: Arc::new(signer),
             header_b64: URL_SAFE_NO_PAD.encode(header),
             legacy,
         }
@@ -253,7 +299,7 @@ impl Key {
     /// printable secret as it is, any other as `base64:` + its standard base64 (IMPORT
     /// takes both back); PEM for the others.
     pub fn export(&self) -> Vec<u8> {
-        match &self.signer {
+        match &*self.signer {
             Signer::Hmac(_) => match std::str::from_utf8(&self.material) {
                 Ok(text)
                     if !text.starts_with(BASE64_PREFIX)
@@ -282,45 +328,20 @@ impl Key {
     }
 
     pub fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>> {
-        let failed = |_| Error::syntax("signing failed");
-        Ok(match &self.signer {
-            Signer::Hmac(k) => hmac::sign(k, signing_input).as_ref().to_vec(),
-            Signer::Ecdsa(k) => k
-                .sign(&SystemRandom::new(), signing_input)
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
-            Signer::Ed25519(k) => k.sign(signing_input).as_ref().to_vec(),
-            Signer::Rsa(k) => {
-                let (padding, _) = self.alg.rsa();
-                let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(padding, &SystemRandom::new(), signing_input, &mut sig)
-                    .map_err(failed)?;
-                sig
-            }
-        })
+        self.signer.sign(self.alg, signing_input)
     }
 
     /// Constant-time for MACs (ring's verify); ring's verifiers reject malformed and
     /// all-zero ECDSA signatures.
     pub fn verify(&self, signing_input: &[u8], sig: &[u8]) -> bool {
-        let public = |alg: &'static dyn signature::VerificationAlgorithm, key: &[u8]| {
-            signature::UnparsedPublicKey::new(alg, key)
-                .verify(signing_input, sig)
-                .is_ok()
-        };
-        match &self.signer {
-            Signer::Hmac(k) => hmac::verify(k, signing_input, sig).is_ok(),
-            Signer::Ecdsa(k) => {
-                let alg = if self.alg == Alg::ES256 {
-                    &signature::ECDSA_P256_SHA256_FIXED
-                } else {
-                    &signature::ECDSA_P384_SHA384_FIXED
-                };
-                public(alg, k.public_key().as_ref())
-            }
-            Signer::Ed25519(k) => public(&signature::ED25519, k.public_key().as_ref()),
-            Signer::Rsa(k) => public(self.alg.rsa().1, k.public().as_ref()),
+        self.signer.verify(self.alg, signing_input, sig)
+    }
+
+    /// The key's cryptography alone, for another thread (see `Crypto`).
+    pub fn crypto(&self) -> Crypto {
+        Crypto {
+            alg: self.alg,
+            signer: Arc::clone(&self.signer),
         }
     }
 
@@ -328,7 +349,7 @@ impl Key {
     /// nothing public. Never `d`, `p`, `q`, `dp`, `dq`, `qi` or `k`.
     pub fn public_jwk(&self) -> Option<serde_json::Value> {
         let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-        let mut jwk = match &self.signer {
+        let mut jwk = match &*self.signer {
             Signer::Hmac(_) => return None,
             Signer::Ecdsa(k) => {
                 let point = k.public_key().as_ref();
@@ -412,6 +433,48 @@ fn ed25519_pkcs8_v1(der: &[u8]) -> Vec<u8> {
     v1.extend_from_slice(&ALG_AND_SEED);
     v1.extend_from_slice(&der[16..48]);
     v1
+}
+
+/// What signing and verifying need of a key and nothing else: cheap to clone and
+/// `Send`, so a worker thread can sign or verify while the keyring (kids, states,
+/// drop times) stays with the main thread. A key rotated or revoked meanwhile does not
+/// pull the material from under a signature in progress.
+#[derive(Clone)]
+pub struct Crypto {
+    alg: Alg,
+    signer: Arc<Signer>,
+}
+
+impl Crypto {
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    pub fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>> {
+        self.signer.sign(self.alg, signing_input)
+    }
+
+    pub fn verify(&self, signing_input: &[u8], sig: &[u8]) -> bool {
+        self.signer.verify(self.alg, signing_input, sig)
+    }
+
+    /// The length of every signature this key makes (all our algorithms have a fixed
+    /// one), so a token's length is known before it is signed.
+    pub fn signature_len(&self) -> usize {
+        match &*self.signer {
+            Signer::Hmac(k) => k.algorithm().digest_algorithm().output_len(),
+            Signer::Ecdsa(_) if self.alg == Alg::ES256 => 64,
+            Signer::Ecdsa(_) => 96,
+            Signer::Ed25519(_) => 64,
+            Signer::Rsa(k) => k.public().modulus_len(),
+        }
+    }
+
+    /// Public-key algorithms cost tens of microseconds to milliseconds per operation
+    /// (HMAC about one): those are worth moving off the server's main thread.
+    pub fn is_expensive(&self) -> bool {
+        !self.alg.is_hmac()
+    }
 }
 
 /// kids appear in JSON headers and replies: keep them short and plain. A kid is only

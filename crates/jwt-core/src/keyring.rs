@@ -13,7 +13,7 @@ use crate::random::Random;
 use ring::hmac;
 
 pub use crate::alg::{Alg, ALL_ALGS};
-pub use crate::key::{random_kid, validate_kid, Key, RSA_SIGNING_BITS};
+pub use crate::key::{random_kid, validate_kid, Crypto, Key, RSA_SIGNING_BITS};
 
 mod format;
 

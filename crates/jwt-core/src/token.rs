@@ -80,6 +80,18 @@ impl AccessToken<'_> {
         ring: &Keyring,
         max_bytes: usize,
     ) -> Result<(String, String)> {
+        let (unsigned, json) = self.prepare(jti, ring, max_bytes)?;
+        Ok((unsigned.sign()?, json))
+    }
+
+    /// Everything of `issue_with_payload` but the signature (which the caller may have
+    /// made on another thread): the token to sign, and its payload JSON.
+    pub fn prepare(
+        &self,
+        jti: &str,
+        ring: &Keyring,
+        max_bytes: usize,
+    ) -> Result<(jws::Unsigned, String)> {
         let exp = self.lifetime_ms.map(|ms| exp_for(self.now, ms));
         let payload = NewClaims {
             sub: self.sub,
@@ -104,7 +116,7 @@ impl AccessToken<'_> {
         // Retiring this key later must keep it until this token can no longer be valid.
         key.note_valid_until(exp.map_or(self.session_end_ms, |e| e.saturating_mul(1000)));
         let json = payload.to_json();
-        Ok((jws::sign(key, &json, max_bytes)?, json))
+        Ok((jws::prepare(key, &json, max_bytes)?, json))
     }
 
     /// `issue` with a fresh UUID v4 as `jti`.

@@ -1,0 +1,237 @@
+//! Expensive signatures on worker threads (`jwt.crypto-threads`): every command that signs
+//! or verifies with RSA, ECDSA or EdDSA gives the same answers with workers, without
+//! them, and where its client may not block (MULTI, Lua); the effects replicate; and a
+//! client that leaves while it waits harms nothing.
+mod common;
+use common::*;
+use std::io::Write;
+
+const RSA_PEM: &str = include_str!("fixtures/rsa2048.pem");
+
+/// Makes `alg` the active key (RS256 imported from the fixture).
+fn activate(c: &mut Connection, alg: &str) {
+    let kid: String = if alg == "RS256" {
+        let _: Value = cmd("JWT.KEY")
+            .arg("IMPORT")
+            .arg("rsa")
+            .arg("RS256")
+            .arg(RSA_PEM)
+            .query(c)
+            .unwrap();
+        "rsa".into()
+    } else {
+        cmd("JWT.KEY").arg("GENERATE").arg(alg).query(c).unwrap()
+    };
+    let _: () = cmd("JWT.KEY").arg("ACTIVATE").arg(&kid).query(c).unwrap();
+}
+
+fn jobs(c: &mut Connection) -> i64 {
+    info_field(c, "crypto_jobs").parse().unwrap()
+}
+
+/// Every token command with an expensive key, as a client sees it.
+fn exercise(c: &mut Connection, alg: &str) {
+    let pair: Vec<String> = cmd("JWT.SIGN")
+        .arg("alice")
+        .arg("REFRESH")
+        .arg("DATA")
+        .arg(r#"{"n":1}"#)
+        .query(c)
+        .unwrap();
+    let (access, refresh) = (&pair[0], &pair[1]);
+    assert!(payload(access)["sub"] == "alice", "{alg}");
+    // Miss, miss (admitted to the cache), hit: the same payload each time.
+    for _ in 0..3 {
+        assert_eq!(json(&verify(c, access).unwrap())["sub"], "alice", "{alg}");
+    }
+    let with: (String, String) = cmd("JWT.VERIFY")
+        .arg(access)
+        .arg("WITHDATA")
+        .query(c)
+        .unwrap();
+    assert_eq!(with.1, r#"{"n":1}"#);
+    let wrong_aud = cmd("JWT.VERIFY")
+        .arg(access)
+        .arg("AUD")
+        .arg("x")
+        .query::<String>(c);
+    assert_eq!(code(wrong_aud), "INVALID", "{alg}");
+    let mut tampered = access.clone();
+    tampered.insert(
+        tampered.len() - 2,
+        if tampered.ends_with("AA") { 'B' } else { 'A' },
+    );
+    assert_eq!(code(verify(c, &tampered)), "INVALID", "{alg}");
+    let touched: String = cmd("JWT.TOUCH").arg(access).query(c).unwrap();
+    assert_eq!(json(&touched)["sub"], "alice");
+    let next: Vec<String> = cmd("JWT.REFRESH")
+        .arg(refresh)
+        .arg("WITHPAYLOAD")
+        .query(c)
+        .unwrap();
+    assert_eq!(json(&next[2])["sub"], "alice");
+    assert_eq!(json(&verify(c, &next[0]).unwrap()), json(&next[2]), "{alg}");
+    let stateless: String = cmd("JWT.SIGN")
+        .arg("svc")
+        .arg("STATELESS")
+        .query(c)
+        .unwrap();
+    assert_eq!(json(&verify(c, &stateless).unwrap())["sub"], "svc");
+    let ended: i64 = cmd("JWT.DESTROY").arg(&next[0]).query(c).unwrap();
+    assert_eq!(ended, 1, "{alg}");
+    assert_eq!(code(verify(c, &next[0])), "REVOKED", "{alg}");
+    // A second session's token, verified where its client may not block.
+    let t = sign(c, &["bob"]);
+    let (v, s): (String, String) = redis::pipe()
+        .atomic()
+        .cmd("JWT.VERIFY")
+        .arg(&t)
+        .cmd("JWT.SIGN")
+        .arg("carol")
+        .query(c)
+        .unwrap();
+    assert_eq!(json(&v)["sub"], "bob", "{alg}");
+    assert!(verify(c, &s).is_ok());
+    let t = sign(c, &["dave"]);
+    let v: String = cmd("EVAL")
+        .arg("return redis.call('JWT.VERIFY', ARGV[1])")
+        .arg(0)
+        .arg(&t)
+        .query(c)
+        .unwrap();
+    assert_eq!(json(&v)["sub"], "dave", "{alg}");
+    let signed: String = cmd("EVAL")
+        .arg("return redis.call('JWT.SIGN', 'erin')")
+        .arg(0)
+        .query(c)
+        .unwrap();
+    assert!(verify(c, &signed).is_ok());
+}
+
+#[test]
+fn expensive_algorithms_answer_the_same_with_workers_and_without() {
+    for threads in ["2", "0"] {
+        for alg in ["ES256", "EdDSA", "RS256"] {
+            let s = Server::start_with(&[], &["crypto-threads", threads]);
+            let mut c = s.client();
+            activate(&mut c, alg);
+            let before = jobs(&mut c);
+            exercise(&mut c, alg);
+            let offloaded = jobs(&mut c) - before;
+            let running = info_field(&mut c, "crypto_threads");
+            if threads == "0" {
+                assert_eq!(offloaded, 0, "{alg}: nothing goes to a worker");
+                assert_eq!(running, "0");
+            } else {
+                // SIGN x2, VERIFY x2 misses, the tampered one, TOUCH (a hit: none),
+                // REFRESH, STATELESS sign + verify, DESTROY (a hit: none), bob, dave,
+                // and nothing inside MULTI or the scripts.
+                assert!(offloaded >= 8, "{alg}: {offloaded} jobs");
+                assert_eq!(running, "2");
+            }
+            assert!(!s.log().contains("panic"), "{}", s.log());
+        }
+    }
+}
+
+#[test]
+fn hmac_keys_never_use_the_workers() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice"]);
+    verify(&mut c, &t).unwrap();
+    assert_eq!(jobs(&mut c), 0);
+    assert_eq!(info_field(&mut c, "crypto_threads"), "0");
+}
+
+#[test]
+fn what_workers_sign_replicates_and_persists() {
+    let (primary, mut replica) = Server::primary_and_replica();
+    let mut p = primary.client();
+    activate(&mut p, "ES256");
+    let before = jobs(&mut p);
+    let tokens: Vec<String> = (0..20).map(|i| sign(&mut p, &[&format!("u{i}")])).collect();
+    assert_eq!(jobs(&mut p) - before, 20);
+    let _: i64 = cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    let mut r = replica.client();
+    for t in &tokens {
+        assert!(verify(&mut r, t).is_ok());
+    }
+    let digest = |c: &mut Connection| -> String { cmd("DEBUG").arg("DIGEST").query(c).unwrap() };
+    assert_eq!(digest(&mut p), digest(&mut r));
+    drop(r);
+    replica.restart(true);
+    let mut r = replica.client();
+    let _: () = cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
+    for t in &tokens {
+        assert!(verify(&mut r, t).is_ok(), "after a restart from RDB");
+    }
+}
+
+#[test]
+fn clients_that_leave_while_they_wait_harm_nothing() {
+    let s = Server::start();
+    let mut c = s.client();
+    activate(&mut c, "RS256");
+    let token = sign(&mut c, &["alice"]);
+    for round in 0..20 {
+        let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        let mut batch = String::new();
+        for i in 0..20 {
+            let user = format!("u{round}-{i}");
+            batch.push_str(&format!(
+                "*2\r\n$8\r\nJWT.SIGN\r\n${}\r\n{user}\r\n*2\r\n$10\r\nJWT.VERIFY\r\n${}\r\n{token}\r\n",
+                user.len(),
+                token.len()
+            ));
+        }
+        raw.write_all(batch.as_bytes()).unwrap();
+        drop(raw); // gone before most replies exist
+    }
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(verify(&mut c, &token).is_ok());
+    assert!(!s.log().contains("panic"), "{}", s.log());
+}
+
+#[test]
+fn the_thread_count_is_a_config() {
+    let s = Server::start();
+    let mut c = s.client();
+    activate(&mut c, "EdDSA");
+    let get = |c: &mut Connection| -> Vec<String> {
+        cmd("CONFIG")
+            .arg("GET")
+            .arg("jwt.crypto-threads")
+            .query(c)
+            .unwrap()
+    };
+    assert_eq!(get(&mut c)[1], "2");
+    for (value, ok) in [
+        ("0", true),
+        ("4", true),
+        ("64", true),
+        ("65", false),
+        ("-1", false),
+    ] {
+        let r: RedisResult<()> = cmd("CONFIG")
+            .arg("SET")
+            .arg("jwt.crypto-threads")
+            .arg(value)
+            .query(&mut c);
+        assert_eq!(r.is_ok(), ok, "{value}: {r:?}");
+    }
+    for threads in ["4", "1", "0"] {
+        let _: () = cmd("CONFIG")
+            .arg("SET")
+            .arg("jwt.crypto-threads")
+            .arg(threads)
+            .query(&mut c)
+            .unwrap();
+        let before = jobs(&mut c);
+        let t = sign(&mut c, &["alice"]);
+        assert!(verify(&mut c, &t).is_ok());
+        let expected = if threads == "0" { 0 } else { 2 };
+        assert_eq!(jobs(&mut c) - before, expected, "{threads} threads");
+    }
+}
