@@ -14,11 +14,14 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// Worker threads alive now; grows to the config on demand, shrinks when lowered.
     running: usize,
+    /// Of those, the ones waiting for a job: only they need a wake-up (a syscall).
+    idle: usize,
 }
 
 static QUEUE: Mutex<Queue> = Mutex::new(Queue {
     jobs: VecDeque::new(),
     running: 0,
+    idle: 0,
 });
 static READY: Condvar = Condvar::new();
 
@@ -54,8 +57,11 @@ pub fn submit(job: Job) -> Result<(), Job> {
         return Err(job);
     }
     q.jobs.push_back(job);
+    let wake = q.idle > 0;
     drop(q);
-    READY.notify_one();
+    if wake {
+        READY.notify_one();
+    }
     Ok(())
 }
 
@@ -77,7 +83,9 @@ fn work() {
                     q.running -= 1;
                     return;
                 }
+                q.idle += 1;
                 q = READY.wait(q).unwrap_or_else(|p| p.into_inner());
+                q.idle -= 1;
             }
         };
         // A job's own Drop guards reply to its client if it panics; the thread lives on.
