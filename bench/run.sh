@@ -140,6 +140,19 @@ activate() { # activate <alg>: a fresh key of <alg> signs from now on
     redis-cli -p "$PORT" JWT.KEY ACTIVATE "$kid" >/dev/null
 }
 threads() { redis-cli -p "$PORT" CONFIG SET jwt.crypto-threads "$1" >/dev/null; }
+SERVER_PID=$(redis-cli -p "$PORT" INFO server | awk -F: '/^process_id:/ { print $2 + 0 }')
+cpu_ticks() { # cpu_ticks: "<main thread> <worker threads>" CPU ticks of the server so far
+    local main=0 workers=0 t
+    for t in /proc/"$SERVER_PID"/task/*; do
+        local ticks; ticks=$(awk '{ print $14 + $15 }' "$t/stat")
+        if [ "$(basename "$t")" = "$SERVER_PID" ]; then main=$ticks
+        elif [ "$(cat "$t/comm")" = jwt-crypto ]; then workers=$(( workers + ticks )); fi
+    done
+    echo "$main $workers"
+}
+per_op_us() { # per_op_us <ticks> <ops/s>: CPU microseconds per operation of a run
+    awk -v t="$1" -v o="$2" -v s="$LG_SECONDS" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t / hz * 1e6 / (o * s) }'
+}
 redis-cli -p "$PORT" CONFIG SET jwt.verify-cache 0 >/dev/null
 echo "expensive algorithms: ops/s with jwt.crypto-threads $THREADS and 0 (inline), verify cache off, $(nproc) cores"
 for alg in $ALGS; do
@@ -148,13 +161,19 @@ for alg in $ALGS; do
     "$LG" "$PORT" setup-sessions "$ALG_N" 1 1 1 >"$TOKENS"
     threads "$THREADS"
     read -r SW _ <<<"$(lg_run sign 16)"
+    read -r M0 W0 <<<"$(cpu_ticks)"
     read -r VW _ <<<"$(lg_run verify 16)"
+    read -r M1 W1 <<<"$(cpu_ticks)"
     threads 0
     read -r S0 _ <<<"$(lg_run sign 16)"
     read -r V0 _ <<<"$(lg_run verify 16)"
     threads "$THREADS"
     printf "%-6s SIGN %8.0f ops/s (inline %8.0f, x%s)   VERIFY miss %8.0f ops/s (inline %8.0f, x%s; bar x1.6 for ES256)\n" \
         "$alg" "$SW" "$S0" "$(ratio "$SW" "$S0")" "$VW" "$V0" "$(ratio "$VW" "$V0")"
+    # Where a VERIFY's CPU goes with the workers: the cores are the limit when these add
+    # up to the machine (the load generator shares it).
+    printf "       VERIFY with workers, CPU per op: main thread %s us, workers %s us\n" \
+        "$(per_op_us $(( M1 - M0 )) "$VW")" "$(per_op_us $(( W1 - W0 )) "$VW")"
 done
 redis-cli -p "$PORT" CONFIG SET jwt.verify-cache 4096 >/dev/null
 

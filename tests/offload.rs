@@ -30,7 +30,7 @@ fn jobs(c: &mut Connection) -> i64 {
 }
 
 /// Every token command with an expensive key, as a client sees it.
-fn exercise(c: &mut Connection, alg: &str) {
+fn exercise(c: &mut Connection, alg: &str, workers: bool) {
     let pair: Vec<String> = cmd("JWT.SIGN")
         .arg("alice")
         .arg("REFRESH")
@@ -80,8 +80,9 @@ fn exercise(c: &mut Connection, alg: &str) {
     let ended: i64 = cmd("JWT.DESTROY").arg(&next[0]).query(c).unwrap();
     assert_eq!(ended, 1, "{alg}");
     assert_eq!(code(verify(c, &next[0])), "REVOKED", "{alg}");
-    // A second session's token, verified where its client may not block.
+    // A second session's token, verified where its client may not block: inline.
     let t = sign(c, &["bob"]);
+    let before = jobs(c);
     let (v, s): (String, String) = redis::pipe()
         .atomic()
         .cmd("JWT.VERIFY")
@@ -105,7 +106,20 @@ fn exercise(c: &mut Connection, alg: &str) {
         .arg(0)
         .query(c)
         .unwrap();
+    // Of those, only the VERIFY of carol's token and the SIGN of dave (outside MULTI
+    // and the scripts) left the main thread.
+    assert_eq!(jobs(c), before + if workers { 2 } else { 0 }, "{alg}");
     assert!(verify(c, &signed).is_ok());
+    // UPDATE signs its new token inline.
+    let before = jobs(c);
+    let updated: String = cmd("JWT.UPDATE")
+        .arg(&signed)
+        .arg("CLAIMS")
+        .arg(r#"{"role":"x"}"#)
+        .query(c)
+        .unwrap();
+    assert_eq!(jobs(c), before, "{alg}");
+    assert_eq!(payload(&updated)["role"], "x");
 }
 
 #[test]
@@ -116,7 +130,7 @@ fn expensive_algorithms_answer_the_same_with_workers_and_without() {
             let mut c = s.client();
             activate(&mut c, alg);
             let before = jobs(&mut c);
-            exercise(&mut c, alg);
+            exercise(&mut c, alg, threads != "0");
             let offloaded = jobs(&mut c) - before;
             let running = info_field(&mut c, "crypto_threads");
             if threads == "0" {
@@ -132,6 +146,57 @@ fn expensive_algorithms_answer_the_same_with_workers_and_without() {
             assert!(!s.log().contains("panic"), "{}", s.log());
         }
     }
+}
+
+/// (thread name, nice value) of every thread of process `pid`.
+fn nice_values(pid: &str) -> Vec<(String, i64)> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Fields after the parenthesised name: state is 3rd, nice the 19th.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let n: i64 = after.split(' ').nth(16).unwrap().parse().unwrap();
+        nice.push((comm.trim().to_string(), n));
+    }
+    nice
+}
+
+#[test]
+fn workers_run_below_the_main_thread() {
+    let s = Server::start();
+    let mut c = s.client();
+    activate(&mut c, "ES256");
+    sign(&mut c, &["alice"]);
+    let info: String = cmd("INFO").arg("server").query(&mut c).unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // A thread names itself as it starts: give both a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let nice = loop {
+        let nice = nice_values(&pid);
+        let started = nice.iter().filter(|(c, _)| c == "jwt-crypto").count();
+        if started == 2 || std::time::Instant::now() > deadline {
+            break nice;
+        }
+        sleep_ms(20);
+    };
+    let workers: Vec<i64> = nice
+        .iter()
+        .filter(|(c, _)| c == "jwt-crypto")
+        .map(|(_, n)| *n)
+        .collect();
+    assert_eq!(workers, vec![5, 5], "{nice:?}");
+    let main = nice
+        .iter()
+        .find(|(c, _)| c.starts_with("redis-server") || c.starts_with("valkey"))
+        .unwrap();
+    assert_eq!(main.1, 0, "{nice:?}");
 }
 
 #[test]
