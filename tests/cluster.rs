@@ -266,6 +266,16 @@ fn one_keyring_for_the_whole_cluster() {
     // Revocation on one primary kills the key's tokens on the others.
     let ka = info_field(&mut a.client(), "active_kid");
     let t = sign(&mut a.client(), &[&sa]);
+    // ES256 signatures run on the worker threads in cluster mode too: the owner
+    // verifies (misses, both off the main thread), another primary redirects.
+    let jobs = |c: &mut Connection| info_field(c, "crypto_jobs").parse::<i64>().unwrap();
+    let before = jobs(&mut a.client());
+    for _ in 0..2 {
+        assert!(verify(&mut a.client(), &t).is_ok());
+    }
+    assert_eq!(jobs(&mut a.client()), before + 2);
+    let e = verify(&mut b.client(), &t).unwrap_err();
+    assert_eq!(e.code(), Some("MOVED"), "{e:?}");
     let _: Value = cmd("JWT.KEY")
         .arg("REVOKE")
         .arg(&ka)

@@ -302,16 +302,17 @@ pub fn with_verified(
 ) -> Result<RedisValue> {
     match authenticate(token, now, expect.as_ref(), offload::available(ctx))? {
         Authenticated::Done(v) => then(ctx, v, now),
-        Authenticated::Pending(p) => offload::run(
-            ctx,
-            name,
-            move || p.check(),
-            move |ctx, c| {
+        Authenticated::Pending(p) => {
+            let token = token.to_vec();
+            let resume = move |ctx: &Context, c: Checked| {
+                // The session's slot may have moved away while the worker checked.
+                crate::cluster::route_token(ctx, &token, unverified_session_key)?;
                 let now = now_ms()?;
                 let v = c.admit(now, expect.as_ref())?;
                 then(ctx, v, now)
-            },
-        ),
+            };
+            offload::run(ctx, name, move || p.check(), resume)
+        }
     }
 }
 
