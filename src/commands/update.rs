@@ -15,7 +15,7 @@ use crate::store::Store;
 use jwt_core::claims;
 use jwt_core::error::{Error, Result};
 use jwt_core::lifecycle;
-use jwt_core::random::OsRandom;
+use jwt_core::random::{uuid_v4, OsRandom};
 use jwt_core::refresh;
 use jwt_core::session::{self, Created, TokenSession};
 use jwt_core::store::{SessionChange, SessionStore};
@@ -155,8 +155,8 @@ fn finish(
             claims: &session_claims,
             kid: None,
         }
-        .issue_new(&rng, &ring, config::max_token_bytes())?;
-        Some(issued)
+        .prepare(&uuid_v4(&rng)?, &ring, config::max_token_bytes())?;
+        Some(issued.0)
     } else {
         None
     };
@@ -175,8 +175,10 @@ fn finish(
     };
     lifecycle::update(&store, s, &change)?;
     stats::UPDATES.incr();
-    Ok(match token {
-        Some(t) => RedisValue::BulkString(t),
-        None => RedisValue::Integer(1),
-    })
+    match token {
+        Some(unsigned) => {
+            super::sign::reply_signed(ctx, "JWT.UPDATE", unsigned, RedisValue::BulkString)
+        }
+        None => Ok(RedisValue::Integer(1)),
+    }
 }
