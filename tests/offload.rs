@@ -301,3 +301,58 @@ fn the_thread_count_is_a_config() {
         assert_eq!(jobs(&mut c) - before, expected, "{threads} threads");
     }
 }
+
+/// A key revoked while a worker checks a token's signature wins: the reply is INVALID,
+/// not a verification against a key that is gone.
+#[test]
+fn a_revocation_during_the_check_wins() {
+    use std::io::{BufRead, BufReader};
+    let s = Server::start_with(&[], &["crypto-threads", "1"]);
+    let mut c = s.client();
+    activate(&mut c, "RS256");
+    activate(&mut c, "ES256");
+    let es_kid = info_field(&mut c, "active_kid");
+    let token = sign(&mut c, &["alice"]);
+    let base = jobs(&mut c);
+    let dispatched = |c: &mut Connection, n: i64| {
+        for _ in 0..500 {
+            if jobs(c) >= base + n {
+                return;
+            }
+            sleep_ms(1);
+        }
+        panic!("{n} jobs were not dispatched");
+    };
+    // Keep the one worker busy with RSA signatures (about 0.6 ms each), one per
+    // connection so that their jobs are all queued at once.
+    let sign_rsa = |i: usize| {
+        let user = format!("u{i}");
+        format!(
+            "*4\r\n$8\r\nJWT.SIGN\r\n${}\r\n{user}\r\n$3\r\nKEY\r\n$3\r\nrsa\r\n",
+            user.len()
+        )
+    };
+    let _busy: Vec<_> = (0..40)
+        .map(|i| {
+            let mut f = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            f.write_all(sign_rsa(i).as_bytes()).unwrap();
+            f
+        })
+        .collect();
+    dispatched(&mut c, 40);
+    // The VERIFY's job waits behind them; the REVOKE runs on the main thread meanwhile.
+    let mut v = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    v.write_all(format!("*2\r\n$10\r\nJWT.VERIFY\r\n${}\r\n{token}\r\n", token.len()).as_bytes())
+        .unwrap();
+    sleep_ms(2);
+    let before: i64 = info_field(&mut c, "crypto_jobs").parse().unwrap();
+    let _: Value = cmd("JWT.KEY")
+        .arg("REVOKE")
+        .arg(&es_kid)
+        .query(&mut c)
+        .unwrap();
+    let mut reply = String::new();
+    BufReader::new(v).read_line(&mut reply).unwrap();
+    assert!(reply.starts_with("-INVALID"), "{reply}");
+    assert_eq!(code(verify(&mut c, &token)), "INVALID");
+}
