@@ -158,12 +158,13 @@ echo "expensive algorithms: ops/s with jwt.crypto-threads $THREADS and 0 (inline
 for alg in $ALGS; do
     redis-cli -p "$PORT" FLUSHALL >/dev/null
     activate "$alg"
-    "$LG" "$PORT" setup-sessions "$ALG_N" 1 1 1 >"$TOKENS"
+    "$LG" "$PORT" setup-refresh "$ALG_N" 1 1 1 >"$TOKENS"
     threads "$THREADS"
     read -r SW _ <<<"$(lg_run sign 16)"
     read -r M0 W0 <<<"$(cpu_ticks)"
     read -r VW _ <<<"$(lg_run verify 16)"
     read -r M1 W1 <<<"$(cpu_ticks)"
+    read -r RW _ <<<"$(lg_run refresh 16)"
     threads 0
     read -r S0 _ <<<"$(lg_run sign 16)"
     read -r V0 _ <<<"$(lg_run verify 16)"
@@ -172,8 +173,8 @@ for alg in $ALGS; do
         "$alg" "$SW" "$S0" "$(ratio "$SW" "$S0")" "$VW" "$V0" "$(ratio "$VW" "$V0")"
     # Where a VERIFY's CPU goes with the workers: the cores are the limit when these add
     # up to the machine (the load generator shares it).
-    printf "       VERIFY with workers, CPU per op: main thread %s us, workers %s us\n" \
-        "$(per_op_us $(( M1 - M0 )) "$VW")" "$(per_op_us $(( W1 - W0 )) "$VW")"
+    printf "       VERIFY with workers, CPU per op: main thread %s us, workers %s us; REFRESH with workers %.0f ops/s\n" \
+        "$(per_op_us $(( M1 - M0 )) "$VW")" "$(per_op_us $(( W1 - W0 )) "$VW")" "$RW"
 done
 redis-cli -p "$PORT" CONFIG SET jwt.verify-cache 4096 >/dev/null
 
