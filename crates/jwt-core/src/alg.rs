@@ -81,6 +81,12 @@ impl Alg {
         matches!(self, Alg::HS256 | Alg::HS384 | Alg::HS512)
     }
 
+    /// Public-key algorithms cost tens of microseconds to milliseconds per operation
+    /// (HMAC about one): worth moving off the server's main thread.
+    pub fn is_expensive(self) -> bool {
+        !self.is_hmac()
+    }
+
     pub(crate) fn hmac(self) -> hmac::Algorithm {
         match self {
             Alg::HS384 => hmac::HMAC_SHA384,

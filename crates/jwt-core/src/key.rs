@@ -470,10 +470,9 @@ impl Crypto {
         }
     }
 
-    /// Public-key algorithms cost tens of microseconds to milliseconds per operation
-    /// (HMAC about one): those are worth moving off the server's main thread.
+    /// See `Alg::is_expensive`.
     pub fn is_expensive(&self) -> bool {
-        !self.alg.is_hmac()
+        self.alg.is_expensive()
     }
 }
 
