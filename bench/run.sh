@@ -165,16 +165,22 @@ for alg in $ALGS; do
     read -r VW _ <<<"$(lg_run verify 16)"
     read -r M1 W1 <<<"$(cpu_ticks)"
     read -r RW _ <<<"$(lg_run refresh 16)"
+    read -r SW1 _ <<<"$(lg_run sign 1)"
+    read -r VW1 _ <<<"$(lg_run verify 1)"
     threads 0
     read -r S0 _ <<<"$(lg_run sign 16)"
     read -r V0 _ <<<"$(lg_run verify 16)"
     threads "$THREADS"
+    read -r DW _ <<<"$(lg_run destroy 16)"
     printf "%-6s SIGN %8.0f ops/s (inline %8.0f, x%s)   VERIFY miss %8.0f ops/s (inline %8.0f, x%s; bar x1.6 for ES256)\n" \
         "$alg" "$SW" "$S0" "$(ratio "$SW" "$S0")" "$VW" "$V0" "$(ratio "$VW" "$V0")"
     # Where a VERIFY's CPU goes with the workers: the cores are the limit when these add
     # up to the machine (the load generator shares it).
     printf "       VERIFY with workers, CPU per op: main thread %s us, workers %s us; REFRESH with workers %.0f ops/s\n" \
         "$(per_op_us $(( M1 - M0 )) "$VW")" "$(per_op_us $(( W1 - W0 )) "$VW")" "$RW"
+    printf "       with workers: SIGN/SET %s (-P 1: %.0f ops/s, %s), VERIFY miss/GET %s (-P 1: %.0f ops/s, %s), DESTROY %.0f ops/s\n" \
+        "$(ratio "$SW" "$SET16")" "$SW1" "$(ratio "$SW1" "$SET1")" "$(ratio "$VW" "$LGET16")" \
+        "$VW1" "$(ratio "$VW1" "$LGET1")" "$DW"
 done
 redis-cli -p "$PORT" CONFIG SET jwt.verify-cache 4096 >/dev/null
 
