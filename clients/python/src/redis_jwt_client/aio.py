@@ -3,24 +3,17 @@
 Generated from client.py by the same method list; keep the two in step."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Dict, List, Literal, Optional, Sequence, TypeVar, overload
 
 from redis import exceptions as rex
 
 from . import _core as c
 from ._core import Claims, Decoded, Duration, ExportedKey, KeyInfo, RefreshResult, Session, TokenPair, UpdateResult, Verified
+from .client import _RETRY_DELAYS, _is_redirect
 from .errors import to_jwt_error
 
 T = TypeVar("T")
-
-_REDIRECT = ("MOVED", "ASK", "TRYAGAIN")
-
-
-def _is_redirect(e: BaseException) -> bool:
-    names = {"MovedError", "AskError", "TryAgainError"}
-    return any(k.__name__ in names for k in type(e).__mro__) or str(e).startswith(_REDIRECT) or (
-        isinstance(e, rex.RedisClusterException) and "dispatch" in str(e)
-    )
 
 
 class AsyncRedisJwt:
@@ -52,14 +45,16 @@ class AsyncRedisJwt:
         r = self.redis
         if not self.cluster:
             return await r.execute_command(*cmd.args)
-        for attempt in range(3):
+        for delay in (*_RETRY_DELAYS, None):
             node = r.get_node_from_key(cmd.route) if cmd.route else r.get_default_node()
             try:
                 return await r.execute_command(*cmd.args, target_nodes=node)
             except (rex.ResponseError, rex.RedisClusterException) as e:
-                if attempt == 2 or not _is_redirect(e):
+                if delay is None or not _is_redirect(e):
                     raise
-                # stale slot map: reload it and route again
+                # stale slot map or a failover under way: wait a little, reload, route again
+                if delay:
+                    await asyncio.sleep(delay)
                 await r.nodes_manager.initialize()
         raise AssertionError("unreachable")
 

@@ -1,6 +1,7 @@
 """The synchronous client, for ``redis.Redis`` and ``redis.cluster.RedisCluster``."""
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, List, Literal, Optional, Sequence, TypeVar, overload
 
 from redis import exceptions as rex
@@ -11,12 +12,22 @@ from .errors import to_jwt_error
 
 T = TypeVar("T")
 
-_REDIRECT = ("MOVED", "ASK", "TRYAGAIN")
+_REDIRECT = ("MOVED", "ASK", "TRYAGAIN", "READONLY", "CLUSTERDOWN")
+_REDIRECT_ERRORS = {"MovedError", "AskError", "TryAgainError", "ReadOnlyError", "ClusterDownError"}
+
+# Waits before each retry of a cluster command (seconds): the first at once (MOVED: the slot
+# map is reloaded), then growing, about 3.5 s in all, which covers a failover's election.
+_RETRY_DELAYS = (0.0, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0)
 
 
 def _is_redirect(e: BaseException) -> bool:
-    names = {"MovedError", "AskError", "TryAgainError"}
-    return any(k.__name__ in names for k in type(e).__mro__) or str(e).startswith(_REDIRECT) or (
+    """A stale slot map or a cluster in transition: reload the map and route again.
+
+    MOVED/ASK; TRYAGAIN (a slot moving); READONLY: a write that reached a primary demoted
+    by a failover (Redis answers it before the module runs: the token commands name no
+    key); CLUSTERDOWN during the election. redis-py strips the code word from the message,
+    hence the class names (MasterDownError is a ClusterDownError)."""
+    return any(k.__name__ in _REDIRECT_ERRORS for k in type(e).__mro__) or str(e).startswith(_REDIRECT) or (
         isinstance(e, rex.RedisClusterException) and "dispatch" in str(e)
     )
 
@@ -50,14 +61,16 @@ class RedisJwt:
         r = self.redis
         if not self.cluster:
             return r.execute_command(*cmd.args)
-        for attempt in range(3):
+        for delay in (*_RETRY_DELAYS, None):
             node = r.get_node_from_key(cmd.route) if cmd.route else r.get_default_node()
             try:
                 return r.execute_command(*cmd.args, target_nodes=node)
             except (rex.ResponseError, rex.RedisClusterException) as e:
-                if attempt == 2 or not _is_redirect(e):
+                if delay is None or not _is_redirect(e):
                     raise
-                # stale slot map: reload it and route again
+                # stale slot map or a failover under way: wait a little, reload, route again
+                if delay:
+                    time.sleep(delay)
                 r.nodes_manager.initialize()
         raise AssertionError("unreachable")
 
