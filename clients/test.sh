@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests of the client packages and the examples against real servers:
-# one standalone redis-server and a 3-primary Redis Cluster, all loading the module.
+# one standalone redis-server and a 3-primary Redis Cluster (two of its primaries with a
+# replica, for the failover tests), all loading the module.
 #
 #   bash clients/test.sh            (from the repository root, after the module is built)
 #
@@ -38,8 +39,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Five free ports below 55535 whose cluster-bus port (+10000) is free too.
-read -r P0 P1 P2 P3 P4 < <(python3 - <<'PY'
+# Seven free ports below 55535 whose cluster-bus port (+10000) is free too.
+read -r P0 P1 P2 P3 P4 P5 P6 < <(python3 - <<'PY'
 import random, socket
 def free(p):
     s = socket.socket()
@@ -50,7 +51,7 @@ def free(p):
     finally:
         s.close()
 ports = []
-while len(ports) < 5:
+while len(ports) < 7:
     p = random.randint(20000, 45000)
     if p not in ports and free(p) and free(p + 10000):
         ports.append(p)
@@ -78,10 +79,10 @@ wait_ping() {
 start_server "$P0" ""
 # the examples' server: a refresh-token replay is told from a racing tab after 1 s, not 10
 start_server "$P4" "refresh-grace 1"
-for p in "$P1" "$P2" "$P3"; do
+for p in "$P1" "$P2" "$P3" "$P5" "$P6"; do
   start_server "$p" "" --cluster-enabled yes --cluster-config-file "$TMP/$p/nodes.conf"
 done
-for p in "$P0" "$P1" "$P2" "$P3" "$P4"; do wait_ping "$p"; done
+for p in "$P0" "$P1" "$P2" "$P3" "$P4" "$P5" "$P6"; do wait_ping "$p"; done
 "$REDIS_CLI" --cluster create "127.0.0.1:$P1" "127.0.0.1:$P2" "127.0.0.1:$P3" \
   --cluster-replicas 0 --cluster-yes >"$TMP/cluster-create.log" 2>&1 \
   || { cat "$TMP/cluster-create.log" >&2; exit 1; }
@@ -94,10 +95,43 @@ for i in $(seq 200); do
   sleep 0.1
 done
 [ "$ok" = 1 ] || { echo "cluster did not reach cluster_state:ok" >&2; exit 1; }
+# A replica for P1 (P5) and one for P2 (P6). The node suite's failover test promotes P5 and
+# fails back, the Python suite's P6: two different pairs, because within a few
+# cluster-node-timeouts (15 s by default) Redis lets neither a node run a second election
+# nor the other primaries vote twice about one primary.
+for pair in "$P5 $P1" "$P6 $P2"; do
+  read -r r p <<<"$pair"
+  primary_id=$("$REDIS_CLI" -p "$p" CLUSTER MYID)
+  "$REDIS_CLI" -p "$r" CLUSTER MEET 127.0.0.1 "$p" >/dev/null
+  for i in $(seq 200); do
+    "$REDIS_CLI" -p "$r" CLUSTER NODES | grep -q "^$primary_id " && break
+    sleep 0.1
+  done
+  "$REDIS_CLI" -p "$r" CLUSTER REPLICATE "$primary_id" | grep -q OK \
+    || { echo "node $r could not become a replica of $p" >&2; exit 1; }
+done
+# until the replicas are in sync and every node knows them as such
+for i in $(seq 600); do
+  ok=1
+  for r in "$P5" "$P6"; do
+    "$REDIS_CLI" -p "$r" INFO replication | grep -q 'master_link_status:up' || ok=0
+  done
+  for n in "$P1" "$P2" "$P3" "$P5" "$P6"; do
+    nodes=$("$REDIS_CLI" -p "$n" CLUSTER NODES)
+    [ "$(awk '$3 ~ /slave/' <<<"$nodes" | wc -l)" = 2 ] || ok=0
+    [ "$(awk '$3 ~ /master/' <<<"$nodes" | wc -l)" = 3 ] || ok=0
+    grep -q 'cluster_state:ok' <<<"$("$REDIS_CLI" -p "$n" CLUSTER INFO)" || ok=0
+  done
+  [ "$ok" = 1 ] && break
+  sleep 0.1
+done
+[ "$ok" = 1 ] || { echo "the cluster's replicas did not come up" >&2; "$REDIS_CLI" -p "$P1" CLUSTER NODES >&2; exit 1; }
 export REDIS_JWT_STANDALONE="127.0.0.1:$P0"
 export REDIS_JWT_CLUSTER="127.0.0.1:$P1,127.0.0.1:$P2,127.0.0.1:$P3"
+# the failover tests' replicas: the node suite's first, the Python suite's second
+export REDIS_JWT_CLUSTER_REPLICAS="127.0.0.1:$P5,127.0.0.1:$P6"
 export REDIS_JWT_EXAMPLES="127.0.0.1:$P4"
-echo "servers: standalone $REDIS_JWT_STANDALONE, cluster $REDIS_JWT_CLUSTER ($("$SERVER_PATH" --version | head -c 60))"
+echo "servers: standalone $REDIS_JWT_STANDALONE, cluster $REDIS_JWT_CLUSTER, replicas $REDIS_JWT_CLUSTER_REPLICAS ($("$SERVER_PATH" --version | head -c 60))"
 
 SUMMARY=()
 FAILED=0
@@ -129,9 +163,11 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./clients/python
 echo "installs: $((SECONDS - t0))s"
 
-suite "node client (node-redis v4, v5, ioredis; standalone and cluster)" \
-  bash -c 'cd clients/node && npx tsc -p test && echo "type declarations: ok" && node --test --test-reporter=spec test/*.test.js'
-suite "python client (redis-py sync and asyncio; standalone and cluster)" \
+# one test file at a time: failover.test.js switches a primary, which the cluster tests of
+# commands.test.js should not run into
+suite "node client (node-redis v4, v5, ioredis; standalone, cluster, failover)" \
+  bash -c 'cd clients/node && npx tsc -p test && echo "type declarations: ok" && node --test --test-concurrency=1 --test-reporter=spec test/*.test.js'
+suite "python client (redis-py sync and asyncio; standalone, cluster, failover)" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests
 suite "example: express (end to end over HTTP)" \
   bash -c 'cd examples/express && node --test --test-reporter=spec test/*.test.js'

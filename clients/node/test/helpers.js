@@ -15,6 +15,8 @@ function env(name) {
 
 const standalone = () => addr(env('REDIS_JWT_STANDALONE'));
 const clusterNodes = () => env('REDIS_JWT_CLUSTER').split(',').map(addr);
+/** Replicas of some of the cluster's primaries, for the failover test (the first is this suite's). */
+const clusterReplicas = () => env('REDIS_JWT_CLUSTER_REPLICAS').split(',').map(addr);
 
 /** Every kind of client the package supports: [name, connect(auth?) -> {client, close}]. */
 const FACTORIES = {
@@ -76,4 +78,4 @@ function admin() {
 
 const uniq = (p) => `${p}-${crypto.randomBytes(4).toString('hex')}`;
 
-module.exports = { FACTORIES, admin, uniq, standalone, clusterNodes };
+module.exports = { FACTORIES, admin, uniq, standalone, clusterNodes, clusterReplicas };

@@ -30,6 +30,12 @@ def cluster_nodes():
     return [_addr(a) for a in _env("REDIS_JWT_CLUSTER").split(",")]
 
 
+def cluster_replicas():
+    """Replicas of some of the cluster's primaries, for the failover test (the second is
+    this suite's; the node suite fails over the first)."""
+    return [_addr(a) for a in _env("REDIS_JWT_CLUSTER_REPLICAS").split(",")]
+
+
 KINDS = ["sync", "sync-cluster", "asyncio", "asyncio-cluster"]
 
 
