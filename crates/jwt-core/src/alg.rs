@@ -34,6 +34,17 @@ pub const ALL_ALGS: [Alg; 12] = [
     Alg::EdDSA,
 ];
 
+/// The algorithms `Key::generate` makes keys of (the module generates no RSA keys).
+#[cfg(test)]
+pub(crate) const GENERATED_ALGS: [Alg; 6] = [
+    Alg::HS256,
+    Alg::HS384,
+    Alg::HS512,
+    Alg::ES256,
+    Alg::ES384,
+    Alg::EdDSA,
+];
+
 impl Alg {
     /// The algorithm of a key generated to follow one of this algorithm (ROTATE without
     /// an algorithm, automatic rotation, REVOKE of the signing key): the same where the

@@ -348,14 +348,7 @@ mod tests {
     #[test]
     fn prepared_tokens_have_the_predicted_length_and_sign_anywhere() {
         let rng = crate::random::OsRandom::new();
-        for alg in [
-            Alg::HS256,
-            Alg::HS384,
-            Alg::HS512,
-            Alg::ES256,
-            Alg::ES384,
-            Alg::EdDSA,
-        ] {
+        for alg in crate::alg::GENERATED_ALGS {
             let mut r = Keyring::default();
             r.insert(Key::generate(alg, "k", 0, &rng).unwrap()).unwrap();
             r.activate("k", 0).unwrap();
