@@ -9,7 +9,7 @@ use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::claims::{self, ClaimChecks};
 use jwt_core::error::{Error, Result};
-use jwt_core::jws;
+use jwt_core::jws::{self, Signature};
 use jwt_core::keyring::{Crypto, Key};
 use jwt_core::lifecycle;
 use jwt_core::refresh;
@@ -146,15 +146,17 @@ pub fn authenticate(
     let parts = jws::split(token, config::max_token_bytes())?;
     let key = {
         let ring = keyring_state::read();
-        if let Some(key) = jws::expensive_key(&parts, &ring, now).filter(|_| may_offload) {
-            return Ok(Authenticated::Pending(Pending {
-                token: token.to_vec(),
-                crypto: key.crypto(),
-                key: KeyFacts::of(key),
-                generation,
-            }));
+        match jws::verify_or_defer(&parts, &ring, now, may_offload)? {
+            Signature::Verified(key) => KeyFacts::of(key),
+            Signature::Deferred(key) => {
+                return Ok(Authenticated::Pending(Pending {
+                    token: token.to_vec(),
+                    crypto: key.crypto(),
+                    key: KeyFacts::of(key),
+                    generation,
+                }))
+            }
         }
-        KeyFacts::of(jws::verify_signature(&parts, &ring, now)?)
     };
     let payload: Arc<[u8]> = jws::b64_decode(parts.payload_b64)?.into();
     let (checks, session) = {
@@ -240,10 +242,9 @@ impl Checked {
             }
         }
         let session = session_of(&self.key, sub.as_deref(), sid.as_deref())?;
-        let generation = self.generation;
         admit(
             &self.token,
-            generation,
+            self.generation,
             self.key,
             payload,
             checks,

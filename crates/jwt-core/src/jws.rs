@@ -149,23 +149,48 @@ pub fn verify_signature<'k>(
     keyring: &'k Keyring,
     now_ms: i64,
 ) -> Result<&'k Key> {
+    match verify_or_defer(parts, keyring, now_ms, false)? {
+        Signature::Verified(key) | Signature::Deferred(key) => Ok(key),
+    }
+}
+
+/// What `verify_or_defer` did with a token's signature.
+pub enum Signature<'k> {
+    /// Checked: this key made it.
+    Verified(&'k Key),
+    /// Not checked yet: only this key can have made it (live, not LEGACY, an expensive
+    /// algorithm), and `check_signature` with its `Crypto` decides, on any thread.
+    Deferred(&'k Key),
+}
+
+/// `verify_signature`, except that with `defer` a signature of an expensive algorithm
+/// is left for `check_signature` (the header checks are done either way).
+pub fn verify_or_defer<'k>(
+    parts: &Parts<'_>,
+    keyring: &'k Keyring,
+    now_ms: i64,
+    defer: bool,
+) -> Result<Signature<'k>> {
     // Fast path: tokens we issued carry exactly their key's canonical header, which
     // names the key's own alg and no crit, so header JSON need not be parsed.
     let candidates = match keyring.by_encoded_header(parts.header_b64) {
         Some(key) => Candidates::One(key),
         None => key_from_header(parts, keyring)?,
     };
+    if let Candidates::One(key) = candidates {
+        if !key.is_live(now_ms) {
+            // A retired key past its drop time is as unknown as one never seen.
+            return Err(Error::invalid("unknown kid"));
+        }
+        if defer && key.alg.is_expensive() && !key.legacy {
+            return Ok(Signature::Deferred(key));
+        }
+    }
     let mut signature = [0u8; MAX_SIGNATURE_BYTES];
     let n = decode_signature(parts, &mut signature)?;
     let verifies = |key: &Key| key.verify(parts.signing_input, &signature[..n]);
     let key = match candidates {
-        Candidates::One(key) => {
-            if !key.is_live(now_ms) {
-                // A retired key past its drop time is as unknown as one never seen.
-                return Err(Error::invalid("unknown kid"));
-            }
-            verifies(key).then_some(key)
-        }
+        Candidates::One(key) => verifies(key).then_some(key),
         // A token without kid: the LEGACY keys of its alg, tried in turn.
         Candidates::Legacy(alg) => keyring
             .keys()
@@ -173,7 +198,7 @@ pub fn verify_signature<'k>(
             .find(|k| verifies(k)),
     };
     let key = key.ok_or_else(|| Error::invalid("bad signature"))?;
-    Ok(key)
+    Ok(Signature::Verified(key))
 }
 
 /// `parts`' signature checked against `crypto` (what `verify_signature` does once it
@@ -194,16 +219,6 @@ fn decode_signature(parts: &Parts<'_>, into: &mut [u8; MAX_SIGNATURE_BYTES]) -> 
     URL_SAFE_NO_PAD
         .decode_slice(parts.signature_b64, into)
         .map_err(|_| Error::invalid("malformed token: bad base64url"))
-}
-
-/// The key of a token we issued (its header byte for byte a key's own), when that key
-/// is live and its algorithm expensive: the signature check can then run on another
-/// thread with `check_signature`. None sends the token down `verify_signature`,
-/// which gives every other case its answer.
-pub fn expensive_key<'k>(parts: &Parts<'_>, keyring: &'k Keyring, now_ms: i64) -> Option<&'k Key> {
-    keyring
-        .by_encoded_header(parts.header_b64)
-        .filter(|k| k.alg.is_expensive() && !k.legacy && k.is_live(now_ms))
 }
 
 /// The keys that may have signed a token.
@@ -369,8 +384,10 @@ mod tests {
                     check_signature(&split(t.as_bytes(), 8192).unwrap(), &crypto).is_ok()
                 });
                 assert!(ok.join().unwrap());
-                let expensive = expensive_key(&parts, &r, 0).map(|k| k.kid.as_str());
-                assert_eq!(expensive, (!alg.is_hmac()).then_some("k"));
+                match verify_or_defer(&parts, &r, 0, true).unwrap() {
+                    Signature::Deferred(k) => assert!(alg.is_expensive() && k.kid == "k"),
+                    Signature::Verified(k) => assert!(!alg.is_expensive() && k.kid == "k"),
+                }
                 // Exactly at the limit is fine, one byte under is refused before signing.
                 assert!(prepare(key, payload, predicted).is_ok());
                 assert!(prepare(key, payload, predicted - 1).is_err());

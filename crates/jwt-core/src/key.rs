@@ -446,10 +446,6 @@ pub struct Crypto {
 }
 
 impl Crypto {
-    pub fn alg(&self) -> Alg {
-        self.alg
-    }
-
     pub fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>> {
         self.signer.sign(self.alg, signing_input)
     }

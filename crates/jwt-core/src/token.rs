@@ -5,7 +5,6 @@ use crate::claims::{exp_for, NewClaims};
 use crate::error::{Error, Result};
 use crate::jws;
 use crate::keyring::Keyring;
-use crate::random::{uuid_v4, Random};
 
 /// The claims a session's access tokens carry besides the registered ones: iss, aud and
 /// the public CLAIMS. Stored with refreshable sessions so REFRESH re-issues the same.
@@ -69,23 +68,11 @@ impl AccessToken<'_> {
     /// Signs with `ring`'s key `kid`, else its active key; a token longer than
     /// `max_bytes` is refused (VERIFY would refuse it).
     pub fn issue(&self, jti: &str, ring: &Keyring, max_bytes: usize) -> Result<String> {
-        self.issue_with_payload(jti, ring, max_bytes)
-            .map(|(token, _)| token)
+        self.prepare(jti, ring, max_bytes)?.0.sign()
     }
 
-    /// `issue`, and the payload JSON it signed (REFRESH WITHPAYLOAD, UPDATE).
-    pub fn issue_with_payload(
-        &self,
-        jti: &str,
-        ring: &Keyring,
-        max_bytes: usize,
-    ) -> Result<(String, String)> {
-        let (unsigned, json) = self.prepare(jti, ring, max_bytes)?;
-        Ok((unsigned.sign()?, json))
-    }
-
-    /// Everything of `issue_with_payload` but the signature (which the caller may have
-    /// made on another thread): the token to sign, and its payload JSON.
+    /// Everything of `issue` but the signature (which the caller may make on another
+    /// thread): the token to sign, and its payload JSON (REFRESH WITHPAYLOAD, UPDATE).
     pub fn prepare(
         &self,
         jti: &str,
@@ -117,21 +104,6 @@ impl AccessToken<'_> {
         key.note_valid_until(exp.map_or(self.session_end_ms, |e| e.saturating_mul(1000)));
         let json = payload.to_json();
         Ok((jws::prepare(key, &json, max_bytes)?, json))
-    }
-
-    /// `issue` with a fresh UUID v4 as `jti`.
-    pub fn issue_new(&self, rng: &dyn Random, ring: &Keyring, max_bytes: usize) -> Result<String> {
-        self.issue(&uuid_v4(rng)?, ring, max_bytes)
-    }
-
-    /// `issue_with_payload` with a fresh UUID v4 as `jti`.
-    pub fn issue_new_with_payload(
-        &self,
-        rng: &dyn Random,
-        ring: &Keyring,
-        max_bytes: usize,
-    ) -> Result<(String, String)> {
-        self.issue_with_payload(&uuid_v4(rng)?, ring, max_bytes)
     }
 }
 
