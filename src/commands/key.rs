@@ -196,6 +196,8 @@ pub fn export(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 pub fn sync(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let args = &mut sub_args(argv);
     redact(ctx, 2);
+    // The permission first, as Redis 7.2+ checks the command's categories before it runs.
+    acl::check_admin(ctx, "JWT.KEY SYNC")?;
     // Only what a primary sent or the AOF holds: from a client it would replace (or
     // wipe) the keyring behind every other command's back.
     let flags = ctx.get_flags();
