@@ -120,12 +120,14 @@ impl<'a> Store<'a> {
     /// as usual) the new maximum is known without a scan.
     fn index_put_on(&self, index: &Key, index_key: &str, sid: &str, expiry_ms: i64) -> Result<()> {
         let ikey = index_key.as_bytes();
+        // A new index has no TTL yet: skip reading one (a lookup in the expires dict).
+        let was_empty = index.kind() == Kind::Empty;
         let old = index.zset_set_score(expiry_ms as f64, sid.as_bytes())?;
         replicate::key_int_member(self.ctx, c"ZADD", ikey, expiry_ms, sid.as_bytes());
         if old.is_some_and(|o| (expiry_ms as f64) < o) {
             return self.fit_index_expiry(index, ikey);
         }
-        match index.expire_at_approx() {
+        match (!was_empty).then(|| index.expire_at_approx()).flatten() {
             Some(at) if at > expiry_ms => Ok(()),
             _ => self.expire_at(index, ikey, expiry_ms),
         }
