@@ -4,6 +4,7 @@
 //! over the cluster bus.
 mod common;
 use common::*;
+use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
 
 struct Cluster {
@@ -382,6 +383,118 @@ fn resharding_a_users_slot_loses_nothing() {
         .query::<String>(&mut s)
         .unwrap_err();
     assert_eq!(e.code(), Some("MOVED"));
+}
+
+/// Moves `slot` with its keys from `source` to `target`, as `redis-cli --cluster
+/// reshard` does (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every node).
+fn move_slot(cluster: &Cluster, slot: i64, source: &Server, target: &Server) {
+    let (mut s, mut t) = (source.client(), target.client());
+    let id = |c: &mut Connection| -> String { cmd("CLUSTER").arg("MYID").query(c).unwrap() };
+    let (source_id, target_id) = (id(&mut s), id(&mut t));
+    let slot = slot.to_string();
+    let setslot = |c: &mut Connection, how: &str, node: &str| {
+        let _: () = cmd("CLUSTER")
+            .arg(&["SETSLOT", &slot, how, node][..])
+            .query(c)
+            .unwrap();
+    };
+    setslot(&mut t, "IMPORTING", &source_id);
+    setslot(&mut s, "MIGRATING", &target_id);
+    let keys: Vec<String> = cmd("CLUSTER")
+        .arg(&["GETKEYSINSLOT", &slot, "1000"][..])
+        .query(&mut s)
+        .unwrap();
+    if !keys.is_empty() {
+        let port = target.port.to_string();
+        let _: () = cmd("MIGRATE")
+            .arg(&["127.0.0.1", &port, "", "0", "5000", "KEYS"][..])
+            .arg(&keys)
+            .query(&mut s)
+            .unwrap();
+    }
+    for n in &cluster.nodes {
+        setslot(&mut n.client(), "NODE", &target_id);
+    }
+}
+
+/// A token command whose signature check runs on a worker thread resumes on the main
+/// thread: if the session's slot moved away meanwhile, it answers MOVED (the keys are
+/// gone from here; reading them would answer a false REVOKED). The check is held in
+/// the queue behind RSA-4096 signatures on one worker thread while the slot moves.
+#[test]
+fn a_slot_that_moves_during_the_check_answers_moved() {
+    let cluster = Cluster::start();
+    let (owner, other) = cluster.owner_and_other("traveller");
+    let mut a = owner.client();
+    let rsa = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa4096.pem"),
+    )
+    .unwrap();
+    let _: String = cmd("JWT.KEY")
+        .arg(&["IMPORT", "big", "RS256"][..])
+        .arg(rsa)
+        .query(&mut a)
+        .unwrap();
+    let _: String = cmd("JWT.KEY")
+        .arg(&["GENERATE", "ES256", "KID", "ec"][..])
+        .query(&mut a)
+        .unwrap();
+    cluster.wait_same_keyring();
+    let token = sign(&mut a, &["traveller", "KEY", "ec"]);
+    for (name, value) in [("jwt.crypto-threads", "1"), ("jwt.verify-cache", "0")] {
+        let _: () = cmd("CONFIG")
+            .arg(&["SET", name, value][..])
+            .query(&mut a)
+            .unwrap();
+    }
+    // Subjects this node serves, each signed on a connection of its own (a blocked
+    // client waits for its reply before its next command runs).
+    let mut flood = Vec::new();
+    for i in 0.. {
+        if flood.len() == 100 {
+            break;
+        }
+        let sub = format!("flood{i}");
+        if cluster.owner_and_other(&sub).0.port != owner.port {
+            continue;
+        }
+        let mut c = owner.client();
+        c.send_packed_command(
+            &cmd("JWT.SIGN")
+                .arg(&[&sub, "KEY", "big"][..])
+                .get_packed_command(),
+        )
+        .unwrap();
+        flood.push(c);
+    }
+    // The VERIFY on a plain socket, to see whether it was answered before the move.
+    let mut v = std::net::TcpStream::connect(("127.0.0.1", owner.port)).unwrap();
+    v.write_all(&cmd("JWT.VERIFY").arg(&token).get_packed_command())
+        .unwrap();
+    sleep_ms(20);
+    let slot: i64 = cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("traveller")
+        .query(&mut a)
+        .unwrap();
+    move_slot(&cluster, slot, owner, other);
+    v.set_nonblocking(true).unwrap();
+    let waiting = v.peek(&mut [0u8; 1]).map_err(|e| e.kind());
+    assert_eq!(
+        waiting,
+        Err(std::io::ErrorKind::WouldBlock),
+        "the check was still queued when the slot moved"
+    );
+    v.set_nonblocking(false).unwrap();
+    let mut reply = String::new();
+    BufReader::new(&v).read_line(&mut reply).unwrap();
+    assert!(reply.starts_with("-MOVED "), "{reply:?}");
+    for mut c in flood {
+        let signed: Value = c.recv_response().unwrap();
+        assert!(matches!(signed, Value::BulkString(_)), "{signed:?}");
+    }
+    // The new owner verifies it.
+    assert!(verify(&mut other.client(), &token).is_ok());
 }
 
 /// Failover of a user's primary, by CLUSTER FAILOVER on its replica and by a crash: no
