@@ -79,6 +79,38 @@ fn revoking_a_key_kills_its_tokens_at_once_but_not_the_sessions() {
     assert_eq!(code(again), "ERR");
 }
 
+/// The keyring of a migration (docs/migrating.md): the first SIGN's key plus a LEGACY
+/// import. Revoking the active key must still end it at once: a LEGACY key never signs,
+/// so the successor is a new key, not the LEGACY one (which made REVOKE fail and left
+/// the leaked key signing).
+#[test]
+fn revoking_the_active_key_works_beside_a_legacy_key() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["bob"]);
+    let leaked = kid_of(&t);
+    let _: String = cmd("JWT.KEY")
+        .arg(
+            &[
+                "IMPORT",
+                "old",
+                "HS256",
+                "a-legacy-secret-of-32-bytes-or-more!",
+                "LEGACY",
+            ][..],
+        )
+        .query(&mut c)
+        .unwrap();
+    let next: String = cmd("JWT.KEY")
+        .arg("REVOKE")
+        .arg(&leaked)
+        .query(&mut c)
+        .unwrap();
+    assert!(next != leaked && next != "old", "{next}");
+    assert_eq!(code(verify(&mut c, &t)), "INVALID");
+    assert_eq!(kid_of(&sign(&mut c, &["bob"])), next);
+}
+
 #[test]
 fn revoking_the_only_key_generates_a_successor() {
     let s = Server::start();

@@ -243,10 +243,11 @@ impl Keyring {
         if !was_active {
             return Ok(None);
         }
+        // A key that may sign: not retired, and not LEGACY (those only verify).
         let successor = self
             .keys
             .iter()
-            .filter(|k| k.retired_ms.is_none())
+            .filter(|k| k.retired_ms.is_none() && !k.legacy)
             .max_by_key(|k| (k.activated_ms.unwrap_or(0), k.created_ms))
             .map(|k| k.kid.clone());
         let kid = match successor {
@@ -452,6 +453,19 @@ mod tests {
         let mut fresh = Keyring::default();
         fresh.merge(&ab, i64::MAX).unwrap();
         assert!(fresh.get("kb").is_none());
+    }
+
+    #[test]
+    fn revoking_the_active_key_never_hands_signing_to_a_legacy_key() {
+        let rng = Counter(Cell::new(7));
+        let mut ring = node(1, "leaked", 100);
+        ring.insert(Key::legacy("old", Alg::HS256, b"shhhhh", 200).unwrap())
+            .unwrap();
+        let successor = ring.revoke("leaked", 300, &rng).unwrap().unwrap();
+        assert_ne!(successor, "old");
+        assert_eq!(ring.active().unwrap().kid, successor);
+        assert!(ring.get("leaked").is_none());
+        assert!(ring.get("old").unwrap().legacy, "still verifies");
     }
 
     #[test]
