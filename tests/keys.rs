@@ -500,6 +500,25 @@ fn secrets_are_redacted_from_slowlog_and_monitor() {
     assert!(!seen.contains(secret), "MONITOR: {seen}");
     let text = slowlog_text(&mut c);
     assert!(!text.contains(secret), "SLOWLOG: {text}");
+    // Refused calls too: a user without @admin (NOPERM, which the module answers
+    // itself on Redis 7.0) and a malformed one (ERR) are logged all the same.
+    let _: () = cmd("ACL")
+        .arg(&["SETUSER", "app", "on", "nopass", "~*", "+@all", "-@admin"][..])
+        .query(&mut c)
+        .unwrap();
+    let mut app = s.client();
+    let _: () = cmd("AUTH").arg(&["app", "x"][..]).query(&mut app).unwrap();
+    for (conn, alg) in [(&mut app, "HS256"), (&mut c, "HS257")] {
+        let refused: RedisResult<String> = cmd("JWT.KEY")
+            .arg(&["IMPORT", "k2", alg, secret][..])
+            .query(conn);
+        assert!(refused.is_err());
+    }
+    let text = slowlog_text(&mut c);
+    assert!(
+        !text.contains(secret),
+        "SLOWLOG after refused imports: {text}"
+    );
     let _: String = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
     assert!(!s.log().contains(secret), "log file");
 }

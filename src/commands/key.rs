@@ -83,9 +83,10 @@ fn add(ring: &mut Keyring, key: Key, now: i64) -> Result<()> {
 /// least the hash length), the others a PEM private key. LEGACY: a verify-only HMAC key
 /// for tokens without kid (migration), any length. The secret is redacted from logs.
 pub fn import(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    // Redacted before anything can fail: a refused call is still logged (SLOWLOG).
+    redact(ctx, 4);
     acl::check_admin(ctx, "JWT.KEY IMPORT")?;
     let args = &mut sub_args(argv);
-    redact(ctx, 4);
     let kid = kid_arg(args)?;
     let alg = alg_arg(args)?;
     let material = args.next_bytes("secret or PEM")?;
