@@ -349,6 +349,45 @@ fn acl_checks_the_real_keys_not_the_bare_subject() {
     );
 }
 
+/// The session keys count too: a user allowed only the index keys (`jwt:{*}` matches
+/// `jwt:{alice}`, not `jwt:{alice}:<sid>`) may not read DATA through SESSIONS, count
+/// through COUNT, or end sessions through REVOKE, and such a refusal changes nothing.
+#[test]
+fn user_commands_check_the_session_keys_as_well() {
+    let s = Server::start();
+    let mut admin = s.client();
+    let t = sign(&mut admin, &["alice", "DATA", r#"{"card":"4111"}"#]);
+    for (user, rule) in [("reader", "%R~jwt:{*}"), ("writer", "~jwt:{*}")] {
+        let _: () = cmd("ACL")
+            .arg(&["SETUSER", user, "on", ">pw", rule, "+@all"])
+            .query(&mut admin)
+            .unwrap();
+    }
+    let login = |user: &str| {
+        redis::Client::open(format!("redis://{user}:pw@127.0.0.1:{}/", s.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    };
+    let mut reader = login("reader");
+    let r: RedisResult<Value> = cmd("JWT.SESSIONS")
+        .arg(&["alice", "WITHDATA"])
+        .query(&mut reader);
+    assert_eq!(code(r), "NOPERM");
+    assert_eq!(
+        code(cmd("JWT.COUNT").arg("alice").query::<i64>(&mut reader)),
+        "NOPERM"
+    );
+    let mut writer = login("writer");
+    assert_eq!(
+        code(cmd("JWT.REVOKE").arg("alice").query::<i64>(&mut writer)),
+        "NOPERM"
+    );
+    assert!(verify(&mut admin, &t).is_ok(), "nothing was ended");
+    // A subject with no sessions has no session keys to check.
+    assert_eq!(count(&mut reader, "nobody"), 0);
+}
+
 #[test]
 fn subject_commands_declare_their_routing_key() {
     let s = Server::start();

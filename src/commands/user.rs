@@ -6,12 +6,13 @@ use super::{now_ms, set_flag, set_once, unknown_option, Args};
 use crate::config;
 use crate::keyring_state;
 use crate::redis::acl::{self, Access};
+use crate::redis::key::KeyName;
 use crate::redis::reply;
 use crate::stats;
 use crate::store::Store;
 use jwt_core::error::{Error, Result};
 use jwt_core::lifecycle::{self, Targets};
-use jwt_core::session::{self, index_key};
+use jwt_core::session::{self, index_key, SessionAddr};
 use jwt_core::store::SessionInfo;
 use redis_module::{Context, RedisString, RedisValue};
 
@@ -44,6 +45,7 @@ pub fn sessions(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
             other => return Err(unknown_option(other, "JWT.SESSIONS")),
         }
     }
+    check_session_keys(ctx, &ikey, None, Access::Read)?;
     let list = live_sessions(ctx, &ikey, withdata)?;
     let int = |v: Option<i64>| v.map_or(RedisValue::Null, RedisValue::Integer);
     let bytes = |v: Option<Vec<u8>>| v.map_or(RedisValue::Null, RedisValue::StringBuffer);
@@ -72,9 +74,37 @@ pub fn count(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let mut args = Args::new(argv);
     let (_, ikey) = subject_index(ctx, &mut args, Access::Read)?;
     no_more_args(&mut args, "JWT.COUNT")?;
+    check_session_keys(ctx, &ikey, None, Access::Read)?;
     Ok(RedisValue::Integer(
         live_sessions(ctx, &ikey, false)?.len() as i64
     ))
+}
+
+/// The caller's permission on the session keys a user-scoped command reads or ends
+/// (`sids`, else every entry of the index), on top of the index key's: the ACL holds on
+/// the real keys touched, so a user allowed only the index keys (`~jwt:{*}`) can
+/// neither read a session's DATA through SESSIONS nor end sessions through REVOKE.
+fn check_session_keys(
+    ctx: &Context,
+    ikey: &str,
+    sids: Option<&[String]>,
+    access: Access,
+) -> Result<()> {
+    use jwt_core::store::SessionStore;
+    let indexed;
+    let sids = match sids {
+        Some(sids) => sids,
+        None => {
+            indexed = Store::new(ctx).indexed_sids(ikey)?;
+            &indexed
+        }
+    };
+    let names: Vec<String> = sids
+        .iter()
+        .map(|sid| SessionAddr::in_index(ikey, sid).key().to_string())
+        .collect();
+    let keys: Vec<(&[u8], Option<&KeyName>)> = names.iter().map(|n| (n.as_bytes(), None)).collect();
+    acl::check_keys(ctx, &keys, access)
 }
 
 fn live_sessions(ctx: &Context, ikey: &str, withdata: bool) -> Result<Vec<SessionInfo>> {
@@ -120,7 +150,10 @@ pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         (None, Some(keep)) => Targets::AllExcept(keep),
         (None, None) => Targets::All,
     };
-    let ended = lifecycle::revoke(&Store::new(ctx), &ikey, targets)?;
+    let store = Store::new(ctx);
+    let sids = lifecycle::revoke_targets(&store, &ikey, targets)?;
+    check_session_keys(ctx, &ikey, Some(&sids), Access::Write)?;
+    let ended = lifecycle::revoke_sids(&store, &ikey, &sids)?;
     for _ in 0..ended {
         stats::REVOKES.incr();
     }

@@ -285,7 +285,17 @@ pub enum Targets {
 
 /// JWT.REVOKE: returns how many session records were removed.
 pub fn revoke<S: SessionStore>(store: &S, index_key: &str, targets: Targets) -> Result<usize> {
-    let sids: Vec<String> = match targets {
+    let sids = revoke_targets(store, index_key, targets)?;
+    revoke_sids(store, index_key, &sids)
+}
+
+/// The sids a REVOKE ends (so the caller can check its permission on each first).
+pub fn revoke_targets<S: SessionStore>(
+    store: &S,
+    index_key: &str,
+    targets: Targets,
+) -> Result<Vec<String>> {
+    Ok(match targets {
         Targets::Only(sids) => sids,
         Targets::All => store.indexed_sids(index_key)?,
         Targets::AllExcept(keep) => store
@@ -293,7 +303,11 @@ pub fn revoke<S: SessionStore>(store: &S, index_key: &str, targets: Targets) -> 
             .into_iter()
             .filter(|sid| *sid != keep)
             .collect(),
-    };
+    })
+}
+
+/// Ends these sessions of one subject; returns how many records existed.
+pub fn revoke_sids<S: SessionStore>(store: &S, index_key: &str, sids: &[String]) -> Result<usize> {
     let refs: Vec<&str> = sids.iter().map(String::as_str).collect();
     store.end_sessions(index_key, &refs, Event::Revoke)
 }
