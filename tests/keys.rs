@@ -421,6 +421,21 @@ fn key_errors_leave_the_keyring_unchanged() {
         ),
         "ERR"
     );
+    // A retired key never signs again: not by ACTIVATE, not by SIGN KEY.
+    let old = generate(&mut c, "HS256");
+    let t = sign(&mut c, &["y", "KEY", &old]);
+    assert!(key(&mut c, &["RETIRE", &old]).is_ok());
+    let before = list(&mut c);
+    assert!(error_text(key(&mut c, &["ACTIVATE", &old])).contains("retired"));
+    let refused = cmd("JWT.SIGN")
+        .arg(&["y", "KEY", &old][..])
+        .query::<String>(&mut c);
+    assert_eq!(code(refused), "ERR");
+    assert_eq!(list(&mut c), before);
+    assert!(
+        verify(&mut c, &t).is_ok(),
+        "it still verifies what it signed"
+    );
 }
 
 #[test]

@@ -187,6 +187,12 @@ impl Server {
         self.kill();
     }
 
+    /// Starts a crashed server again, on its port and folder (whose files a test may
+    /// have replaced meanwhile).
+    pub fn start_again(&mut self) {
+        self.launch();
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
