@@ -358,6 +358,53 @@ fn eviction_under_maxmemory_never_fails_open() {
     }
 }
 
+/// docs/operations.md's recommended setting: with `noeviction` and memory full, SIGN
+/// and REFRESH (`deny-oom`) answer OOM and nobody is logged out; VERIFY, TOUCH, DESTROY
+/// and REVOKE keep working.
+#[test]
+fn noeviction_when_memory_is_full_refuses_logins_and_logs_nobody_out() {
+    let s = Server::start();
+    let mut c = s.client();
+    let (access, refresh): (String, String) = cmd("JWT.SIGN")
+        .arg(&["ann", "REFRESH"][..])
+        .query(&mut c)
+        .unwrap();
+    let other = sign(&mut c, &["ann"]);
+    let bens = sign(&mut c, &["ben"]);
+    let full = used_memory(&mut c) / 2;
+    for (name, value) in [
+        ("maxmemory-policy", "noeviction".to_string()),
+        ("maxmemory", full.to_string()),
+    ] {
+        let _: () = cmd("CONFIG")
+            .arg(&["SET", name, &value][..])
+            .query(&mut c)
+            .unwrap();
+    }
+    assert_eq!(
+        code(cmd("JWT.SIGN").arg("cid").query::<String>(&mut c)),
+        "OOM"
+    );
+    let r: RedisResult<Value> = cmd("JWT.REFRESH").arg(&refresh).query(&mut c);
+    assert_eq!(code(r), "OOM");
+    assert!(verify(&mut c, &access).is_ok(), "nobody is logged out");
+    sleep_ms(1100); // so that TOUCH writes
+    assert!(cmd("JWT.TOUCH").arg(&access).query::<Value>(&mut c).is_ok());
+    let n: i64 = cmd("JWT.DESTROY").arg(&other).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let n: i64 = cmd("JWT.REVOKE").arg("ben").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(code(verify(&mut c, &bens)), "REVOKED");
+    assert!(verify(&mut c, &access).is_ok());
+    // The refused REFRESH spent nothing: with memory back, the same token rotates.
+    let _: () = cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "0"][..])
+        .query(&mut c)
+        .unwrap();
+    let r: RedisResult<(String, String)> = cmd("JWT.REFRESH").arg(&refresh).query(&mut c);
+    assert!(r.is_ok(), "{r:?}");
+}
+
 /// A pipeline's replies, errors included (as `Value::ServerError`) instead of failing.
 fn replies(c: &mut Connection, pipe: &redis::Pipeline, n: usize) -> Vec<Value> {
     use redis::ConnectionLike;

@@ -313,15 +313,26 @@ fn keyspace_notifications() {
     let _: i64 = cmd("JWT.DESTROY").arg(&t).query(&mut c).unwrap();
     sign(&mut c, &["jack", "SID", "s2"]);
     let _: i64 = cmd("JWT.REVOKE").arg("jack").query(&mut c).unwrap();
+    // REFRESH, UPDATE, and max-sessions evicting the oldest.
+    let (access, refresh): (String, String) = cmd("JWT.SIGN")
+        .arg(&["jack", "SID", "s3", "REFRESH"][..])
+        .query(&mut c)
+        .unwrap();
+    let _: (String, String) = cmd("JWT.REFRESH").arg(&refresh).query(&mut c).unwrap();
+    let _: Value = cmd("JWT.UPDATE")
+        .arg(&[access.as_str(), "DATA", "1"][..])
+        .query(&mut c)
+        .unwrap();
+    sign(&mut c, &["jack", "SID", "s4", "LIMIT", "1"]);
     let mut seen = vec![];
-    for _ in 0..5 {
+    for _ in 0..10 {
         let m = pubsub.get_message().unwrap();
         let key: String = m.get_payload().unwrap();
         seen.push((m.get_channel_name().to_string(), key));
     }
     let k = "jwt:{jack}:s1".to_string();
     assert_eq!(
-        seen,
+        seen[..5].to_vec(),
         vec![
             ("__keyevent@0__:jwt.sign".to_string(), k.clone()),
             ("__keyevent@0__:jwt.touch".to_string(), k.clone()),
@@ -334,6 +345,18 @@ fn keyspace_notifications() {
                 "__keyevent@0__:jwt.revoke".to_string(),
                 "jwt:{jack}:s2".to_string()
             ),
+        ]
+    );
+    let s3 = "jwt:{jack}:s3".to_string();
+    let ev = |e: &str| format!("__keyevent@0__:jwt.{e}");
+    assert_eq!(
+        seen[5..].to_vec(),
+        vec![
+            (ev("sign"), s3.clone()),
+            (ev("refresh"), s3.clone()),
+            (ev("update"), s3.clone()),
+            (ev("evict"), s3),
+            (ev("sign"), "jwt:{jack}:s4".to_string()),
         ]
     );
 }

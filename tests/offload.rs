@@ -211,20 +211,40 @@ fn hmac_keys_never_use_the_workers() {
 }
 
 #[test]
-fn what_workers_sign_replicates_and_persists() {
+fn what_follows_a_workers_check_or_signature_replicates_and_persists() {
     let (primary, mut replica) = Server::primary_and_replica();
     let mut p = primary.client();
     activate(&mut p, "ES256");
     let before = jobs(&mut p);
     let tokens: Vec<String> = (0..20).map(|i| sign(&mut p, &[&format!("u{i}")])).collect();
     assert_eq!(jobs(&mut p) - before, 20);
+    // TOUCH and DESTROY write in the callback after a worker checked the token (cache
+    // off: every check is a worker's); their writes replicate like any command's.
+    let _: () = cmd("CONFIG")
+        .arg(&["SET", "jwt.verify-cache", "0"][..])
+        .query(&mut p)
+        .unwrap();
+    sleep_ms(1100); // past TOUCH's one-second granularity: each TOUCH writes
+    let before = jobs(&mut p);
+    for t in &tokens[..5] {
+        let _: Value = cmd("JWT.TOUCH").arg(t).query(&mut p).unwrap();
+    }
+    for t in &tokens[5..10] {
+        let n: i64 = cmd("JWT.DESTROY").arg(t).query(&mut p).unwrap();
+        assert_eq!(n, 1);
+    }
+    assert_eq!(jobs(&mut p) - before, 10);
     let _: i64 = cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
     let mut r = replica.client();
-    for t in &tokens {
+    for t in &tokens[..5] {
         assert!(verify(&mut r, t).is_ok());
+    }
+    for t in &tokens[5..10] {
+        assert_eq!(code(verify(&mut r, t)), "REVOKED");
     }
     let digest = |c: &mut Connection| -> String { cmd("DEBUG").arg("DIGEST").query(c).unwrap() };
     assert_eq!(digest(&mut p), digest(&mut r));
+    let tokens: Vec<String> = [&tokens[..5], &tokens[10..]].concat();
     drop(r);
     replica.restart(true);
     let mut r = replica.client();

@@ -204,3 +204,79 @@ fn replica_full_sync_replaces_its_keyring() {
         "the replica's old key is gone"
     );
 }
+
+/// docs/operations.md: a server without the module refuses files that hold the keyring
+/// (an RDB, an AOF with its RDB preamble, an AOF of commands with `JWT.KEY SYNC`)
+/// instead of starting without keys. It must exit, not serve.
+#[test]
+fn a_server_without_the_module_refuses_its_files() {
+    let mut s = Server::start_with(&["--appendonly", "yes"], &[]);
+    let mut c = s.client();
+    sign(&mut c, &["alice"]);
+    let _: String = cmd("SAVE").query(&mut c).unwrap();
+    let _: String = cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    for _ in 0..200 {
+        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
+            break;
+        }
+        sleep_ms(25);
+    }
+    sign(&mut c, &["bob"]); // and an incr file after the preamble
+    sleep_ms(100);
+    s.crash();
+    let commands_aof = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v0.1");
+    for (what, dir, aof) in [
+        ("RDB", s.dir.clone(), "no"),
+        ("AOF with RDB preamble", s.dir.clone(), "yes"),
+        ("AOF of commands", commands_aof, "yes"),
+    ] {
+        let work =
+            std::env::temp_dir().join(format!("redis-jwt-nomodule-{}-{aof}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(work.join("appendonlydir")).unwrap();
+        for sub in ["", "appendonlydir"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap().flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".rdb") || name.contains(".aof") {
+                    std::fs::copy(entry.path(), work.join(sub).join(&*name)).unwrap();
+                }
+            }
+        }
+        let mut child = std::process::Command::new(server_binary())
+            .args([
+                "--port",
+                &free_port().to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", aof, "--dir", &work.display().to_string()])
+            .stdout(std::fs::File::create(work.join("log")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut exited = None;
+        for _ in 0..200 {
+            if let Some(status) = child.try_wait().unwrap() {
+                exited = Some(status);
+                break;
+            }
+            sleep_ms(25);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(work.join("log")).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&work);
+        let status = exited.unwrap_or_else(|| panic!("{what}: started without the module"));
+        assert!(!status.success(), "{what}: {status}");
+        // Refused for the module's data, not for anything else.
+        let why = log.to_lowercase();
+        assert!(
+            why.contains("module") || why.contains("unknown command"),
+            "{what}: {log}"
+        );
+    }
+}
