@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests of the client packages and the examples against real servers:
 # one standalone redis-server and a 3-primary Redis Cluster (two of its primaries with a
-# replica, for the failover tests), all loading the module.
+# replica, for the failover tests), all loading the module; plus a standalone server on
+# which nothing ever signs, whose keyring never gets a signing key (JWT.KEY REVOKE's nil).
 #
 #   bash clients/test.sh            (from the repository root, after the module is built)
 #
@@ -39,8 +40,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Seven free ports below 55535 whose cluster-bus port (+10000) is free too.
-read -r P0 P1 P2 P3 P4 P5 P6 < <(python3 - <<'PY'
+# Eight free ports below 55535 whose cluster-bus port (+10000) is free too.
+read -r P0 P1 P2 P3 P4 P5 P6 P7 < <(python3 - <<'PY'
 import random, socket
 def free(p):
     s = socket.socket()
@@ -51,7 +52,7 @@ def free(p):
     finally:
         s.close()
 ports = []
-while len(ports) < 7:
+while len(ports) < 8:
     p = random.randint(20000, 45000)
     if p not in ports and free(p) and free(p + 10000):
         ports.append(p)
@@ -79,10 +80,12 @@ wait_ping() {
 start_server "$P0" ""
 # the examples' server: a refresh-token replay is told from a racing tab after 1 s, not 10
 start_server "$P4" "refresh-grace 1"
+# a keyring without a signing key: the tests only import LEGACY keys there and revoke them
+start_server "$P7" ""
 for p in "$P1" "$P2" "$P3" "$P5" "$P6"; do
   start_server "$p" "" --cluster-enabled yes --cluster-config-file "$TMP/$p/nodes.conf"
 done
-for p in "$P0" "$P1" "$P2" "$P3" "$P4" "$P5" "$P6"; do wait_ping "$p"; done
+for p in "$P0" "$P1" "$P2" "$P3" "$P4" "$P5" "$P6" "$P7"; do wait_ping "$p"; done
 "$REDIS_CLI" --cluster create "127.0.0.1:$P1" "127.0.0.1:$P2" "127.0.0.1:$P3" \
   --cluster-replicas 0 --cluster-yes >"$TMP/cluster-create.log" 2>&1 \
   || { cat "$TMP/cluster-create.log" >&2; exit 1; }
@@ -131,7 +134,9 @@ export REDIS_JWT_CLUSTER="127.0.0.1:$P1,127.0.0.1:$P2,127.0.0.1:$P3"
 # the failover tests' replicas: the node suite's first, the Python suite's second
 export REDIS_JWT_CLUSTER_REPLICAS="127.0.0.1:$P5,127.0.0.1:$P6"
 export REDIS_JWT_EXAMPLES="127.0.0.1:$P4"
-echo "servers: standalone $REDIS_JWT_STANDALONE, cluster $REDIS_JWT_CLUSTER, replicas $REDIS_JWT_CLUSTER_REPLICAS ($("$SERVER_PATH" --version | head -c 60))"
+# nothing may sign there (JWT.SIGN would create the keyring's first, active key)
+export REDIS_JWT_NO_SIGNING_KEY="127.0.0.1:$P7"
+echo "servers: standalone $REDIS_JWT_STANDALONE, no signing key $REDIS_JWT_NO_SIGNING_KEY, cluster $REDIS_JWT_CLUSTER, replicas $REDIS_JWT_CLUSTER_REPLICAS ($("$SERVER_PATH" --version | head -c 60))"
 
 SUMMARY=()
 FAILED=0

@@ -125,7 +125,8 @@ export interface SessionInfo {
   [field: string]: unknown;
 }
 
-export type KeyState = 'active' | 'ready' | 'retired';
+/** `legacy`: a verify-only key imported with `{ legacy: true }` (JWT.KEY IMPORT ... LEGACY). */
+export type KeyState = 'active' | 'ready' | 'retired' | 'legacy';
 
 export interface KeyInfo {
   kid: string;
@@ -134,6 +135,16 @@ export interface KeyInfo {
   state: KeyState;
   retiresAt: number | null;
   [field: string]: unknown;
+}
+
+export interface KeyImportOptions {
+  /**
+   * JWT.KEY IMPORT ... LEGACY (HS256/384/512 only): a verify-only key for migrating from
+   * the npm JWT libraries. It verifies tokens without a `kid` (and tokens whose `kid`
+   * names it) as stateless tokens, may be shorter than the hash output (`weak` in
+   * `keys.list()`), and never signs or becomes the active key.
+   */
+  legacy?: boolean;
 }
 
 export interface ExportedKey {
@@ -462,9 +473,15 @@ export class KeyCommands {
   generate(alg: string, o: { kid?: string } = {}): Promise<string> {
     return this.run(o.kid === undefined ? ['GENERATE', alg] : ['GENERATE', alg, 'KID', o.kid], str);
   }
-  /** Imports a secret (HS*) or PEM private key; its kid. */
-  import(kid: string, alg: string, material: string): Promise<string> {
-    return this.run(['IMPORT', kid, alg, material], (r) => optStr(r) ?? kid);
+  /** Imports a secret (HS*) or PEM private key (with `legacy: true`, a verify-only HS* secret); its kid. */
+  import(kid: string, alg: string, material: string, o: KeyImportOptions = {}): Promise<string> {
+    const args = ['IMPORT', kid, alg, material];
+    if (o.legacy) args.push('LEGACY');
+    // The reply is OK (docs/commands.md): the kid is the one given.
+    return this.run(args, (r) => {
+      const s = optStr(r);
+      return s === null || s === 'OK' ? kid : s;
+    });
   }
   activate(kid: string): Promise<void> {
     return this.run(['ACTIVATE', kid], () => undefined);
@@ -476,9 +493,13 @@ export class KeyCommands {
   retire(kid: string): Promise<void> {
     return this.run(['RETIRE', kid], () => undefined);
   }
-  /** Breach response: the key is gone at once (its tokens answer INVALID); the active kid. */
-  revoke(kid: string): Promise<string> {
-    return this.run(['REVOKE', kid], str);
+  /**
+   * Breach response: the key is gone at once (its tokens answer INVALID); the active kid
+   * after the revocation, or null when the keyring has no active key (e.g. a LEGACY key
+   * revoked on a keyring that has never had a signing key).
+   */
+  revoke(kid: string): Promise<string | null> {
+    return this.run(['REVOKE', kid], optStr);
   }
   /** Ends every session of every user created before now; the cutoff (ms). */
   cutoff(): Promise<number> {

@@ -31,6 +31,13 @@ export class SessionLimit extends JwtError {}
 export class NoPermission extends JwtError {}
 /** WRONGTYPE: a foreign-typed key sits where the module keeps a session. */
 export class WrongType extends JwtError {}
+/**
+ * READONLY: a write reached a replica, e.g. a keyring change (JWT.KEY GENERATE, IMPORT,
+ * REVOKE, ...) sent to a replica, which never changes the keyring (writable or not). In a
+ * cluster the transports retry READONLY (a failover) first; this is what is left when the
+ * retries run out.
+ */
+export class ReadOnlyError extends JwtError {}
 /** MOVED / ASK / TRYAGAIN / CLUSTERDOWN: a cluster redirection the client could not follow. */
 export class ClusterRedirect extends JwtError {}
 /** ERR (or any other code): syntax or argument error. */
@@ -45,6 +52,7 @@ const BY_CODE: Record<string, new (code: string, message: string, cause?: unknow
   LIMIT: SessionLimit,
   NOPERM: NoPermission,
   WRONGTYPE: WrongType,
+  READONLY: ReadOnlyError,
   MOVED: ClusterRedirect,
   ASK: ClusterRedirect,
   TRYAGAIN: ClusterRedirect,

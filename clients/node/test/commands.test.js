@@ -2,10 +2,25 @@
 // Every command through every supported client, standalone and cluster.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { RedisJwt, InvalidToken, ExpiredToken, RevokedSession, RefreshReused, SessionLimit, NoPermission, CommandError, JwtError } = require('..');
-const { FACTORIES, admin, uniq } = require('./helpers');
+const crypto = require('crypto');
+const Redis = require('ioredis');
+const { RedisJwt, InvalidToken, ExpiredToken, RevokedSession, RefreshReused, SessionLimit, NoPermission, ReadOnlyError, CommandError, JwtError } = require('..');
+const { FACTORIES, admin, uniq, noSigningKey, clusterNodes, clusterReplicas } = require('./helpers');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** An HS256 token signed here, as jsonwebtoken would (no kid unless given): not by the module. */
+function hs256(secret, payload, kid) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${b64(kid === undefined ? { alg: 'HS256', typ: 'JWT' } : { alg: 'HS256', typ: 'JWT', kid })}.${b64(payload)}`;
+  return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+/** Claims of a token that an old deployment signed: valid for five minutes. */
+function legacyClaims(sub) {
+  const now = Math.floor(Date.now() / 1000);
+  return { sub, role: 'legacy', iat: now, exp: now + 300 };
+}
 
 for (const [name, connect] of Object.entries(FACTORIES)) {
   describe(name, () => {
@@ -209,6 +224,42 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
         assert.equal(await jwt.keys.revoke(kid), active);
         await assert.rejects(jwt.verify(t), InvalidToken);
       });
+
+      test('LEGACY key import: verify-only, for tokens signed elsewhere', async () => {
+        // docs/commands.md, JWT.KEY IMPORT ... LEGACY: verifies tokens without a kid (and
+        // those whose kid names it) as stateless tokens; a secret shorter than the hash is
+        // allowed and reported weak; it never signs nor becomes the active key.
+        const kid = uniq('legacy');
+        const secret = uniq('old-app-secret'); // 23 bytes: shorter than SHA-256's 32
+        const active = (await jwt.keys.list()).find((k) => k.state === 'active').kid;
+        assert.equal(await jwt.keys.import(kid, 'HS256', secret, { legacy: true }), kid);
+        try {
+          const k = (await jwt.keys.list()).find((x) => x.kid === kid);
+          assert.equal(k.state, 'legacy');
+          assert.equal(k.alg, 'HS256');
+          assert.equal(Number(k.weak), 1);
+          assert.equal((await jwt.keys.list()).find((x) => x.state === 'active').kid, active, 'never the active key');
+          const sub = uniq('old-user');
+          for (const token of [hs256(secret, legacyClaims(sub)), hs256(secret, legacyClaims(sub), kid)]) {
+            const c = await jwt.verify(token);
+            assert.equal(c.sub, sub);
+            assert.equal(c.role, 'legacy');
+            assert.equal(c.sid, undefined, 'stateless: no session');
+            assert.equal((await jwt.verify(token, { withData: true })).data, null);
+          }
+          await assert.rejects(jwt.verify(hs256(`${secret}-not-it`, legacyClaims(sub))), InvalidToken);
+          await assert.rejects(jwt.sign(uniq('k'), { key: kid }), CommandError, 'a LEGACY key never signs');
+          await assert.rejects(jwt.keys.activate(kid), CommandError);
+        } finally {
+          assert.equal(await jwt.keys.revoke(kid), active);
+        }
+        await assert.rejects(jwt.verify(hs256(secret, legacyClaims('x'), kid)), InvalidToken);
+        // without the option, IMPORT imports a key that signs (no LEGACY sent)
+        const kid2 = uniq('hs');
+        assert.equal(await jwt.keys.import(kid2, 'HS256', crypto.randomBytes(24).toString('hex')), kid2);
+        assert.equal((await jwt.keys.list()).find((x) => x.kid === kid2).state, 'ready');
+        assert.equal(await jwt.keys.revoke(kid2), active);
+      });
     }
 
     if (name.includes('cluster')) {
@@ -252,6 +303,69 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
     }
   });
 }
+
+const standaloneFactories = () => Object.entries(FACTORIES).filter(([n]) => !n.includes('cluster'));
+
+describe('JWT.KEY REVOKE on a keyring without a signing key answers nil', () => {
+  // REDIS_JWT_NO_SIGNING_KEY: a server nothing signs on. A LEGACY key never becomes the
+  // active key, so after revoking it the keyring has no active key: nil, returned as null.
+  for (const [name, connect] of standaloneFactories()) {
+    test(name, async () => {
+      const conn = await connect({}, noSigningKey());
+      try {
+        const jwt = new RedisJwt(conn.client);
+        const before = await jwt.keys.list();
+        assert.ok(before.every((k) => k.state === 'legacy'), `the keyring has a signing key: ${JSON.stringify(before)}`);
+        const kid = uniq('legacy');
+        const secret = crypto.randomBytes(32).toString('hex');
+        await jwt.keys.import(kid, 'HS256', secret, { legacy: true });
+        const sub = uniq('old-user');
+        assert.equal((await jwt.verify(hs256(secret, legacyClaims(sub)))).sub, sub);
+        assert.equal(await jwt.keys.revoke(kid), null);
+        await assert.rejects(jwt.verify(hs256(secret, legacyClaims(sub))), InvalidToken);
+        assert.ok(!(await jwt.keys.list()).some((k) => k.kid === kid));
+      } finally {
+        await conn.close();
+      }
+    });
+  }
+});
+
+describe('READONLY: a keyring change sent to a replica', () => {
+  // One of the cluster's replicas (clients/test.sh), reached with standalone clients:
+  // JWT.KEY writes are refused there (by Redis, or by the module on a writable replica),
+  // and nothing retries them outside a cluster client.
+  let replica;
+  before(async () => {
+    for (const a of [...clusterReplicas(), ...clusterNodes()]) {
+      const c = new Redis({ host: a.host, port: a.port });
+      try {
+        if ((await c.call('ROLE'))[0] === 'slave') replica = replica ?? a;
+      } finally {
+        await c.quit();
+      }
+    }
+    assert.ok(replica, 'no replica among the cluster nodes');
+  });
+
+  for (const [name, connect] of standaloneFactories()) {
+    test(name, async () => {
+      const conn = await connect({}, replica);
+      try {
+        const jwt = new RedisJwt(conn.client);
+        const isReadOnly = (e) => e instanceof ReadOnlyError && e instanceof JwtError && e.code === 'READONLY' && e.name === 'ReadOnlyError';
+        await assert.rejects(jwt.keys.generate('ES256', { kid: uniq('ro') }), isReadOnly);
+        await assert.rejects(jwt.keys.import(uniq('ro'), 'HS256', 'a-legacy-secret', { legacy: true }), isReadOnly);
+        await assert.rejects(jwt.keys.rotate(), isReadOnly);
+        await assert.rejects(jwt.keys.cutoff(), isReadOnly);
+        // reads work on a replica
+        assert.ok(Array.isArray(await jwt.keys.list()));
+      } finally {
+        await conn.close();
+      }
+    });
+  }
+});
 
 describe('standalone server policies', () => {
   let a;

@@ -18,28 +18,37 @@ const clusterNodes = () => env('REDIS_JWT_CLUSTER').split(',').map(addr);
 /** Replicas of some of the cluster's primaries, for the failover test (the first is this suite's). */
 const clusterReplicas = () => env('REDIS_JWT_CLUSTER_REPLICAS').split(',').map(addr);
 
-/** Every kind of client the package supports: [name, connect(auth?) -> {client, close}]. */
+/**
+ * The server clients/test.sh started for a keyring that never gets a signing key (nothing
+ * may sign there): LEGACY imports and their revocation only.
+ */
+const noSigningKey = () => addr(env('REDIS_JWT_NO_SIGNING_KEY'));
+
+/**
+ * Every kind of client the package supports: [name, connect(auth?, server?) -> {client, close}].
+ * The standalone kinds connect to `server` ({host, port}), by default the standalone server.
+ */
 const FACTORIES = {
-  'node-redis v4': async (auth = {}) => {
-    const { host, port } = standalone();
+  'node-redis v4': async (auth = {}, server = standalone()) => {
+    const { host, port } = server;
     const c = require('redis4').createClient({ socket: { host, port }, ...auth });
     await c.connect();
     return { client: c, close: () => c.quit() };
   },
-  'node-redis v5': async (auth = {}) => {
-    const { host, port } = standalone();
+  'node-redis v5': async (auth = {}, server = standalone()) => {
+    const { host, port } = server;
     const c = require('redis5').createClient({ socket: { host, port }, ...auth });
     await c.connect();
     return { client: c, close: () => c.close() };
   },
-  'node-redis v5 RESP3': async (auth = {}) => {
-    const { host, port } = standalone();
+  'node-redis v5 RESP3': async (auth = {}, server = standalone()) => {
+    const { host, port } = server;
     const c = require('redis5').createClient({ socket: { host, port }, RESP: 3, ...auth });
     await c.connect();
     return { client: c, close: () => c.close() };
   },
-  ioredis: async (auth = {}) => {
-    const { host, port } = standalone();
+  ioredis: async (auth = {}, server = standalone()) => {
+    const { host, port } = server;
     const Redis = require('ioredis');
     const c = new Redis({ host, port, ...auth });
     return { client: c, close: () => c.quit() };
@@ -78,4 +87,4 @@ function admin() {
 
 const uniq = (p) => `${p}-${crypto.randomBytes(4).toString('hex')}`;
 
-module.exports = { FACTORIES, admin, uniq, standalone, clusterNodes, clusterReplicas };
+module.exports = { FACTORIES, admin, uniq, standalone, noSigningKey, clusterNodes, clusterReplicas };

@@ -5,8 +5,10 @@ import {
   RedisJwt,
   RevokedSession,
   RefreshReused,
+  ReadOnlyError,
   JwtError,
   type Claims,
+  type KeyInfo,
   type SessionInfo,
   type TokenPair,
   type UpdateResult,
@@ -36,15 +38,20 @@ async function main(): Promise<void> {
   await jwt.update(pair.refreshToken, { merge: { cart: null } });
   const n: number = await jwt.revoke('alice', { except: 'desk' });
   const kid: string = await jwt.keys.rotate('ES256');
+  const imported: string = await jwt.keys.import('old', 'HS256', 'old-secret', { legacy: true });
+  await jwt.keys.import('k2', 'HS256', 'a-secret-of-at-least-32-bytes-long!');
+  const nextActive: string | null = await jwt.keys.revoke('old');
+  const legacyKeys: KeyInfo[] = (await jwt.keys.list()).filter((k) => k.state === 'legacy');
   try {
     await jwt.verify(token);
   } catch (e) {
     if (e instanceof RevokedSession || e instanceof RefreshReused) console.log(e.code);
+    if (e instanceof ReadOnlyError) console.log(e.code);
     if (e instanceof JwtError) console.log(e.message);
   }
   const auth = cookieSessions(jwt, { sameSite: 'strict', sign: { expires: '15m' } });
   const mw: (req: any, res: any, next: (e?: unknown) => void) => void = auth.required();
   const info: AuthInfo | undefined = undefined;
-  console.log(claims, cart, sub, ttl, lastSeen, meta, newToken, n, kid, mw, info);
+  console.log(claims, cart, sub, ttl, lastSeen, meta, newToken, n, kid, imported, nextActive, legacyKeys, mw, info);
 }
 void main;

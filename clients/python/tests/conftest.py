@@ -5,7 +5,7 @@ import asyncio
 import inspect
 import os
 import secrets
-from typing import Any, Awaitable, Callable, Tuple
+from typing import Any, Awaitable, Callable, Optional, Tuple
 
 import pytest
 
@@ -26,6 +26,12 @@ def standalone() -> Tuple[str, int]:
     return _addr(_env("REDIS_JWT_STANDALONE"))
 
 
+def no_signing_key() -> Tuple[str, int]:
+    """The server clients/test.sh started for a keyring that never gets a signing key
+    (nothing may sign there): LEGACY imports and their revocation only."""
+    return _addr(_env("REDIS_JWT_NO_SIGNING_KEY"))
+
+
 def cluster_nodes():
     return [_addr(a) for a in _env("REDIS_JWT_CLUSTER").split(",")]
 
@@ -39,8 +45,9 @@ def cluster_replicas():
 KINDS = ["sync", "sync-cluster", "asyncio", "asyncio-cluster"]
 
 
-async def connect(kind: str, **auth: Any):
-    """(RedisJwt or AsyncRedisJwt, close) for one kind of redis-py client."""
+async def connect(kind: str, server: Optional[Tuple[str, int]] = None, **auth: Any):
+    """(RedisJwt or AsyncRedisJwt, close) for one kind of redis-py client; the standalone
+    kinds connect to ``server`` (host, port), by default the standalone server."""
     import redis
     import redis.asyncio
     from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
@@ -50,14 +57,14 @@ async def connect(kind: str, **auth: Any):
     from redis_jwt_client import AsyncRedisJwt, RedisJwt
 
     if kind == "sync":
-        host, port = standalone()
+        host, port = server or standalone()
         r = redis.Redis(host=host, port=port, **auth)
         return RedisJwt(r), r.close
     if kind == "sync-cluster":
         r = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cluster_nodes()])
         return RedisJwt(r), r.close
     if kind == "asyncio":
-        host, port = standalone()
+        host, port = server or standalone()
         r = redis.asyncio.Redis(host=host, port=port, decode_responses=True, **auth)
         return AsyncRedisJwt(r), r.aclose
     if kind == "asyncio-cluster":
@@ -72,9 +79,9 @@ async def A(x: Any) -> Any:
     return await x if inspect.isawaitable(x) else x
 
 
-def run(kind: str, body: Callable[[Any], Awaitable[None]], **auth: Any) -> None:
+def run(kind: str, body: Callable[[Any], Awaitable[None]], server: Optional[Tuple[str, int]] = None, **auth: Any) -> None:
     async def main() -> None:
-        jwt, close = await connect(kind, **auth)
+        jwt, close = await connect(kind, server, **auth)
         try:
             await body(jwt)
         finally:

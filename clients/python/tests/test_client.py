@@ -1,11 +1,35 @@
 """Every command through redis-py sync and asyncio, standalone and cluster."""
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
 
 import pytest
 import redis
 
 import redis_jwt_client as rj
-from conftest import A, run, standalone, uniq
+from conftest import A, cluster_nodes, cluster_replicas, no_signing_key, run, standalone, uniq
+
+
+def hs256(secret: str, payload: dict, kid=None) -> str:
+    """An HS256 token signed here, as PyJWT/jsonwebtoken would (no kid unless given): not by the module."""
+
+    def seg(o):
+        return base64.urlsafe_b64encode(json.dumps(o, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    header = {"alg": "HS256", "typ": "JWT"} if kid is None else {"alg": "HS256", "typ": "JWT", "kid": kid}
+    signing_input = seg(header) + "." + seg(payload)
+    sig = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + base64.urlsafe_b64encode(sig).decode().rstrip("=")
+
+
+def legacy_claims(sub: str) -> dict:
+    """Claims of a token that an old deployment signed: valid for five minutes."""
+    now = int(time.time())
+    return {"sub": sub, "role": "legacy", "iat": now, "exp": now + 300}
 
 
 def test_sign_verify_touch_destroy(kind):
@@ -213,6 +237,101 @@ def test_key_administration_and_expiry(kind):
             await A(jwt.verify(t2))
 
     run(kind, body)
+
+
+@pytest.mark.parametrize("kind", ["sync", "asyncio"])
+def test_key_import_legacy(kind):
+    """docs/commands.md, JWT.KEY IMPORT ... LEGACY: verifies tokens without a kid (and those
+    whose kid names it) as stateless tokens; a secret shorter than the hash is allowed and
+    reported weak; it never signs nor becomes the active key."""
+
+    async def body(jwt):
+        kid = uniq("legacy")
+        secret = uniq("old-app-secret")  # 23 bytes: shorter than SHA-256's 32
+        active = next(k.kid for k in await A(jwt.key_list()) if k.state == "active")
+        assert await A(jwt.key_import(kid, "HS256", secret, legacy=True)) == kid
+        try:
+            k = next(x for x in await A(jwt.key_list()) if x.kid == kid)
+            assert k.state == "legacy" and k.alg == "HS256" and int(k.extra["weak"]) == 1
+            assert next(x.kid for x in await A(jwt.key_list()) if x.state == "active") == active
+            sub = uniq("old-user")
+            for token in (hs256(secret, legacy_claims(sub)), hs256(secret, legacy_claims(sub), kid)):
+                c = await A(jwt.verify(token))
+                assert c["sub"] == sub and c["role"] == "legacy" and "sid" not in c  # stateless
+                assert (await A(jwt.verify(token, with_data=True))).data is None
+            with pytest.raises(rj.InvalidToken):
+                await A(jwt.verify(hs256(secret + "-not-it", legacy_claims(sub))))
+            with pytest.raises(rj.CommandError):  # a LEGACY key never signs
+                await A(jwt.sign(uniq("k"), key=kid))
+            with pytest.raises(rj.CommandError):
+                await A(jwt.key_activate(kid))
+        finally:
+            assert await A(jwt.key_revoke(kid)) == active
+        with pytest.raises(rj.InvalidToken):
+            await A(jwt.verify(hs256(secret, legacy_claims("x"), kid)))
+        # without legacy=, IMPORT imports a key that signs (no LEGACY sent)
+        kid2 = uniq("hs")
+        assert await A(jwt.key_import(kid2, "HS256", secrets.token_hex(24))) == kid2
+        assert next(x for x in await A(jwt.key_list()) if x.kid == kid2).state == "ready"
+        assert await A(jwt.key_revoke(kid2)) == active
+
+    run(kind, body)
+
+
+@pytest.mark.parametrize("kind", ["sync", "asyncio"])
+def test_key_revoke_nil_without_signing_key(kind):
+    """REDIS_JWT_NO_SIGNING_KEY: a server nothing signs on. A LEGACY key never becomes the
+    active key, so after revoking it the keyring has no active key: nil, returned as None."""
+
+    async def body(jwt):
+        before = await A(jwt.key_list())
+        assert all(k.state == "legacy" for k in before), f"the keyring has a signing key: {before}"
+        kid = uniq("legacy")
+        secret = secrets.token_hex(32)
+        await A(jwt.key_import(kid, "HS256", secret, legacy=True))
+        sub = uniq("old-user")
+        assert (await A(jwt.verify(hs256(secret, legacy_claims(sub)))))["sub"] == sub
+        assert await A(jwt.key_revoke(kid)) is None
+        with pytest.raises(rj.InvalidToken):
+            await A(jwt.verify(hs256(secret, legacy_claims(sub))))
+        assert not any(k.kid == kid for k in await A(jwt.key_list()))
+
+    run(kind, body, no_signing_key())
+
+
+def _a_replica():
+    """One of the cluster's replicas (clients/test.sh); the failover tests may have swapped roles."""
+    for host, port in cluster_replicas() + cluster_nodes():
+        r = redis.Redis(host=host, port=port, decode_responses=True)
+        try:
+            if r.execute_command("ROLE")[0] == "slave":
+                return host, port
+        finally:
+            r.close()
+    pytest.fail("no replica among the cluster nodes")
+
+
+@pytest.mark.parametrize("kind", ["sync", "asyncio"])
+def test_readonly_on_a_replica(kind):
+    """JWT.KEY writes on a replica, reached with a standalone client, are refused (by Redis,
+    or by the module on a writable replica) and nothing retries them: ReadOnlyError, which
+    is also redis-py's ReadOnlyError."""
+
+    async def body(jwt):
+        for call in (
+            lambda: jwt.key_generate("ES256", kid=uniq("ro")),
+            lambda: jwt.key_import(uniq("ro"), "HS256", "a-legacy-secret", legacy=True),
+            lambda: jwt.key_rotate(),
+            lambda: jwt.key_cutoff(),
+        ):
+            with pytest.raises(rj.ReadOnlyError) as ei:
+                await A(call())
+            e = ei.value
+            assert e.code == "READONLY" and isinstance(e, rj.JwtError)
+            assert isinstance(e, redis.exceptions.ReadOnlyError) and isinstance(e, redis.exceptions.ResponseError)
+        assert isinstance(await A(jwt.key_list()), list)  # reads work on a replica
+
+    run(kind, body, _a_replica())
 
 
 @pytest.mark.parametrize("kind", ["sync-cluster", "asyncio-cluster"])

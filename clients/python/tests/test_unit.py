@@ -1,3 +1,4 @@
+import asyncio
 import base64
 
 import pytest
@@ -18,6 +19,9 @@ from redis_jwt_client import _core
         (rex.ResponseError("LIMIT too many"), rj.SessionLimit, "LIMIT", None),
         (rex.NoPermissionError("this user has no permissions to access one of the keys"), rj.NoPermission, "NOPERM", None),
         (rex.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), rj.WrongType, "WRONGTYPE", None),
+        # redis-py raises its ReadOnlyError for READONLY, the code word stripped
+        (rex.ReadOnlyError("You can't write against a read only replica."), rj.ReadOnlyError, "READONLY", "You can't write against a read only replica."),
+        (rex.ResponseError("READONLY the keyring can only change on the primary"), rj.ReadOnlyError, "READONLY", "the keyring can only change on the primary"),
         (rex.ResponseError("bad duration"), rj.CommandError, "ERR", "bad duration"),  # redis-py stripped "ERR "
     ],
 )
@@ -75,3 +79,89 @@ def test_command_arguments():
     assert u.args == ["JWT.UPDATE", "tok", "MERGE", '{"a":null}', "CLAIMS", '{"role":"user"}', "SUPERSEDE"]
     assert _core.update("tok", data=None).args == ["JWT.UPDATE", "tok", "DATA", "null"]
     assert u.parse(1) is None
+
+
+def test_readonly_error_is_also_redis_pys():
+    e = rj.to_jwt_error(rex.ReadOnlyError("You can't write against a read only replica."))
+    assert isinstance(e, rj.ReadOnlyError) and isinstance(e, rex.ReadOnlyError) and isinstance(e, rj.JwtError)
+    assert rj.to_jwt_error(e) is e
+
+
+def test_key_import_legacy_flag_and_reply():
+    assert _core.key_import("old", "HS256", "secret", legacy=True).args == ["JWT.KEY", "IMPORT", "old", "HS256", "secret", "LEGACY"]
+    cmd = _core.key_import("k1", "HS256", "x" * 32)
+    assert cmd.args == ["JWT.KEY", "IMPORT", "k1", "HS256", "x" * 32]
+    assert _core.key_import("k1", "HS256", "x" * 32, legacy=False).args == cmd.args
+    # the reply is OK: the kid is the one given
+    assert cmd.parse(b"OK") == "k1" and cmd.parse("OK") == "k1" and cmd.parse(None) == "k1"
+
+
+def test_key_revoke_reply_may_be_nil():
+    cmd = _core.key_revoke("k")
+    assert cmd.args == ["JWT.KEY", "REVOKE", "k"]
+    assert cmd.parse(b"next") == "next" and cmd.parse("next") == "next"
+    assert cmd.parse(None) is None
+
+
+class _FakeCluster:
+    """execute_command answers READONLY `failures` times, then a kid (sync or asyncio)."""
+
+    def __init__(self, failures, is_async):
+        self.failures, self.calls, self.reloads, self.is_async = failures, 0, 0, is_async
+        outer = self
+
+        class NodesManager:
+            def initialize(self):
+                outer.reloads += 1
+                if outer.is_async:
+                    return asyncio.sleep(0)
+
+        self.nodes_manager = NodesManager()
+
+    def get_default_node(self):
+        return None
+
+    def _answer(self):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise rex.ReadOnlyError("You can't write against a read only replica.")
+        return b"kid1"
+
+    def execute_command(self, *args, **kw):
+        if not self.is_async:
+            return self._answer()
+
+        async def go():
+            return self._answer()
+
+        return go()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_cluster_retries_readonly_then_raises_read_only_error(monkeypatch, is_async):
+    """A failover: READONLY is still retried in a cluster (slot map reloaded); when it never
+    ends, the error is our ReadOnlyError. Standalone, READONLY is raised at once."""
+    from redis_jwt_client import aio, client
+
+    monkeypatch.setattr(client, "_RETRY_DELAYS", (0.0,) * 7)
+    monkeypatch.setattr(aio, "_RETRY_DELAYS", (0.0,) * 7)
+
+    def make(fake, cluster=True):
+        jwt = rj.AsyncRedisJwt(fake) if is_async else rj.RedisJwt(fake)
+        jwt.cluster = cluster
+        return jwt
+
+    def call(x):
+        return asyncio.run(x) if is_async else x
+
+    once = _FakeCluster(1, is_async)
+    assert call(make(once).key_generate("ES256")) == "kid1"
+    assert (once.calls, once.reloads) == (2, 1)
+    always = _FakeCluster(100, is_async)
+    with pytest.raises(rj.ReadOnlyError) as ei:
+        call(make(always).key_generate("ES256"))
+    assert ei.value.code == "READONLY" and always.calls == 8
+    standalone = _FakeCluster(100, is_async)
+    with pytest.raises(rj.ReadOnlyError):
+        call(make(standalone, cluster=False).key_rotate())
+    assert standalone.calls == 1

@@ -95,7 +95,7 @@ class KeyInfo:
     kid: str
     alg: str
     created: int
-    state: str  # "active" | "ready" | "retired"
+    state: str  # "active" | "ready" | "retired" | "legacy" (verify-only, key_import(legacy=True))
     retires_at: Optional[int]
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -457,8 +457,18 @@ def key_generate(alg: str, kid: Optional[str] = None) -> Command[str]:
     return Command(["JWT.KEY", "GENERATE", alg] + (["KID", kid] if kid else []), None, _s)
 
 
-def key_import(kid: str, alg: str, material: str) -> Command[str]:
-    return Command(["JWT.KEY", "IMPORT", kid, alg, material], None, lambda r: _opt_s(r) or kid)
+def key_import(kid: str, alg: str, material: str, *, legacy: bool = False) -> Command[str]:
+    """JWT.KEY IMPORT; ``legacy=True`` adds LEGACY (HS* only): a verify-only key that
+    verifies tokens without a ``kid`` (and those whose kid names it) as stateless tokens,
+    may be shorter than the hash output, and never signs."""
+    a = ["JWT.KEY", "IMPORT", kid, alg, material] + (["LEGACY"] if legacy else [])
+
+    def parse(r: Any) -> str:
+        # the reply is OK (docs/commands.md): the kid is the one given
+        s = _opt_s(r)
+        return kid if s is None or s == "OK" else s
+
+    return Command(a, None, parse)
 
 
 def key_activate(kid: str) -> Command[None]:
@@ -481,8 +491,10 @@ def key_export(kid: str) -> Command[ExportedKey]:
     return Command(["JWT.KEY", "EXPORT", kid], None, parse)
 
 
-def key_revoke(kid: str) -> Command[str]:
-    return Command(["JWT.KEY", "REVOKE", kid], None, _s)
+def key_revoke(kid: str) -> Command[Optional[str]]:
+    """JWT.KEY REVOKE: the active kid after the revocation, None when the keyring has no
+    active key (e.g. a LEGACY key revoked on a keyring that never had a signing key)."""
+    return Command(["JWT.KEY", "REVOKE", kid], None, _opt_s)
 
 
 def key_cutoff() -> Command[int]:

@@ -133,8 +133,10 @@ class AsyncRedisJwt:
     async def key_generate(self, alg: str, *, kid: Optional[str] = None) -> str:
         return await self.execute(c.key_generate(alg, kid))
 
-    async def key_import(self, kid: str, alg: str, material: str) -> str:
-        return await self.execute(c.key_import(kid, alg, material))
+    async def key_import(self, kid: str, alg: str, material: str, *, legacy: bool = False) -> str:
+        """JWT.KEY IMPORT: a secret (HS*) or PEM private key; ``legacy=True``: a verify-only
+        HS* key for tokens without a kid (JWT.KEY IMPORT ... LEGACY). The kid."""
+        return await self.execute(c.key_import(kid, alg, material, legacy=legacy))
 
     async def key_activate(self, kid: str) -> None:
         return await self.execute(c.key_activate(kid))
@@ -145,8 +147,9 @@ class AsyncRedisJwt:
     async def key_retire(self, kid: str) -> None:
         return await self.execute(c.key_retire(kid))
 
-    async def key_revoke(self, kid: str) -> str:
-        """Breach response: the key is gone at once (its tokens answer INVALID); the active kid."""
+    async def key_revoke(self, kid: str) -> Optional[str]:
+        """Breach response: the key is gone at once (its tokens answer INVALID); the active kid
+        after the revocation, None when the keyring has no active key."""
         return await self.execute(c.key_revoke(kid))
 
     async def key_cutoff(self) -> int:

@@ -149,8 +149,10 @@ class RedisJwt:
     def key_generate(self, alg: str, *, kid: Optional[str] = None) -> str:
         return self.execute(c.key_generate(alg, kid))
 
-    def key_import(self, kid: str, alg: str, material: str) -> str:
-        return self.execute(c.key_import(kid, alg, material))
+    def key_import(self, kid: str, alg: str, material: str, *, legacy: bool = False) -> str:
+        """JWT.KEY IMPORT: a secret (HS*) or PEM private key; ``legacy=True``: a verify-only
+        HS* key for tokens without a kid (JWT.KEY IMPORT ... LEGACY). The kid."""
+        return self.execute(c.key_import(kid, alg, material, legacy=legacy))
 
     def key_activate(self, kid: str) -> None:
         return self.execute(c.key_activate(kid))
@@ -161,8 +163,9 @@ class RedisJwt:
     def key_retire(self, kid: str) -> None:
         return self.execute(c.key_retire(kid))
 
-    def key_revoke(self, kid: str) -> str:
-        """Breach response: the key is gone at once (its tokens answer INVALID); the active kid."""
+    def key_revoke(self, kid: str) -> Optional[str]:
+        """Breach response: the key is gone at once (its tokens answer INVALID); the active kid
+        after the revocation, None when the keyring has no active key."""
         return self.execute(c.key_revoke(kid))
 
     def key_cutoff(self) -> int:

@@ -3,8 +3,8 @@
 Every error reply of a JWT.* command is raised as a :class:`JwtError` subclass. They
 derive from ``redis.exceptions.ResponseError``, so existing ``except ResponseError``
 blocks keep working. redis-py strips a leading ``ERR `` and raises its own
-``NoPermissionError`` for NOPERM and ``MovedError``/``TryAgainError`` in clusters: all of
-them are mapped here.
+``NoPermissionError`` for NOPERM, ``ReadOnlyError`` for READONLY and
+``MovedError``/``TryAgainError`` in clusters: all of them are mapped here.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ __all__ = [
     "SessionLimit",
     "NoPermission",
     "WrongType",
+    "ReadOnlyError",
     "ClusterRedirect",
     "CommandError",
     "to_jwt_error",
@@ -89,6 +90,17 @@ class WrongType(JwtError):
     code = "WRONGTYPE"
 
 
+class ReadOnlyError(JwtError, rex.ReadOnlyError):
+    """READONLY: a write reached a replica, e.g. a keyring change (``key_generate``,
+    ``key_import``, ``key_revoke``, ...) sent to a replica, which never changes the keyring.
+
+    Also a ``redis.exceptions.ReadOnlyError`` (the class redis-py raises for READONLY), so
+    ``except redis.exceptions.ReadOnlyError`` catches it too. In a cluster the client
+    retries READONLY (a failover) first; this is what is left when the retries run out."""
+
+    code = "READONLY"
+
+
 class ClusterRedirect(JwtError):
     """MOVED / ASK / TRYAGAIN / CLUSTERDOWN that could not be followed."""
 
@@ -110,6 +122,7 @@ _BY_CODE: Dict[str, Type[JwtError]] = {
     "LIMIT": SessionLimit,
     "NOPERM": NoPermission,
     "WRONGTYPE": WrongType,
+    "READONLY": ReadOnlyError,
     "MOVED": ClusterRedirect,
     "ASK": ClusterRedirect,
     "TRYAGAIN": ClusterRedirect,
@@ -121,6 +134,7 @@ _CODE = re.compile(r"^([A-Z][A-Z_-]*)(?:\s+|$)(.*)$", re.S)
 
 _REDIS_PY_CLASSES = [
     ("NoPermissionError", "NOPERM"),
+    ("ReadOnlyError", "READONLY"),
     ("MovedError", "MOVED"),
     ("AskError", "ASK"),
     ("TryAgainError", "TRYAGAIN"),
