@@ -385,6 +385,45 @@ fn resharding_a_users_slot_loses_nothing() {
     assert_eq!(e.code(), Some("MOVED"));
 }
 
+/// A key retired on one primary stays, on every primary, as long as the tokens another
+/// primary signed with it: that primary's record of them travels with the merge, so a
+/// 30-day session signed on A keeps verifying after B rotates (B alone would have dropped
+/// the key a day after the rotation, and A's session would answer a false INVALID).
+#[test]
+fn a_rotation_elsewhere_keeps_the_old_key_for_this_nodes_tokens() {
+    let cluster = Cluster::start();
+    let (a, b) = cluster.owner_and_other("longlived");
+    let old: String = cmd("JWT.KEY")
+        .arg(&["ROTATE", "HS256"][..])
+        .query(&mut a.client())
+        .unwrap();
+    cluster.wait_same_keyring();
+    let t = sign(&mut a.client(), &["longlived", "TTL", "30d"]);
+    let session_end_ms = (now_s() + 30 * 86_400) * 1000;
+    let _: String = cmd("JWT.KEY").arg("ROTATE").query(&mut b.client()).unwrap();
+    cluster.wait_same_keyring();
+    for n in &cluster.nodes {
+        let list: Vec<Vec<Value>> = cmd("JWT.KEY").arg("LIST").query(&mut n.client()).unwrap();
+        let text = |v: &Value| redis::from_redis_value::<String>(v).unwrap_or_default();
+        let record = list
+            .iter()
+            .find(|r| r.get(1).map(text) == Some(old.clone()))
+            .unwrap_or_else(|| panic!("{list:?}"));
+        let field = |name: &str| {
+            let i = record.iter().position(|v| text(v) == name).unwrap();
+            record[i + 1].clone()
+        };
+        assert_eq!(text(&field("state")), "retired");
+        let retires_at: i64 = redis::from_redis_value(&field("retires_at")).unwrap();
+        assert!(
+            retires_at >= session_end_ms - 60_000,
+            "port {}: {retires_at} < {session_end_ms}",
+            n.port
+        );
+    }
+    assert!(verify(&mut a.client(), &t).is_ok());
+}
+
 /// Moves `slot` with its keys from `source` to `target`, as `redis-cli --cluster
 /// reshard` does (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every node).
 fn move_slot(cluster: &Cluster, slot: i64, source: &Server, target: &Server) {

@@ -309,6 +309,14 @@ impl Keyring {
                 None => keys.push(k.duplicate()?),
             }
         }
+        // A retired key stays until every token any node signed with it has ended: the
+        // node that retired it knew only its own record, this one may know a later one
+        // (the max of maxes, so the order of merges does not matter).
+        for k in &mut keys {
+            if k.retired_ms.is_some() && k.needs_later_drop(k.valid_until_ms()) {
+                k.drop_at_ms = Some(k.valid_until_ms());
+            }
+        }
         keys.sort_by(|a, b| (a.created_ms, &a.kid).cmp(&(b.created_ms, &b.kid)));
         let active = keys
             .iter()
@@ -453,6 +461,25 @@ mod tests {
         let mut fresh = Keyring::default();
         fresh.merge(&ab, i64::MAX).unwrap();
         assert!(fresh.get("kb").is_none());
+    }
+
+    #[test]
+    fn a_retirement_elsewhere_keeps_the_key_for_the_tokens_signed_here() {
+        let rng = Counter(Cell::new(9));
+        // Two primaries share key "k"; A then signs a token with it valid until 10,000.
+        let mut a = node(1, "k", 100);
+        let mut b = Keyring::from_bytes(&a.to_bytes()).unwrap();
+        a.get("k").unwrap().note_valid_until(10_000);
+        // B rotates at 500 with a retention of 100: by its own record, "k" goes at 600.
+        b.rotate(None, 500, 100, &rng).unwrap();
+        assert_eq!(b.get("k").unwrap().drop_at_ms, Some(600));
+        // A learns of the retirement and keeps "k" for its token; B learns that back.
+        assert!(a.merge(&b, 700).unwrap());
+        assert_eq!(a.get("k").unwrap().drop_at_ms, Some(10_000));
+        assert!(a.get("k").unwrap().is_live(9_999));
+        assert!(b.merge(&a, 700).unwrap());
+        assert_eq!(b.get("k").unwrap().drop_at_ms, Some(10_000));
+        assert_eq!(a.digest(), b.digest());
     }
 
     #[test]
