@@ -12,13 +12,26 @@ use crate::cluster;
 use crate::keyring_state;
 use crate::redis::cluster_bus;
 use redis_module::{Context, ContextFlags};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 const FULL: u8 = 1;
 const DIGEST: u8 = 2;
 const REQUEST: u8 = 3;
 
+/// Whether the bus carries keyrings, and whether this node has heard the cluster's
+/// keyring since it loaded (a digest equal to its own, or a whole keyring).
+static BUS: AtomicBool = AtomicBool::new(false);
+static HEARD: AtomicBool = AtomicBool::new(false);
+static LOADED_MS: AtomicI64 = AtomicI64::new(0);
+
+/// How long a primary that has heard nothing may wait before it makes a first key on
+/// its own (peers that never answer: an older version, a bus that drops messages).
+/// Digests go out every two seconds.
+const QUIET_MS: i64 = 10_000;
+
 /// Listens on the bus (cluster mode only; at load).
-pub fn init(ctx: &Context) {
+pub fn init(ctx: &Context, now_ms: i64) {
+    LOADED_MS.store(now_ms, Ordering::Relaxed);
     if cluster::is_cluster() {
         let ok = cluster_bus::register(
             ctx,
@@ -27,7 +40,22 @@ pub fn init(ctx: &Context) {
         if !ok {
             ctx.log_warning("jwt: cannot use the cluster bus: each primary keeps its own keyring");
         }
+        BUS.store(ok, Ordering::Relaxed);
     }
+}
+
+/// Whether this primary may make the first key of an empty keyring (zero
+/// configuration). In a cluster, a primary restarted without its data has an empty
+/// keyring until its peers' keyring reaches it: a key made in between would be the
+/// newest activation and take signing over on every primary. So it waits until it has
+/// heard the cluster (which has no key either, if it still agrees), is alone, or has
+/// waited QUIET_MS since it loaded.
+pub fn may_make_first_key(now_ms: i64) -> bool {
+    !cluster::is_cluster()
+        || !BUS.load(Ordering::Relaxed)
+        || HEARD.load(Ordering::Relaxed)
+        || cluster_bus::cluster_size() <= 1
+        || now_ms.saturating_sub(LOADED_MS.load(Ordering::Relaxed)) >= QUIET_MS
 }
 
 /// Only primaries speak for the keyring (replicas follow their primary).
@@ -59,8 +87,12 @@ fn on_full(ctx: &Context, _sender: &[u8], payload: &[u8]) {
         return;
     }
     match keyring_state::merge(ctx, payload) {
-        Ok(true) => announce(ctx),
-        Ok(false) => {}
+        Ok(changed) => {
+            HEARD.store(true, Ordering::Relaxed);
+            if changed {
+                announce(ctx);
+            }
+        }
         Err(e) => ctx.log_warning(&format!("jwt: keyring from the cluster bus refused: {e}")),
     }
 }
@@ -73,7 +105,9 @@ fn on_digest(ctx: &Context, sender: &[u8], payload: &[u8]) {
         let ring = keyring_state::read();
         (ring.to_bytes(), ring.digest())
     };
-    if payload != digest {
+    if payload == digest {
+        HEARD.store(true, Ordering::Relaxed);
+    } else {
         cluster_bus::send(ctx, Some(sender), FULL, &mine);
         cluster_bus::send(ctx, Some(sender), REQUEST, &[]);
     }

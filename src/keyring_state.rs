@@ -171,6 +171,13 @@ pub fn signing_snapshot(
     Ok(read())
 }
 
+/// Whether the keyring has what SIGN needs (an active key and a refresh secret), so
+/// that no first key would be made.
+pub fn can_sign() -> bool {
+    let ring = read();
+    ring.active().is_some() && ring.refresh_secret().is_some()
+}
+
 /// Zero configuration: the first SIGN on an empty keyring creates an HS256 key (and
 /// the refresh-token MAC secret), both from the CSPRNG.
 fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()> {

@@ -73,7 +73,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         ctx.log_warning("jwt: cannot watch AOF rewrites: with appendonly yes and aof-use-rdb-preamble no, a rewrite would lose the keyring");
     }
     cluster::init(ctx);
-    cluster_keyring::init(ctx);
+    cluster_keyring::init(ctx, clock::now_ms().unwrap_or(0));
     maintenance::start(ctx);
     Status::Ok
 }

@@ -424,6 +424,54 @@ fn a_rotation_elsewhere_keeps_the_old_key_for_this_nodes_tokens() {
     assert!(verify(&mut a.client(), &t).is_ok());
 }
 
+/// A primary restarted without its data has an empty keyring until the cluster's
+/// reaches it over the bus. A SIGN there meanwhile must not make a first key of its own
+/// (it would be the newest activation and take signing over everywhere): it answers
+/// TRYAGAIN until the keyring arrives, then signs with the cluster's key.
+#[test]
+fn a_primary_restarted_empty_signs_with_the_clusters_key() {
+    let mut cluster = Cluster::start();
+    let kid: String = cmd("JWT.KEY")
+        .arg(&["ROTATE", "ES256"][..])
+        .query(&mut cluster.nodes[0].client())
+        .unwrap();
+    let before = cluster.wait_same_keyring();
+    let port = cluster.nodes[2].port;
+    let sub = (0..)
+        .map(|i| format!("restarted{i}"))
+        .find(|s| cluster.owner_and_other(s).0.port == port)
+        .unwrap();
+    cluster.nodes[2].restart(false);
+    let mut c = cluster.nodes[2].client();
+    let mut answers = Vec::new();
+    let token = loop {
+        match cmd("JWT.SIGN").arg(&sub).query::<String>(&mut c) {
+            Ok(t) => break t,
+            Err(e) => {
+                let code = e.code().unwrap_or("?").to_string();
+                assert!(matches!(code.as_str(), "TRYAGAIN" | "CLUSTERDOWN"), "{e:?}");
+                answers.push(code);
+                assert!(answers.len() < 300, "{answers:?}");
+                sleep_ms(50);
+            }
+        }
+    };
+    assert_eq!(
+        json(
+            &String::from_utf8(
+                base64::Engine::decode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    token.split('.').next().unwrap()
+                )
+                .unwrap()
+            )
+            .unwrap()
+        )["kid"],
+        kid.as_str()
+    );
+    assert_eq!(cluster.wait_same_keyring(), before, "no key of its own");
+}
+
 /// Moves `slot` with its keys from `source` to `target`, as `redis-cli --cluster
 /// reshard` does (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every node).
 fn move_slot(cluster: &Cluster, slot: i64, source: &Server, target: &Server) {

@@ -388,6 +388,39 @@ fn user_commands_check_the_session_keys_as_well() {
     assert_eq!(count(&mut reader, "nobody"), 0);
 }
 
+/// max-sessions eviction ends sessions: SIGN needs write access to the evicted ones'
+/// keys too, and a refusal changes nothing.
+#[test]
+fn sign_may_evict_only_sessions_the_caller_may_end() {
+    let s = Server::start();
+    let mut admin = s.client();
+    let old = sign(&mut admin, &["alice", "SID", "old"]);
+    for (user, rules) in [
+        ("narrow", &["~jwt:{alice}", "~jwt:{alice}:new*"][..]),
+        ("wide", &["~jwt:{alice}*"][..]),
+    ] {
+        let _: () = cmd("ACL")
+            .arg(&["SETUSER", user, "on", ">pw", "+@all"])
+            .arg(rules)
+            .query(&mut admin)
+            .unwrap();
+    }
+    let login = |user: &str| {
+        redis::Client::open(format!("redis://{user}:pw@127.0.0.1:{}/", s.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    };
+    let refused = cmd("JWT.SIGN")
+        .arg(&["alice", "SID", "new1", "LIMIT", "1"])
+        .query::<String>(&mut login("narrow"));
+    assert_eq!(code(refused), "NOPERM");
+    assert!(verify(&mut admin, &old).is_ok(), "nothing was evicted");
+    assert_eq!(count(&mut admin, "alice"), 1);
+    sign(&mut login("wide"), &["alice", "SID", "new2", "LIMIT", "1"]);
+    assert_eq!(code(verify(&mut admin, &old)), "REVOKED");
+}
+
 #[test]
 fn subject_commands_declare_their_routing_key() {
     let s = Server::start();

@@ -10,7 +10,7 @@ use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::claims;
 use jwt_core::duration::parse_positive_ms;
-use jwt_core::error::{Error, Result};
+use jwt_core::error::{Code, Error, Result};
 use jwt_core::jws::Unsigned;
 use jwt_core::lifecycle::{self, Limit};
 use jwt_core::random::{uuid_v4, uuid_v4_pair, OsRandom};
@@ -153,6 +153,10 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         keyring_state::sessions_cutoff_ms(),
         limit,
     )?;
+    // Evicting the oldest sessions ends them: the caller must be allowed to.
+    if !plan.evict.is_empty() {
+        super::user::check_session_keys(ctx, ikey, Some(&plan.evict), Access::Write)?;
+    }
     let now = plan.created_ms;
     let idle_ms = o.ttl_ms.unwrap_or_else(|| config::SESSION_TTL.ms());
     // With REFRESH the access token always expires (default jwt.access-ttl).
@@ -169,7 +173,7 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     let expiry = session::expiry(now, idle_ms, max_deadline);
 
     // From here on we write (a first key, then the session).
-    let ring = keyring_state::signing_snapshot(ctx, now, &rng, o.key)?;
+    let ring = signing_ring(ctx, now, &rng, o.key)?;
     let claims = session_claims(o.claims, o.iss, o.aud);
     let (jwt, _) = AccessToken {
         sub,
@@ -286,7 +290,7 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
     }
     let now = now_ms()?;
     let rng = OsRandom::new();
-    let ring = keyring_state::signing_snapshot(ctx, now, &rng, o.key)?;
+    let ring = signing_ring(ctx, now, &rng, o.key)?;
     let claims = session_claims(o.claims, o.iss, o.aud);
     let lifetime = o.expires_ms.unwrap_or_else(|| config::ACCESS_TTL.ms());
     let token = AccessToken {
@@ -304,4 +308,22 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
     drop(ring);
     stats::SIGNS.incr();
     reply_signed(ctx, "JWT.SIGN", jwt, RedisValue::BulkString)
+}
+
+/// The keyring to sign with (an empty one first gets its key). In a cluster, a primary
+/// that has not yet received the cluster's keyring answers TRYAGAIN instead of making
+/// a first key of its own (see `cluster_keyring::may_make_first_key`).
+fn signing_ring(
+    ctx: &Context,
+    now: i64,
+    rng: &OsRandom,
+    kid: Option<&str>,
+) -> Result<std::sync::RwLockReadGuard<'static, jwt_core::keyring::Keyring>> {
+    if !keyring_state::can_sign() && !crate::cluster_keyring::may_make_first_key(now) {
+        return Err(Error::new(
+            Code::TryAgain,
+            "this node has not received the cluster's keyring yet (restarted without its data?): retry in a moment",
+        ));
+    }
+    keyring_state::signing_snapshot(ctx, now, rng, kid)
 }

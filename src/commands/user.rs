@@ -83,8 +83,9 @@ pub fn count(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 /// The caller's permission on the session keys a user-scoped command reads or ends
 /// (`sids`, else every entry of the index), on top of the index key's: the ACL holds on
 /// the real keys touched, so a user allowed only the index keys (`~jwt:{*}`) can
-/// neither read a session's DATA through SESSIONS nor end sessions through REVOKE.
-fn check_session_keys(
+/// neither read a session's DATA through SESSIONS nor end sessions through REVOKE (or
+/// through SIGN's max-sessions eviction).
+pub(crate) fn check_session_keys(
     ctx: &Context,
     ikey: &str,
     sids: Option<&[String]>,

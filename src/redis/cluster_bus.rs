@@ -87,3 +87,12 @@ pub fn send(ctx: &Context, target: Option<&[u8]>, msg_type: u8, payload: &[u8]) 
     };
     rc == raw::REDISMODULE_OK as c_int
 }
+
+/// How many nodes the cluster has, replicas included (this one too); 0 if unknown.
+pub fn cluster_size() -> usize {
+    match api_fn!(RedisModule_GetClusterSize) {
+        // SAFETY: takes no arguments; reads the server's cluster state.
+        Some(size) => unsafe { size() },
+        None => 0,
+    }
+}
