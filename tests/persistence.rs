@@ -7,6 +7,18 @@ fn wait_replica(c: &mut Connection) {
     assert_eq!(n, 1, "replica acknowledged");
 }
 
+/// BGREWRITEAOF, and waits until it is done.
+fn rewrite_aof(c: &mut Connection) {
+    let _: String = cmd("BGREWRITEAOF").query(c).unwrap();
+    for _ in 0..200 {
+        let info: String = cmd("INFO").arg("persistence").query(c).unwrap();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
+            break;
+        }
+        sleep_ms(25);
+    }
+}
+
 fn digest(c: &mut Connection) -> String {
     cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
@@ -118,14 +130,7 @@ fn aof_holds_only_deterministic_effects_and_replays() {
     assert!(verify(&mut c, &t).is_ok());
     assert_eq!(code(verify(&mut c, &t2)), "REVOKED");
     // Rewrite (RDB preamble carries the keyring), then replay again.
-    let _: String = cmd("BGREWRITEAOF").query(&mut c).unwrap();
-    for _ in 0..200 {
-        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
-            break;
-        }
-        sleep_ms(25);
-    }
+    rewrite_aof(&mut c);
     sleep_ms(100);
     s.restart(false);
     let mut c = s.client();
@@ -214,14 +219,7 @@ fn a_server_without_the_module_refuses_its_files() {
     let mut c = s.client();
     sign(&mut c, &["alice"]);
     let _: String = cmd("SAVE").query(&mut c).unwrap();
-    let _: String = cmd("BGREWRITEAOF").query(&mut c).unwrap();
-    for _ in 0..200 {
-        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
-            break;
-        }
-        sleep_ms(25);
-    }
+    rewrite_aof(&mut c);
     sign(&mut c, &["bob"]); // and an incr file after the preamble
     sleep_ms(100);
     s.crash();

@@ -349,6 +349,20 @@ fn acl_checks_the_real_keys_not_the_bare_subject() {
     );
 }
 
+/// Creates ACL user `user` (password "pw", every command) with these key rules, and a
+/// connection logged in as that user.
+fn acl_user(s: &Server, admin: &mut Connection, user: &str, rules: &[&str]) -> Connection {
+    let _: () = cmd("ACL")
+        .arg(&["SETUSER", user, "on", ">pw", "+@all"])
+        .arg(rules)
+        .query(admin)
+        .unwrap();
+    redis::Client::open(format!("redis://{user}:pw@127.0.0.1:{}/", s.port))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
 /// The session keys count too: a user allowed only the index keys (`jwt:{*}` matches
 /// `jwt:{alice}`, not `jwt:{alice}:<sid>`) may not read DATA through SESSIONS, count
 /// through COUNT, or end sessions through REVOKE, and such a refusal changes nothing.
@@ -357,19 +371,7 @@ fn user_commands_check_the_session_keys_as_well() {
     let s = Server::start();
     let mut admin = s.client();
     let t = sign(&mut admin, &["alice", "DATA", r#"{"card":"4111"}"#]);
-    for (user, rule) in [("reader", "%R~jwt:{*}"), ("writer", "~jwt:{*}")] {
-        let _: () = cmd("ACL")
-            .arg(&["SETUSER", user, "on", ">pw", rule, "+@all"])
-            .query(&mut admin)
-            .unwrap();
-    }
-    let login = |user: &str| {
-        redis::Client::open(format!("redis://{user}:pw@127.0.0.1:{}/", s.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    };
-    let mut reader = login("reader");
+    let mut reader = acl_user(&s, &mut admin, "reader", &["%R~jwt:{*}"]);
     let r: RedisResult<Value> = cmd("JWT.SESSIONS")
         .arg(&["alice", "WITHDATA"])
         .query(&mut reader);
@@ -378,7 +380,7 @@ fn user_commands_check_the_session_keys_as_well() {
         code(cmd("JWT.COUNT").arg("alice").query::<i64>(&mut reader)),
         "NOPERM"
     );
-    let mut writer = login("writer");
+    let mut writer = acl_user(&s, &mut admin, "writer", &["~jwt:{*}"]);
     assert_eq!(
         code(cmd("JWT.REVOKE").arg("alice").query::<i64>(&mut writer)),
         "NOPERM"
@@ -395,29 +397,20 @@ fn sign_may_evict_only_sessions_the_caller_may_end() {
     let s = Server::start();
     let mut admin = s.client();
     let old = sign(&mut admin, &["alice", "SID", "old"]);
-    for (user, rules) in [
-        ("narrow", &["~jwt:{alice}", "~jwt:{alice}:new*"][..]),
-        ("wide", &["~jwt:{alice}*"][..]),
-    ] {
-        let _: () = cmd("ACL")
-            .arg(&["SETUSER", user, "on", ">pw", "+@all"])
-            .arg(rules)
-            .query(&mut admin)
-            .unwrap();
-    }
-    let login = |user: &str| {
-        redis::Client::open(format!("redis://{user}:pw@127.0.0.1:{}/", s.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    };
+    let mut narrow = acl_user(
+        &s,
+        &mut admin,
+        "narrow",
+        &["~jwt:{alice}", "~jwt:{alice}:new*"],
+    );
+    let mut wide = acl_user(&s, &mut admin, "wide", &["~jwt:{alice}*"]);
     let refused = cmd("JWT.SIGN")
         .arg(&["alice", "SID", "new1", "LIMIT", "1"])
-        .query::<String>(&mut login("narrow"));
+        .query::<String>(&mut narrow);
     assert_eq!(code(refused), "NOPERM");
     assert!(verify(&mut admin, &old).is_ok(), "nothing was evicted");
     assert_eq!(count(&mut admin, "alice"), 1);
-    sign(&mut login("wide"), &["alice", "SID", "new2", "LIMIT", "1"]);
+    sign(&mut wide, &["alice", "SID", "new2", "LIMIT", "1"]);
     assert_eq!(code(verify(&mut admin, &old)), "REVOKED");
 }
 
