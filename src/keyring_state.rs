@@ -4,7 +4,7 @@
 //! replay never generate key material of their own.
 
 use jwt_core::error::{Code, Error, Result};
-use jwt_core::keyring::{random_kid, Alg, Key, Keyring};
+use jwt_core::keyring::Keyring;
 use jwt_core::random::Random;
 use redis_module::native_types::RedisType;
 use redis_module::{raw, Context, ContextFlags, RedisValue};
@@ -187,19 +187,15 @@ fn ensure_signing_key(ctx: &Context, now_ms: i64, rng: &dyn Random) -> Result<()
             return Ok(());
         }
     }
-    update(ctx, |ring| {
-        if ring.active().is_none() {
-            let kid = random_kid(rng)?;
-            ring.insert(Key::generate(Alg::HS256, &kid, now_ms, rng)?)?;
-            ring.activate(&kid, now_ms)?;
-        }
-        if ring.refresh_secret().is_none() {
-            let mut secret = vec![0u8; 32];
-            rng.fill(&mut secret)?;
-            ring.set_refresh_secret(secret);
-        }
-        Ok(())
-    })
+    update(ctx, |ring| ring.ensure_signing_key(now_ms, rng))
+}
+
+/// The keyring as it would be once `ensure_signing_key` ran, without changing it: a
+/// SIGN checks its token against it before the first key is made for real.
+pub fn first_key_preview(now_ms: i64, rng: &dyn Random) -> Result<Keyring> {
+    let mut preview = Keyring::from_bytes(&read().to_bytes())?;
+    preview.ensure_signing_key(now_ms, rng)?;
+    Ok(preview)
 }
 
 // ---- AOF rewrites without the RDB preamble -------------------------------------

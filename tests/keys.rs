@@ -670,3 +670,24 @@ fn a_retired_key_outlives_every_token_it_signed() {
     );
     assert_eq!(code(verify(&mut c, &long)), "EXPIRED");
 }
+
+/// A SIGN that fails changes nothing, the keyring included: on an empty keyring, a
+/// token over `jwt.max-token-bytes` is refused before the first key is made (and
+/// replicated), and the next SIGN that fits makes it.
+#[test]
+fn a_refused_first_sign_makes_no_key() {
+    let s = Server::start_with(&[], &["max-token-bytes", "1024"]);
+    let mut c = s.client();
+    let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(2000));
+    for args in [
+        vec!["alice", "CLAIMS", &big],
+        vec!["svc", "STATELESS", "CLAIMS", &big],
+    ] {
+        let r: RedisResult<String> = cmd("JWT.SIGN").arg(&args).query(&mut c);
+        assert_eq!(code(r), "ERR", "{}", args[1]);
+        assert_eq!(info_field(&mut c, "keys"), "0", "{}", args[1]);
+    }
+    let t = sign(&mut c, &["alice"]);
+    assert!(verify(&mut c, &t).is_ok());
+    assert_eq!(info_field(&mut c, "keys"), "1");
+}

@@ -12,6 +12,7 @@ use jwt_core::claims;
 use jwt_core::duration::parse_positive_ms;
 use jwt_core::error::{Code, Error, Result};
 use jwt_core::jws::Unsigned;
+use jwt_core::keyring::Keyring;
 use jwt_core::lifecycle::{self, Limit};
 use jwt_core::random::{uuid_v4, uuid_v4_pair, OsRandom};
 use jwt_core::refresh::RefreshToken;
@@ -172,10 +173,8 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     );
     let expiry = session::expiry(now, idle_ms, max_deadline);
 
-    // From here on we write (a first key, then the session).
-    let ring = signing_ring(ctx, now, &rng, o.key)?;
     let claims = session_claims(o.claims, o.iss, o.aud);
-    let (jwt, _) = AccessToken {
+    let token = AccessToken {
         sub,
         sid: Some(&sid),
         sinc: incarnation,
@@ -185,8 +184,9 @@ pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         session_end_ms: expiry,
         claims: &claims,
         kid: o.key,
-    }
-    .prepare(&jti, &ring, config::max_token_bytes())?;
+    };
+    // From here on we write (a first key, then the session).
+    let (ring, jwt) = prepared(ctx, &token, &jti, &rng)?;
     let refresh = match o.refresh {
         true => {
             let mac = ring
@@ -290,7 +290,6 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
     }
     let now = now_ms()?;
     let rng = OsRandom::new();
-    let ring = signing_ring(ctx, now, &rng, o.key)?;
     let claims = session_claims(o.claims, o.iss, o.aud);
     let lifetime = o.expires_ms.unwrap_or_else(|| config::ACCESS_TTL.ms());
     let token = AccessToken {
@@ -304,26 +303,35 @@ fn sign_stateless(ctx: &Context, sub: &str, o: SignOptions) -> Result<RedisValue
         claims: &claims,
         kid: o.key,
     };
-    let (jwt, _) = token.prepare(&uuid_v4(&rng)?, &ring, config::max_token_bytes())?;
+    let (ring, jwt) = prepared(ctx, &token, &uuid_v4(&rng)?, &rng)?;
     drop(ring);
     stats::SIGNS.incr();
     reply_signed(ctx, "JWT.SIGN", jwt, RedisValue::BulkString)
 }
 
-/// The keyring to sign with (an empty one first gets its key). In a cluster, a primary
-/// that has not yet received the cluster's keyring answers TRYAGAIN instead of making
-/// a first key of its own (see `cluster_keyring::may_make_first_key`).
-fn signing_ring(
+/// The token ready to sign, and the keyring that signs it (an empty one first gets its
+/// key). That first key is made only for a SIGN that will succeed: the token is checked
+/// first against a preview of the keyring with it (same algorithm, same kid length). In
+/// a cluster, a primary that has not yet received the cluster's keyring answers
+/// TRYAGAIN instead of making a first key of its own (see
+/// `cluster_keyring::may_make_first_key`).
+fn prepared(
     ctx: &Context,
-    now: i64,
+    token: &AccessToken,
+    jti: &str,
     rng: &OsRandom,
-    kid: Option<&str>,
-) -> Result<std::sync::RwLockReadGuard<'static, jwt_core::keyring::Keyring>> {
-    if !keyring_state::can_sign() && !crate::cluster_keyring::may_make_first_key(now) {
-        return Err(Error::new(
-            Code::TryAgain,
-            "this node has not received the cluster's keyring yet (restarted without its data?): retry in a moment",
-        ));
+) -> Result<(std::sync::RwLockReadGuard<'static, Keyring>, Unsigned)> {
+    let max = config::max_token_bytes();
+    if !keyring_state::can_sign() {
+        if !crate::cluster_keyring::may_make_first_key(token.now) {
+            return Err(Error::new(
+                Code::TryAgain,
+                "this node has not received the cluster's keyring yet (restarted without its data?): retry in a moment",
+            ));
+        }
+        token.prepare(jti, &keyring_state::first_key_preview(token.now, rng)?, max)?;
     }
-    keyring_state::signing_snapshot(ctx, now, rng, kid)
+    let ring = keyring_state::signing_snapshot(ctx, token.now, rng, token.kid)?;
+    let (jwt, _) = token.prepare(jti, &ring, max)?;
+    Ok((ring, jwt))
 }

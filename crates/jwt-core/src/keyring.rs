@@ -175,6 +175,22 @@ impl Keyring {
             .ok_or_else(|| Error::syntax(format!("no key with kid '{kid}'")))
     }
 
+    /// Zero configuration: an HS256 key becomes active if none is, and a refresh-token
+    /// MAC secret is made if there is none, both from `rng`.
+    pub fn ensure_signing_key(&mut self, now_ms: i64, rng: &dyn Random) -> Result<()> {
+        if self.active().is_none() {
+            let kid = random_kid(rng)?;
+            self.insert(Key::generate(Alg::HS256, &kid, now_ms, rng)?)?;
+            self.activate(&kid, now_ms)?;
+        }
+        if self.refresh_secret().is_none() {
+            let mut secret = vec![0u8; 32];
+            rng.fill(&mut secret)?;
+            self.set_refresh_secret(secret);
+        }
+        Ok(())
+    }
+
     /// Stops a key from signing; it verifies for `retention_ms` more, then is dropped.
     /// The active key cannot be retired: activate (or ROTATE to) another first.
     pub fn retire(&mut self, kid: &str, now_ms: i64, retention_ms: i64) -> Result<()> {
