@@ -52,11 +52,7 @@ pub fn replace(ring: Keyring) {
 /// Keyring changes are the primary's: a replica (read-only or writable) would make
 /// key material of its own and diverge. What a primary sends is applied by `replace`.
 fn refuse_on_replica(ctx: &Context) -> Result<()> {
-    let flags = ctx.get_flags();
-    if flags.contains(ContextFlags::SLAVE)
-        && !flags.contains(ContextFlags::REPLICATED)
-        && !flags.contains(ContextFlags::LOADING)
-    {
+    if crate::redis::client::is_replica_client(ctx) {
         return Err(Error::new(
             Code::ReadOnly,
             "the keyring can only change on the primary; this node is a replica",

@@ -216,6 +216,48 @@ fn stateless_tokens_can_be_turned_off() {
     assert!(bad.is_err());
 }
 
+/// Session writes go to the primary, on any replica: a read-only one refuses them as
+/// writes, a writable one too (it would change only its own copy: a DESTROY or REVOKE
+/// answering 1 while the session lives on at the primary, a logout that did not happen).
+#[test]
+fn session_writes_answer_readonly_on_any_replica() {
+    let (primary, replica) = Server::primary_and_replica();
+    let mut p = primary.client();
+    let (access, refresh): (String, String) = cmd("JWT.SIGN")
+        .arg(&["alice", "REFRESH"][..])
+        .query(&mut p)
+        .unwrap();
+    wait_replica(&mut p);
+    let mut r = replica.client();
+    for read_only in ["yes", "no"] {
+        let _: () = cmd("CONFIG")
+            .arg(&["SET", "replica-read-only", read_only][..])
+            .query(&mut r)
+            .unwrap();
+        for args in [
+            vec!["JWT.SIGN", "bob"],
+            vec!["JWT.SIGN", "svc", "STATELESS"],
+            vec!["JWT.TOUCH", access.as_str()],
+            vec!["JWT.DESTROY", access.as_str()],
+            vec!["JWT.REFRESH", refresh.as_str()],
+            vec!["JWT.UPDATE", access.as_str(), "DATA", "1"],
+            vec!["JWT.REVOKE", "alice"],
+        ] {
+            let res: RedisResult<Value> = cmd(args[0]).arg(&args[1..]).query(&mut r);
+            assert_eq!(
+                code(res),
+                "READONLY",
+                "replica-read-only {read_only}: {args:?}"
+            );
+        }
+    }
+    // Nothing changed anywhere: the session verifies on both, its refresh token rotates.
+    assert!(verify(&mut r, &access).is_ok());
+    assert!(verify(&mut p, &access).is_ok());
+    let r2: RedisResult<(String, String)> = cmd("JWT.REFRESH").arg(&refresh).query(&mut p);
+    assert!(r2.is_ok(), "{r2:?}");
+}
+
 #[test]
 fn the_keyring_changes_only_on_the_primary() {
     let (primary, replica) = Server::primary_and_replica();
@@ -234,6 +276,8 @@ fn the_keyring_changes_only_on_the_primary() {
         for args in [
             vec!["ROTATE"],
             vec!["GENERATE", "HS256"],
+            vec!["IMPORT", "k2", "HS256", "0123456789abcdef0123456789abcdef"],
+            vec!["ACTIVATE", kid.as_str()],
             vec!["RETIRE", kid.as_str()],
             vec!["REVOKE", kid.as_str()],
             vec!["CUTOFF"],

@@ -50,6 +50,19 @@ pub fn guard_with(
     }
 }
 
+/// Session writes are the primary's. A read-only replica refuses them itself (they
+/// are flagged `write`); a writable one would change only its own copy and answer as
+/// if done (a DESTROY that logs nobody out) while the primary's session lives on.
+pub fn primary_only(ctx: &Context) -> Result<()> {
+    if crate::redis::client::is_replica_client(ctx) {
+        return Err(jwt_core::error::Error::new(
+            jwt_core::error::Code::ReadOnly,
+            "session writes go to the primary; this node is a replica",
+        ));
+    }
+    Ok(())
+}
+
 /// An `extern "C"` command handler around `guard`, for commands registered by hand
 /// (subcommands, which `redis_module!` cannot declare).
 #[macro_export]

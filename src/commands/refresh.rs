@@ -60,6 +60,7 @@ fn mac_of(ring: &Keyring) -> Result<&ring::hmac::Key> {
 /// working pair (see jwt_core::refresh for why a sibling).
 pub fn refresh(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
+    super::primary_only(ctx)?;
     let mut args = Args::new(argv);
     let presented = args.next_bytes("refresh token")?;
     let mut expires = None;

@@ -113,6 +113,7 @@ fn parse_sign_options<'a>(args: &mut Args<'a>) -> Result<SignOptions<'a>> {
 
 /// JWT.SIGN <sub> [CLAIMS json] [DATA json] [TTL dur] [EXPIRES dur] [MAXAGE dur] [SID sid] [AUD a] [ISS i]
 pub fn sign(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    super::primary_only(ctx)?;
     let mut args = Args::new(argv);
     let sub = session::validate_subject(args.next_bytes("subject")?)?;
     let o = parse_sign_options(&mut args)?;

@@ -110,6 +110,7 @@ pub fn decode(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
 /// idle lifetime) from now, never past its MAXAGE deadline.
 pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
+    super::primary_only(ctx)?;
     let mut args = Args::new(argv);
     let token = args.next_bytes("token")?;
     let ttl = only_duration_option(&mut args, "TTL", "JWT.TOUCH")?;
@@ -146,6 +147,7 @@ fn touched(ctx: &Context, v: Verified, now: i64, ttl: Option<i64>) -> Result<Red
 /// logout). 1 when a session was removed, 0 when it was already gone.
 pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
+    super::primary_only(ctx)?;
     let mut args = Args::new(argv);
     let token = args.next_bytes("token")?;
     if let Some(extra) = args.next_option() {

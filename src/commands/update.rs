@@ -71,6 +71,7 @@ enum Proof {
 /// -> a new access token (with CLAIMS or SUPERSEDE), else 1.
 pub fn update(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     redact(ctx, 1);
+    super::primary_only(ctx)?;
     let mut args = Args::new(argv);
     let token = args.next_bytes("token")?;
     let o = parse_options(&mut args)?;

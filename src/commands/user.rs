@@ -121,6 +121,7 @@ fn live_sessions(ctx: &Context, ikey: &str, withdata: bool) -> Result<Vec<Sessio
 /// JWT.REVOKE <sub> [SID <sid> [<sid> ...]] [EXCEPT <sid>]: all sessions, the listed
 /// ones, or all but one ("log out other devices"). Returns how many ended.
 pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
+    super::primary_only(ctx)?;
     let mut args = Args::new(argv);
     let (_, ikey) = subject_index(ctx, &mut args, Access::Write)?;
     let mut only: Option<Vec<String>> = None;

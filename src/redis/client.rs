@@ -1,6 +1,7 @@
-//! What a command does to its own client: hiding an argument from the logs.
+//! What a command does to its own client: hiding an argument from the logs; where it
+//! came from.
 
-use redis_module::Context;
+use redis_module::{Context, ContextFlags};
 
 /// Hides an argument (a token or a secret) from SLOWLOG, MONITOR and the log. A no-op
 /// on a server without the API (it exists since 7.0).
@@ -9,4 +10,13 @@ pub fn redact(ctx: &Context, pos: usize) {
         // SAFETY: a live command context; the server checks `pos` against argc.
         unsafe { f(ctx.get_raw(), pos as i32) };
     }
+}
+
+/// Whether this command came from a client of a replica (not from the primary's
+/// replication stream, nor from AOF loading), read-only replica or writable.
+pub fn is_replica_client(ctx: &Context) -> bool {
+    let flags = ctx.get_flags();
+    flags.contains(ContextFlags::SLAVE)
+        && !flags.contains(ContextFlags::REPLICATED)
+        && !flags.contains(ContextFlags::LOADING)
 }
