@@ -399,3 +399,91 @@ fn sign_refuses_tokens_that_verify_would_refuse() {
     let n: i64 = cmd("JWT.COUNT").arg("alice").query(&mut c).unwrap();
     assert_eq!(n, 1, "the refused SIGNs created no session");
 }
+
+/// docs/design.md: ROTATE's and REVOKE's replacement for an RSA key is ES256 (the module
+/// generates no RSA keys), so a breach response on an RSA deployment keeps signing.
+#[test]
+fn an_rsa_key_is_followed_by_es256() {
+    let s = Server::start();
+    let mut c = s.client();
+    let pem = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa2048.pem"),
+    )
+    .unwrap();
+    let _: String = cmd("JWT.KEY")
+        .arg(&["IMPORT", "rsa", "RS256"][..])
+        .arg(pem)
+        .query(&mut c)
+        .unwrap();
+    let t = sign(&mut c, &["alice"]);
+    assert_eq!(kid_of(&t), "rsa");
+    let next: String = cmd("JWT.KEY")
+        .arg(&["REVOKE", "rsa"][..])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(code(verify(&mut c, &t)), "INVALID");
+    let t2 = sign(&mut c, &["alice"]);
+    assert_eq!(kid_of(&t2), next);
+    assert_eq!(header_alg(&t2), "ES256");
+    assert!(verify(&mut c, &t2).is_ok());
+    // ROTATE from an RSA key, too.
+    let pem = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa4096.pem"),
+    )
+    .unwrap();
+    let _: String = cmd("JWT.KEY")
+        .arg(&["IMPORT", "rsa2", "RS256"][..])
+        .arg(pem)
+        .query(&mut c)
+        .unwrap();
+    let _: String = cmd("JWT.KEY")
+        .arg(&["ACTIVATE", "rsa2"][..])
+        .query(&mut c)
+        .unwrap();
+    let rotated: String = cmd("JWT.KEY").arg("ROTATE").query(&mut c).unwrap();
+    let t3 = sign(&mut c, &["alice"]);
+    assert_eq!(
+        (kid_of(&t3), header_alg(&t3)),
+        (rotated, "ES256".to_string())
+    );
+}
+
+/// docs/design.md: a revoked kid is a tombstone; it never comes back, not by GENERATE,
+/// not by IMPORT of the leaked material, not after a reload.
+#[test]
+fn a_revoked_kid_never_comes_back() {
+    let s = Server::start();
+    let mut c = s.client();
+    let secret = "0123456789abcdef0123456789abcdef";
+    let _: String = cmd("JWT.KEY")
+        .arg(&["IMPORT", "leaked", "HS256", secret][..])
+        .query(&mut c)
+        .unwrap();
+    let t = sign(&mut c, &["alice", "KEY", "leaked"]);
+    let _: Value = cmd("JWT.KEY")
+        .arg(&["REVOKE", "leaked"][..])
+        .query(&mut c)
+        .unwrap();
+    for round in ["before", "after DEBUG RELOAD"] {
+        let again: RedisResult<String> = cmd("JWT.KEY")
+            .arg(&["IMPORT", "leaked", "HS256", secret][..])
+            .query(&mut c);
+        assert_eq!(code(again), "ERR", "{round}");
+        let gen: RedisResult<String> = cmd("JWT.KEY")
+            .arg(&["GENERATE", "HS256", "KID", "leaked"][..])
+            .query(&mut c);
+        assert_eq!(code(gen), "ERR", "{round}");
+        assert_eq!(code(verify(&mut c, &t)), "INVALID", "{round}");
+        let _: String = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
+    }
+}
+
+fn header_alg(token: &str) -> String {
+    use base64::Engine;
+    let h = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["alg"].as_str().unwrap().to_string()
+}

@@ -389,6 +389,7 @@ fn resharding_a_users_slot_loses_nothing() {
 /// primary signed with it: that primary's record of them travels with the merge, so a
 /// 30-day session signed on A keeps verifying after B rotates (B alone would have dropped
 /// the key a day after the rotation, and A's session would answer a false INVALID).
+/// Then a CUTOFF on B ends A's session.
 #[test]
 fn a_rotation_elsewhere_keeps_the_old_key_for_this_nodes_tokens() {
     let cluster = Cluster::start();
@@ -422,6 +423,17 @@ fn a_rotation_elsewhere_keeps_the_old_key_for_this_nodes_tokens() {
         );
     }
     assert!(verify(&mut a.client(), &t).is_ok());
+    // A breach response on one primary reaches the sessions of another: CUTOFF on B
+    // ends A's session.
+    let _: i64 = cmd("JWT.KEY").arg("CUTOFF").query(&mut b.client()).unwrap();
+    let mut c = a.client();
+    for _ in 0..200 {
+        if verify(&mut c, &t).is_err() {
+            break;
+        }
+        sleep_ms(25);
+    }
+    assert_eq!(code(verify(&mut c, &t)), "REVOKED");
 }
 
 /// A primary restarted without its data has an empty keyring until the cluster's

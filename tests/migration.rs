@@ -813,3 +813,53 @@ fn the_doc_parser_reads_commands_and_bindings() {
     assert!(render(&nested, "").starts_with("1)  1) (integer) 1\n    2) (integer) 2\n"));
     assert!(render(&nested, "").ends_with("\n   10) (integer) 10\n"));
 }
+
+/// docs/migrating.md "What an old token can and cannot do here": a token verified
+/// through a LEGACY key has no session, so it is not counted, listed or ended by the
+/// user commands (which see the module's sessions only); `JWT.KEY CUTOFF` refuses it
+/// (REVOKED) when it was issued before the cutoff, or carries no `iat` at all.
+#[test]
+fn legacy_tokens_are_outside_the_user_commands_until_a_cutoff() {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    let s = Server::start();
+    let mut c = s.client();
+    let secret = "the-old-apps-secret";
+    let _: String = cmd("JWT.KEY")
+        .arg(&["IMPORT", "old", "HS256", secret, "LEGACY"][..])
+        .query(&mut c)
+        .unwrap();
+    let session = sign(&mut c, &["alice"]);
+    let old = |claims: serde_json::Value| {
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let now = now_s();
+    let with_iat = old(serde_json::json!({"sub": "alice", "iat": now - 10, "exp": now + 3600}));
+    let without_iat = old(serde_json::json!({"sub": "alice", "exp": now + 3600}));
+    for t in [&with_iat, &without_iat] {
+        assert!(verify(&mut c, t).is_ok());
+    }
+    assert_eq!(
+        cmd("JWT.COUNT").arg("alice").query::<i64>(&mut c).unwrap(),
+        1
+    );
+    let listed: Vec<Value> = cmd("JWT.SESSIONS").arg("alice").query(&mut c).unwrap();
+    assert_eq!(listed.len(), 1, "only the module's session");
+    assert_eq!(
+        cmd("JWT.REVOKE").arg("alice").query::<i64>(&mut c).unwrap(),
+        1
+    );
+    assert_eq!(code(verify(&mut c, &session)), "REVOKED");
+    assert!(
+        verify(&mut c, &with_iat).is_ok(),
+        "REVOKE <sub> does not end it"
+    );
+    sleep_ms(1100); // iat has a resolution of one second
+    let _: i64 = cmd("JWT.KEY").arg("CUTOFF").query(&mut c).unwrap();
+    assert_eq!(code(verify(&mut c, &with_iat)), "REVOKED");
+    assert_eq!(code(verify(&mut c, &without_iat)), "REVOKED");
+}

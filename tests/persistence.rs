@@ -278,3 +278,101 @@ fn a_server_without_the_module_refuses_its_files() {
         );
     }
 }
+
+/// docs/operations.md: every key EXPORTed, then IMPORTed (and the active one ACTIVATEd)
+/// into an empty server, verifies the old tokens there: generated HMAC secrets (random
+/// bytes, exported as `base64:`), ES256, EdDSA.
+#[test]
+fn exported_keys_imported_into_an_empty_server_verify_the_old_tokens() {
+    let old = Server::start();
+    let mut c = old.client();
+    let mut tokens = Vec::new();
+    for alg in ["HS256", "ES256", "EdDSA", "HS512"] {
+        let _: String = cmd("JWT.KEY")
+            .arg(&["ROTATE", alg][..])
+            .query(&mut c)
+            .unwrap();
+        tokens.push(sign(&mut c, &["alice", "STATELESS"]));
+    }
+    let active = info_field(&mut c, "active_kid");
+    let list: Vec<Vec<Value>> = cmd("JWT.KEY").arg("LIST").query(&mut c).unwrap();
+    let kids: Vec<String> = list
+        .iter()
+        .map(|r| redis::from_redis_value(&r[1]).unwrap())
+        .collect();
+    let new = Server::start();
+    let mut n = new.client();
+    for kid in &kids {
+        let (kid, alg, material): (String, String, String) = cmd("JWT.KEY")
+            .arg(&["EXPORT", kid][..])
+            .query(&mut c)
+            .unwrap();
+        let _: String = cmd("JWT.KEY")
+            .arg(&["IMPORT", &kid, &alg, &material][..])
+            .query(&mut n)
+            .unwrap();
+    }
+    let _: String = cmd("JWT.KEY")
+        .arg(&["ACTIVATE", &active][..])
+        .query(&mut n)
+        .unwrap();
+    for t in &tokens {
+        assert!(verify(&mut n, t).is_ok(), "{t}");
+    }
+    assert_eq!(info_field(&mut n, "active_kid"), active);
+}
+
+/// docs/operations.md, Restore: the backup RDB into `dir`, start once with
+/// `appendonly no`, then `CONFIG SET appendonly yes` (a new AOF from the loaded data),
+/// then restart with AOF on: the keyring and the sessions come back, with the RDB
+/// preamble and without it.
+#[test]
+fn the_restore_recipe_keeps_the_keyring() {
+    for preamble in ["yes", "no"] {
+        let mut s = Server::start_with(&["--aof-use-rdb-preamble", preamble], &[]);
+        let mut c = s.client();
+        let t = sign(&mut c, &["alice"]);
+        let _: String = cmd("SAVE").query(&mut c).unwrap();
+        drop(c);
+        s.restart(false); // appendonly no: loads the RDB
+        let mut c = s.client();
+        let _: () = cmd("CONFIG")
+            .arg(&["SET", "appendonly", "yes"][..])
+            .query(&mut c)
+            .unwrap();
+        for _ in 0..200 {
+            let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
+            if info.contains("aof_rewrite_in_progress:0")
+                && info.contains("aof_rewrite_scheduled:0")
+                && info.contains("aof_enabled:1")
+            {
+                break;
+            }
+            sleep_ms(25);
+        }
+        sleep_ms(100);
+        drop(c);
+        // Restart from that AOF alone (a server whose folder holds nothing else), as
+        // with `appendonly yes` back in redis.conf.
+        s.crash();
+        let mut s2 = Server::start_with(
+            &["--appendonly", "yes", "--aof-use-rdb-preamble", preamble],
+            &[],
+        );
+        s2.crash();
+        copy_aof(&s.dir, &s2.dir);
+        s2.start_again();
+        let mut c = s2.client();
+        assert!(verify(&mut c, &t).is_ok(), "preamble {preamble}");
+        assert_ne!(info_field(&mut c, "keys"), "0", "preamble {preamble}");
+    }
+}
+
+fn copy_aof(from: &std::path::Path, to: &std::path::Path) {
+    let (from, to) = (from.join("appendonlydir"), to.join("appendonlydir"));
+    let _ = std::fs::remove_dir_all(&to);
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

@@ -496,3 +496,32 @@ fn the_verify_cache_never_skips_a_check_that_can_change() {
     assert!(verify(&mut c, &t3).is_ok());
     assert_eq!(code(verify(&mut c, &t)), "EXPIRED");
 }
+
+/// docs/migrating.md: `sub`, `sid`, `sinc`, `sver`, `jti`, `iat`, `exp`, `iss`, `aud`
+/// are reserved: CLAIMS may not set them, at SIGN or at UPDATE, and a refusal changes
+/// nothing.
+#[test]
+fn reserved_claims_cannot_be_set() {
+    let s = Server::start();
+    let mut c = s.client();
+    let t = sign(&mut c, &["alice"]);
+    let digest = |c: &mut Connection| -> String { cmd("DEBUG").arg("DIGEST").query(c).unwrap() };
+    let before = digest(&mut c);
+    for name in [
+        "sub", "sid", "sinc", "sver", "jti", "iat", "exp", "iss", "aud",
+    ] {
+        let claims = format!(r#"{{"{name}":"x"}}"#);
+        let at_sign: RedisResult<String> = cmd("JWT.SIGN")
+            .arg(&["bob", "CLAIMS", &claims][..])
+            .query(&mut c);
+        assert_eq!(code(at_sign), "ERR", "SIGN CLAIMS {name}");
+        let at_update: RedisResult<Value> = cmd("JWT.UPDATE")
+            .arg(&[t.as_str(), "CLAIMS", &claims][..])
+            .query(&mut c);
+        assert_eq!(code(at_update), "ERR", "UPDATE CLAIMS {name}");
+    }
+    assert_eq!(digest(&mut c), before);
+    // Any other name is the application's.
+    let t2 = sign(&mut c, &["bob", "CLAIMS", r#"{"id":42}"#]);
+    assert_eq!(payload(&t2)["id"], 42);
+}
