@@ -277,6 +277,77 @@ fn durations_in_ms_grammar() {
     }
 }
 
+/// docs/operations.md, Metrics: each `jwt_failures_<code>` counts the refusals the
+/// module makes with that code, one per refused command (a command Redis itself refuses,
+/// by ACL or as a write on a read-only replica, shows in `INFO errorstats` instead).
+#[test]
+fn every_failure_counter_counts_its_refusals() {
+    let (primary, replica) = Server::primary_and_replica();
+    let mut c = primary.client();
+    let _: () = cmd("CONFIG")
+        .arg(&["SET", "jwt.max-sessions-policy", "deny"][..])
+        .query(&mut c)
+        .unwrap();
+    let live = sign(&mut c, &["ann"]);
+    let expiring = sign(&mut c, &["bea", "EXPIRES", "1"]);
+    let early = sign(
+        &mut c,
+        &["cy", "CLAIMS", &format!(r#"{{"nbf":{}}}"#, now_s() + 100)],
+    );
+    let ended = sign(&mut c, &["dee"]);
+    let _: i64 = cmd("JWT.DESTROY").arg(&ended).query(&mut c).unwrap();
+    let (_, first): (String, String) = cmd("JWT.SIGN")
+        .arg(&["eve", "REFRESH"][..])
+        .query(&mut c)
+        .unwrap();
+    let (_, second): (String, String) = cmd("JWT.REFRESH").arg(&first).query(&mut c).unwrap();
+    let _: (String, String) = cmd("JWT.REFRESH").arg(&second).query(&mut c).unwrap();
+    sign(&mut c, &["fay", "LIMIT", "1"]);
+    let _: () = cmd("SET")
+        .arg(&["jwt:{gus}", "a string"][..])
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("ACL")
+        .arg(&["SETUSER", "other", "on", "nopass", "~other:*", "+@all"][..])
+        .query(&mut c)
+        .unwrap();
+    let mut other = primary.client();
+    let _: () = cmd("AUTH")
+        .arg(&["other", "x"][..])
+        .query(&mut other)
+        .unwrap();
+    let mut r = replica.client();
+    let _: () = cmd("CONFIG")
+        .arg(&["SET", "replica-read-only", "no"][..])
+        .query(&mut r)
+        .unwrap();
+    sleep_ms(2100); // `expiring` expires
+                    // Which connection: 0 the default user, 1 `other`, 2 the writable replica.
+    let cases: Vec<(&str, usize, Vec<&str>)> = vec![
+        ("invalid", 0, vec!["JWT.VERIFY", "garbage"]),
+        ("expired", 0, vec!["JWT.VERIFY", &expiring]),
+        ("notbefore", 0, vec!["JWT.VERIFY", &early]),
+        ("revoked", 0, vec!["JWT.VERIFY", &ended]),
+        ("reused", 0, vec!["JWT.REFRESH", &first]),
+        ("limit", 0, vec!["JWT.SIGN", "fay", "LIMIT", "1"]),
+        ("wrongtype", 0, vec!["JWT.SIGN", "gus"]),
+        ("noperm", 1, vec!["JWT.VERIFY", &live]),
+        ("readonly", 2, vec!["JWT.SIGN", "hal"]),
+        ("err", 0, vec!["JWT.VERIFY", &live, "BOGUS"]),
+    ];
+    let mut conns = [c, other, r];
+    for (name, which, args) in cases {
+        let field = format!("failures_{name}");
+        // Counters are per server: the replica's for the replica's refusal.
+        let server = if which == 2 { 2 } else { 0 };
+        let before: i64 = info_field(&mut conns[server], &field).parse().unwrap();
+        let res: RedisResult<Value> = cmd(args[0]).arg(&args[1..]).query(&mut conns[which]);
+        assert_eq!(code(res).to_lowercase(), name, "{args:?}");
+        let after: i64 = info_field(&mut conns[server], &field).parse().unwrap();
+        assert_eq!(after, before + 1, "{field}");
+    }
+}
+
 #[test]
 fn info_counts() {
     let s = Server::start();
