@@ -258,6 +258,41 @@ fn session_writes_answer_readonly_on_any_replica() {
     assert!(r2.is_ok(), "{r2:?}");
 }
 
+/// docs/operations.md: the reads work on replicas (VERIFY, DECODE, SESSIONS, COUNT,
+/// JWKS, KEY LIST, KEY EXPORT), read-only replica or writable.
+#[test]
+fn reads_work_on_replicas() {
+    let (primary, replica) = Server::primary_and_replica();
+    let mut p = primary.client();
+    let t = sign(&mut p, &["alice"]);
+    let kid = kid_of(&t);
+    wait_replica(&mut p);
+    let mut r = replica.client();
+    for read_only in ["yes", "no"] {
+        let _: () = cmd("CONFIG")
+            .arg(&["SET", "replica-read-only", read_only][..])
+            .query(&mut r)
+            .unwrap();
+        for args in [
+            vec!["JWT.VERIFY", t.as_str()],
+            vec!["JWT.DECODE", t.as_str()],
+            vec!["JWT.SESSIONS", "alice"],
+            vec!["JWT.COUNT", "alice"],
+            vec!["JWT.JWKS"],
+            vec!["JWT.KEY", "LIST"],
+            vec!["JWT.KEY", "EXPORT", kid.as_str()],
+        ] {
+            let res: RedisResult<Value> = cmd(args[0]).arg(&args[1..]).query(&mut r);
+            assert!(
+                res.is_ok(),
+                "replica-read-only {read_only}: {args:?}: {res:?}"
+            );
+        }
+        let n: i64 = cmd("JWT.COUNT").arg("alice").query(&mut r).unwrap();
+        assert_eq!(n, 1);
+    }
+}
+
 #[test]
 fn the_keyring_changes_only_on_the_primary() {
     let (primary, replica) = Server::primary_and_replica();
