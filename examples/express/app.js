@@ -1,6 +1,7 @@
 'use strict';
 // The tutorial's flow on redis-jwt-client: login sets the cookies, a protected route,
-// transparent refresh, logout, logout everywhere, and a "your devices" page from SESSIONS.
+// transparent refresh, logout, logout everywhere, logout of the other sessions, and a
+// "your devices" page from SESSIONS.
 const express = require('express');
 const { RedisJwt } = require('redis-jwt-client');
 const { cookieSessions } = require('redis-jwt-client/express');

@@ -1,5 +1,6 @@
 """The tutorial's flow on redis-jwt-client with FastAPI: login sets the cookies, a
-protected route, transparent refresh, logout, logout everywhere, "your devices".
+protected route, transparent refresh, logout, logout everywhere, logout of the other
+sessions, "your devices".
 
     pip install "./clients/python[fastapi]" uvicorn
     REDIS_URL=redis://127.0.0.1:6379 uvicorn app:app --app-dir examples/fastapi

@@ -219,3 +219,33 @@ def test_devices_logout_logout_everywhere(base):
     assert everywhere.status_code == 200 and everywhere.json()["ended"] >= 2 and laptop.jar == {}
     p = phone.get("/me")
     assert p.status_code == 401 and p.json()["error"] == "REVOKED"
+
+
+def test_logout_others_keeps_this_session(base):
+    """POST /logout-others (auth.logout_others): the user's other sessions end, this one lives on."""
+    laptop, phone, tablet = Browser(base, "Laptop Firefox"), Browser(base, "Phone Safari"), Browser(base, "Tablet")
+    for b in (laptop, phone, tablet):
+        login(b)
+    me = laptop.get("/me").json()
+    # every other live session of alice (earlier tests' ones too) is ended
+    before = laptop.get("/devices").json()["devices"]
+    others = [d for d in before if not d["current"]]
+    assert len(others) >= 2, before
+    r = laptop.post("/logout-others")
+    assert r.status_code == 200, r.text
+    assert r.json()["ended"] == len(others)
+    cleared = [c for c in r.set_cookies if c["attrs"].get("max-age") == "0"]
+    assert cleared == [], "no cookie cleared"
+    assert "access_token" in laptop.jar and "refresh_token" in laptop.jar
+    for b in (phone, tablet):
+        p = b.get("/me")
+        assert p.status_code == 401 and p.json()["error"] == "REVOKED"
+    # this session lives on: its access token verifies and its refresh token still rotates
+    still = laptop.get("/me")
+    assert still.status_code == 200 and still.json()["sid"] == me["sid"]
+    refreshed = laptop.get("/me", without=["access_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["refreshed"] is True and refreshed.json()["sid"] == me["sid"]
+    after = laptop.get("/devices").json()["devices"]
+    assert [(d["sid"], d["current"]) for d in after] == [(me["sid"], True)]
+    assert laptop.post("/logout-others").json()["ended"] == 0

@@ -1,10 +1,12 @@
 'use strict';
-// Every command through every supported client, standalone and cluster.
+// Every command through every supported client, standalone and cluster; and the Express
+// middleware's options (src/express.ts) on each of them.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('crypto');
 const Redis = require('ioredis');
 const { RedisJwt, InvalidToken, ExpiredToken, RevokedSession, RefreshReused, SessionLimit, NoPermission, ReadOnlyError, CommandError, JwtError } = require('..');
+const { cookieSessions } = require('../dist/express');
 const { FACTORIES, admin, uniq, noSigningKey, clusterNodes, clusterReplicas } = require('./helpers');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -21,6 +23,51 @@ function legacyClaims(sub) {
   const now = Math.floor(Date.now() / 1000);
   return { sub, role: 'legacy', iat: now, exp: now + 300 };
 }
+
+/** The parts of an Express response the middleware uses; records the cookies set and cleared. */
+function fakeRes() {
+  return {
+    cookies: {},
+    cleared: [],
+    statusCode: 200,
+    body: undefined,
+    cookie(name, value, options) {
+      this.cookies[name] = { value, ...options };
+    },
+    clearCookie(name) {
+      this.cleared.push(name);
+    },
+    status(code) {
+      this.statusCode = code;
+      return this;
+    },
+    json(body) {
+      this.body = body;
+      return this;
+    },
+  };
+}
+
+/**
+ * Runs a middleware on a request carrying `cookies` (and `headers`): resolves with
+ * { req, res, passed } once it calls next() (passed) or answers (refused).
+ */
+function through(mw, method, cookies, headers = {}) {
+  const req = { method, headers, cookies, body: {} };
+  const res = fakeRes();
+  return new Promise((resolve, reject) => {
+    const json = res.json;
+    res.json = function (body) {
+      json.call(this, body);
+      resolve({ req, res, passed: false });
+      return this;
+    };
+    mw(req, res, (err) => (err ? reject(err) : resolve({ req, res, passed: true })));
+  });
+}
+
+/** The cookie values a login (or a refresh) set, as the browser sends them back. */
+const cookieJar = (res) => Object.fromEntries(Object.entries(res.cookies).map(([n, c]) => [n, c.value]));
 
 for (const [name, connect] of Object.entries(FACTORIES)) {
   describe(name, () => {
@@ -177,6 +224,87 @@ for (const [name, connect] of Object.entries(FACTORIES)) {
       assert.equal(await jwt.revoke(sub), 1);
       assert.equal(await jwt.count(sub), 0);
       assert.deepEqual(await jwt.sessions(sub), []);
+    });
+
+    test('express middleware, withData: true puts the session\'s DATA on req.auth.data', async () => {
+      // clients/node/README.md: "`withData: true` puts the session's DATA on `req.auth.data`"
+      const sub = uniq('wd');
+      const auth = cookieSessions(jwt, { withData: true });
+      const login = fakeRes();
+      await auth.login(login, sub, { data: { cart: [42] } });
+      const jar = cookieJar(login);
+      // with the access token: VERIFY ... WITHDATA
+      let r = await through(auth.required(), 'GET', jar);
+      assert.ok(r.passed, JSON.stringify(r.res.body));
+      assert.equal(r.req.auth.refreshed, false);
+      assert.deepEqual(r.req.auth.data, { cart: [42] });
+      // DATA as it is now, not as it was at login
+      assert.equal(await jwt.update(jar.access_token, { merge: { seen: true } }), null);
+      r = await through(auth.required(), 'GET', jar);
+      assert.deepEqual(r.req.auth.data, { cart: [42], seen: true });
+      // without the access cookie: REFRESH, then the session's DATA from JWT.SESSIONS
+      r = await through(auth.required(), 'GET', { refresh_token: jar.refresh_token });
+      assert.ok(r.passed, JSON.stringify(r.res.body));
+      assert.equal(r.req.auth.refreshed, true);
+      assert.deepEqual(r.req.auth.data, { cart: [42], seen: true });
+      const refreshed = cookieJar(r.res);
+      r = await through(auth.optional(), 'GET', refreshed);
+      assert.deepEqual(r.req.auth.data, { cart: [42], seen: true }, 'optional() too');
+      // a session without DATA: null
+      const bare = fakeRes();
+      await auth.login(bare, uniq('wd'));
+      r = await through(auth.required(), 'GET', cookieJar(bare));
+      assert.equal(r.req.auth.data, null);
+      r = await through(auth.required(), 'GET', { refresh_token: cookieJar(bare).refresh_token });
+      assert.equal(r.req.auth.refreshed, true);
+      assert.equal(r.req.auth.data, null);
+      // without the option, no data on req.auth (either way)
+      const plain = cookieSessions(jwt);
+      r = await through(plain.required(), 'GET', refreshed);
+      assert.equal(r.req.auth.refreshed, false);
+      assert.ok(!('data' in r.req.auth));
+      r = await through(plain.required(), 'GET', { refresh_token: refreshed.refresh_token });
+      assert.equal(r.req.auth.refreshed, true);
+      assert.ok(!('data' in r.req.auth));
+      await jwt.revoke(sub);
+    });
+
+    test('express middleware, csrf: false turns the CSRF check off', async () => {
+      // clients/node/README.md: "Refusal: 403 { error: 'CSRF' }. `csrf: false` turns it off."
+      const sub = uniq('nocsrf');
+      const on = cookieSessions(jwt);
+      const withCsrf = fakeRes();
+      const l1 = await on.login(withCsrf, sub);
+      assert.equal(typeof l1.csrfToken, 'string');
+      let r = await through(on.required(), 'POST', cookieJar(withCsrf));
+      assert.equal(r.passed, false, 'the check is on by default');
+      assert.equal(r.res.statusCode, 403);
+      assert.equal(r.res.body.error, 'CSRF');
+
+      const off = cookieSessions(jwt, { csrf: false });
+      const login = fakeRes();
+      const l2 = await off.login(login, sub);
+      assert.equal(l2.csrfToken, null);
+      assert.equal(l2.claims.csrf, undefined, 'no csrf claim in the session');
+      assert.deepEqual(Object.keys(login.cookies).sort(), ['access_token', 'refresh_token'], 'no CSRF cookie');
+      const jar = cookieJar(login);
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+        r = await through(off.required(), method, jar);
+        assert.ok(r.passed, `${method}: ${JSON.stringify(r.res.body)}`);
+        assert.equal(r.req.auth.sid, l2.claims.sid);
+        assert.equal(r.req.auth.csrfToken, null);
+      }
+      // a wrong token is not checked either, nor after a refresh, nor by optional()
+      r = await through(off.required(), 'POST', jar, { 'x-csrf-token': 'guess' });
+      assert.ok(r.passed);
+      r = await through(off.required(), 'POST', { refresh_token: jar.refresh_token });
+      assert.ok(r.passed, JSON.stringify(r.res.body));
+      assert.equal(r.req.auth.refreshed, true);
+      assert.ok(!('csrf_token' in r.res.cookies));
+      r = await through(off.optional(), 'POST', cookieJar(r.res));
+      assert.ok(r.passed);
+      assert.equal(r.req.auth.sub, sub);
+      await jwt.revoke(sub);
     });
 
     test('error classes', async () => {

@@ -404,3 +404,113 @@ def test_policies_limit_and_noperm():
         admin.execute_command("CONFIG", "SET", "jwt.max-sessions-policy", "evict-oldest")
         admin.execute_command("ACL", "DELUSER", user)
         admin.close()
+
+
+def test_fastapi_cookie_sessions_on_sync_and_async_clients(kind):
+    """clients/python/README.md, FastAPI: the dependency "works with RedisJwt too (sync
+    calls)" as well as with AsyncRedisJwt. The whole flow on each kind of client, over
+    HTTP into the app (httpx's ASGI transport, in this event loop): login, required
+    (VERIFY, and REFRESH without the access cookie), CSRF, with_data, optional,
+    logout_others, logout and logout_everywhere."""
+    from typing import Optional
+
+    import httpx
+    from fastapi import Depends, FastAPI, Request, Response
+
+    from redis_jwt_client.fastapi import Auth, CookieSessions
+
+    async def body(jwt):
+        assert type(jwt) is (rj.RedisJwt if kind.startswith("sync") else rj.AsyncRedisJwt)
+        sub = uniq("fastapi")
+        auth = CookieSessions(jwt, with_data=True, sign_defaults={"ttl": "1h", "expires": "5m"})
+        app = FastAPI()
+        auth.install(app)
+
+        @app.post("/login")
+        async def login(response: Response):
+            r = await auth.login(response, sub, data={"cart": [1]}, meta={"device": "test"})
+            return {"sid": r.session.sid, "csrf": r.csrf_token}
+
+        @app.get("/me")
+        async def me(s: Auth = Depends(auth.required)):
+            return {"sid": s.sid, "refreshed": s.refreshed, "data": s.data, "csrf": s.csrf_token}
+
+        @app.get("/maybe")
+        async def maybe(s: Optional[Auth] = Depends(auth.optional)):
+            return {"sid": s.sid if s else None}
+
+        @app.post("/notes")
+        async def notes(s: Auth = Depends(auth.required)):
+            return {"by": s.sub}
+
+        @app.post("/logout")
+        async def logout(request: Request, response: Response, s: Auth = Depends(auth.required)):
+            return {"ended": await auth.logout(request, response)}
+
+        @app.post("/logout-everywhere")
+        async def everywhere(response: Response, s: Auth = Depends(auth.required)):
+            return {"ended": await auth.logout_everywhere(s, response)}
+
+        @app.post("/logout-others")
+        async def others(s: Auth = Depends(auth.required)):
+            return {"ended": await auth.logout_others(s)}
+
+        def browser() -> httpx.AsyncClient:
+            # https: the cookies are Secure
+            return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
+
+        def csrf(b: httpx.AsyncClient):
+            return {"x-csrf-token": b.cookies["csrf_token"]}
+
+        async with browser() as laptop, browser() as phone, browser() as tablet:
+            sids = {}
+            for name, b in (("laptop", laptop), ("phone", phone), ("tablet", tablet)):
+                r = await b.post("/login")
+                assert r.status_code == 200, r.text
+                assert {"access_token", "refresh_token", "csrf_token"} <= set(b.cookies.keys())
+                assert b.cookies["csrf_token"] == r.json()["csrf"]
+                sids[name] = r.json()["sid"]
+            assert await A(jwt.count(sub)) == 3
+            me = (await laptop.get("/me")).json()
+            assert me == {"sid": sids["laptop"], "refreshed": False, "data": {"cart": [1]}, "csrf": laptop.cookies["csrf_token"]}
+            old_refresh = laptop.cookies["refresh_token"]
+            laptop.cookies.delete("access_token")
+            r = await laptop.get("/me")
+            assert r.status_code == 200, r.text
+            assert r.json()["refreshed"] is True and r.json()["sid"] == sids["laptop"] and r.json()["data"] == {"cart": [1]}
+            assert laptop.cookies["refresh_token"] != old_refresh and "access_token" in laptop.cookies
+            assert (await laptop.get("/me")).json()["refreshed"] is False
+            # CSRF
+            r = await laptop.post("/notes")
+            assert r.status_code == 403 and r.json()["error"] == "CSRF"
+            assert (await laptop.post("/notes", headers=csrf(laptop))).json() == {"by": sub}
+            # optional
+            assert (await laptop.get("/maybe")).json() == {"sid": sids["laptop"]}
+            async with browser() as anonymous:
+                assert (await anonymous.get("/maybe")).json() == {"sid": None}
+                r = await anonymous.get("/me")
+                assert r.status_code == 401 and r.json()["error"] == "NOSESSION"
+            # logout_others: the phone and the tablet end, the laptop lives on
+            r = await laptop.post("/logout-others", headers=csrf(laptop))
+            assert r.status_code == 200 and r.json() == {"ended": 2}
+            assert [s.sid for s in await A(jwt.sessions(sub))] == [sids["laptop"]]
+            assert (await laptop.get("/me")).json()["sid"] == sids["laptop"]
+            r = await phone.get("/me")
+            assert r.status_code == 401 and r.json()["error"] == "REVOKED"
+            assert "refresh_token" not in phone.cookies, "the dead session's cookies are cleared"
+            assert (await tablet.get("/maybe")).json() == {"sid": None}
+            # logout: this session only
+            assert (await phone.post("/login")).status_code == 200
+            r = await phone.post("/logout", headers=csrf(phone))
+            assert r.status_code == 200 and r.json() == {"ended": True}
+            assert "refresh_token" not in phone.cookies
+            assert await A(jwt.count(sub)) == 1
+            # logout_everywhere
+            assert (await tablet.post("/login")).status_code == 200
+            r = await laptop.post("/logout-everywhere", headers=csrf(laptop))
+            assert r.status_code == 200 and r.json() == {"ended": 2}
+            assert await A(jwt.count(sub)) == 0
+            assert "refresh_token" not in laptop.cookies
+            assert (await tablet.get("/me")).json()["error"] == "REVOKED"
+
+    run(kind, body)

@@ -195,3 +195,37 @@ test('your devices, logout, logout everywhere', async () => {
   assert.equal(p.status, 401);
   assert.equal(p.body.error, 'REVOKED');
 });
+
+test('logout others: ends the user\'s other sessions and keeps this one', async () => {
+  const laptop = new Browser(base, 'Laptop Firefox');
+  const phone = new Browser(base, 'Phone Safari');
+  const tablet = new Browser(base, 'Tablet');
+  for (const b of [laptop, phone, tablet]) await login(b);
+  const me = (await laptop.get('/me')).body;
+  // every other live session of alice (earlier tests' ones too) is ended
+  const before = (await laptop.get('/devices')).body.devices;
+  const others = before.filter((x) => !x.current);
+  assert.ok(others.length >= 2, JSON.stringify(before));
+  const r = await laptop.post('/logout-others');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.ended, others.length);
+  const cleared = (c) => c.attrs['max-age'] === '0' || (c.attrs.expires && Date.parse(c.attrs.expires) <= Date.now());
+  assert.deepEqual(r.cookies.filter(cleared), [], 'no cookie cleared');
+  assert.ok(laptop.jar.has('access_token') && laptop.jar.has('refresh_token'));
+  for (const b of [phone, tablet]) {
+    const p = await b.get('/me');
+    assert.equal(p.status, 401);
+    assert.equal(p.body.error, 'REVOKED');
+  }
+  // this session lives on: its access token verifies and its refresh token still rotates
+  const still = await laptop.get('/me');
+  assert.equal(still.status, 200);
+  assert.equal(still.body.sid, me.sid);
+  const refreshed = await laptop.get('/me', { without: ['access_token'] });
+  assert.equal(refreshed.status, 200);
+  assert.equal(refreshed.body.refreshed, true);
+  assert.equal(refreshed.body.sid, me.sid);
+  const after = (await laptop.get('/devices')).body.devices;
+  assert.deepEqual(after.map((x) => [x.sid, x.current]), [[me.sid, true]]);
+  assert.equal((await laptop.post('/logout-others')).body.ended, 0);
+});
