@@ -233,9 +233,11 @@ impl Checked {
     /// Back on the main thread: the session, the cache, the claims that can change.
     pub fn admit(self, now: i64, expect: Option<&Expect>) -> Result<Verified> {
         let (payload, checks, sub, sid) = self.outcome?;
-        if keyring_state::generation() != self.generation {
-            // The keyring changed while the worker checked: the key must still be
-            // there and live (a REVOKE or a drop in between wins).
+        let drop_passed = self.key.drop_at_ms.is_some_and(|d| now >= d);
+        if drop_passed || keyring_state::generation() != self.generation {
+            // The keyring changed, or the key's drop time passed, while the worker
+            // checked: the key must still be there and live (a REVOKE or a drop in
+            // between wins).
             let ring = keyring_state::read();
             if !ring.get(&self.key.kid).is_some_and(|k| k.is_live(now)) {
                 return Err(Error::invalid("unknown kid"));

@@ -66,8 +66,14 @@ pub struct Header<'a> {
     pub alg: Cow<'a, str>,
     #[serde(borrow, default)]
     pub kid: Option<Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<IgnoredAny>,
+    /// Whether the header names `crit` at all (even as `null`: RFC 7515 allows only an
+    /// array there, and we understand no extension, so its presence refuses the token).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// Deepest nesting a token's JSON may have. Real claims are flat or nearly so; the
@@ -232,7 +238,7 @@ enum Candidates<'k> {
 fn key_from_header<'k>(parts: &Parts<'_>, keyring: &'k Keyring) -> Result<Candidates<'k>> {
     let header_json = b64_decode(parts.header_b64)?;
     let header: Header = parse_object(&header_json, "header")?;
-    if header.crit.is_some() {
+    if header.crit {
         // RFC 7515 4.1.11: we understand no extension, so any `crit` must be refused.
         return Err(Error::invalid(
             "token header has 'crit' extensions this server does not understand",
@@ -480,6 +486,8 @@ mod tests {
         assert!(verify(&ok, &r).is_ok());
         let crit = forge(r#"{"alg":"HS256","kid":"k1","crit":["exp"]}"#, "{}", k1);
         assert!(verify(&crit, &r).unwrap_err().msg.contains("crit"));
+        let crit_null = forge(r#"{"alg":"HS256","kid":"k1","crit":null}"#, "{}", k1);
+        assert!(verify(&crit_null, &r).unwrap_err().msg.contains("crit"));
         let nokid = forge(r#"{"alg":"HS256"}"#, "{}", k1);
         assert!(verify(&nokid, &r).is_err());
         let unknown = forge(r#"{"alg":"HS256","kid":"zz"}"#, "{}", k1);

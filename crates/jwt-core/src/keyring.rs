@@ -310,6 +310,14 @@ impl Keyring {
                 continue;
             }
             match keys.iter_mut().find(|x| x.kid == k.kid) {
+                // Two different keys under one kid (made on two primaries before they
+                // synced): one wins everywhere, the earlier made (then by algorithm and
+                // material), whatever the order of merges; the other is dropped whole.
+                Some(x) if x.alg != k.alg || x.material != k.material => {
+                    if rank(k) < rank(x) {
+                        *x = k.duplicate()?;
+                    }
+                }
                 Some(x) => {
                     x.activated_ms = x.activated_ms.max(k.activated_ms);
                     x.retired_ms = match (x.retired_ms, k.retired_ms) {
@@ -423,6 +431,11 @@ impl Keyring {
     }
 }
 
+/// Which of two different keys under one kid wins a keyring merge: the smaller.
+fn rank(k: &Key) -> (i64, &'static str, &[u8]) {
+    (k.created_ms, k.alg.name(), &k.material)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,6 +490,23 @@ mod tests {
         let mut fresh = Keyring::default();
         fresh.merge(&ab, i64::MAX).unwrap();
         assert!(fresh.get("kb").is_none());
+    }
+
+    #[test]
+    fn two_keys_under_one_kid_merge_to_the_same_one_everywhere() {
+        // Two primaries generated kid "k" before they synced: other material.
+        let (a, b) = (node(1, "k", 100), node(2, "k", 100));
+        let mut ab = Keyring::from_bytes(&a.to_bytes()).unwrap();
+        ab.merge(&b, 0).unwrap();
+        let mut ba = Keyring::from_bytes(&b.to_bytes()).unwrap();
+        ba.merge(&a, 0).unwrap();
+        assert_eq!(ab.digest(), ba.digest(), "one winner, whatever the order");
+        assert_eq!(ab.keys().count(), 1);
+        assert!(!ab.merge(&ba, 0).unwrap(), "converged");
+        // An earlier-made key wins over a later one.
+        let c = node(3, "k", 50);
+        ab.merge(&c, 0).unwrap();
+        assert_eq!(ab.get("k").unwrap().created_ms, 50);
     }
 
     #[test]
