@@ -314,7 +314,7 @@ impl Keyring {
                 // synced): one wins everywhere, the earlier made (then by algorithm and
                 // material), whatever the order of merges; the other is dropped whole.
                 Some(x) if x.alg != k.alg || x.material != k.material => {
-                    if rank(k) < rank(x) {
+                    if rank(k, now_ms) < rank(x, now_ms) {
                         *x = k.duplicate()?;
                     }
                 }
@@ -431,9 +431,11 @@ impl Keyring {
     }
 }
 
-/// Which of two different keys under one kid wins a keyring merge: the smaller.
-fn rank(k: &Key) -> (i64, &'static str, &[u8]) {
-    (k.created_ms, k.alg.name(), &k.material)
+/// Which of two different keys under one kid wins a keyring merge: the smaller. A
+/// live key beats one past its drop time (a kid used again after its key was purged
+/// here, while another node still holds the old one), then the earlier made.
+fn rank(k: &Key, now_ms: i64) -> (bool, i64, &'static str, &[u8]) {
+    (!k.is_live(now_ms), k.created_ms, k.alg.name(), &k.material)
 }
 
 #[cfg(test)]
@@ -507,6 +509,15 @@ mod tests {
         let c = node(3, "k", 50);
         ab.merge(&c, 0).unwrap();
         assert_eq!(ab.get("k").unwrap().created_ms, 50);
+        // But not a dead one: "k" retired and past its drop time on one node, used
+        // again for a new key on another, which keeps it.
+        let rng = Counter(Cell::new(5));
+        let mut old = node(4, "k", 10);
+        old.rotate(None, 20, 10, &rng).unwrap(); // "k" retired at 20, dropped at 30
+        let mut new = node(6, "k", 40);
+        assert!(new.merge(&old, 35).is_ok());
+        assert_eq!(new.get("k").unwrap().created_ms, 40);
+        assert_eq!(new.active().unwrap().kid, "k");
     }
 
     #[test]
