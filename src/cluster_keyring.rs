@@ -38,7 +38,10 @@ pub fn init(ctx: &Context, now_ms: i64) {
             vec![(FULL, on_full), (DIGEST, on_digest), (REQUEST, on_request)],
         );
         if !ok {
-            ctx.log_warning("jwt: cannot use the cluster bus: each primary keeps its own keyring");
+            crate::redis::log::warning(
+                ctx,
+                "jwt: cannot use the cluster bus: each primary keeps its own keyring",
+            );
         }
         BUS.store(ok, Ordering::Relaxed);
     }
@@ -93,7 +96,10 @@ fn on_full(ctx: &Context, _sender: &[u8], payload: &[u8]) {
                 announce(ctx);
             }
         }
-        Err(e) => ctx.log_warning(&format!("jwt: keyring from the cluster bus refused: {e}")),
+        Err(e) => crate::redis::log::warning(
+            ctx,
+            &format!("jwt: keyring from the cluster bus refused: {e}"),
+        ),
     }
 }
 

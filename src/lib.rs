@@ -55,13 +55,16 @@ const ALLOCATOR: Allocator = std::alloc::System;
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     if !args.len().is_multiple_of(2) {
-        ctx.log_warning("jwt: module arguments come in pairs: <config-name> <value>");
+        crate::redis::log::warning(
+            ctx,
+            "jwt: module arguments come in pairs: <config-name> <value>",
+        );
         return Status::Err;
     }
     for pair in args.chunks(2) {
         let (name, value) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
         if let Err(e) = config::apply_module_arg(&name, &value) {
-            ctx.log_warning(&format!("jwt: bad module argument: {e}"));
+            crate::redis::log::warning(ctx, &format!("jwt: bad module argument: {e}"));
             return Status::Err;
         }
     }
@@ -70,7 +73,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         return Status::Err;
     }
     if !keyring_state::watch_aof_rewrites(ctx) {
-        ctx.log_warning("jwt: cannot watch AOF rewrites: with appendonly yes and aof-use-rdb-preamble no, a rewrite would lose the keyring");
+        crate::redis::log::warning(ctx, "jwt: cannot watch AOF rewrites: with appendonly yes and aof-use-rdb-preamble no, a rewrite would lose the keyring");
     }
     cluster::init(ctx);
     cluster_keyring::init(ctx, clock::now_ms().unwrap_or(0));

@@ -30,7 +30,7 @@ fn tick(ctx: &Context, n: u64) {
         }
     };
     if catch_unwind(AssertUnwindSafe(work)).is_err() {
-        ctx.log_warning("jwt: keyring maintenance failed (panic caught)");
+        crate::redis::log::warning(ctx, "jwt: keyring maintenance failed (panic caught)");
     }
     ctx.create_timer(PERIOD, tick, n.wrapping_add(1));
 }
@@ -65,8 +65,10 @@ fn run(ctx: &Context) {
         }
     });
     match result {
-        Ok(Some(kid)) => ctx.log_notice(&format!("jwt: rotated the signing key, new kid {kid}")),
+        Ok(Some(kid)) => {
+            crate::redis::log::notice(ctx, &format!("jwt: rotated the signing key, new kid {kid}"))
+        }
         Ok(None) => {}
-        Err(e) => ctx.log_warning(&format!("jwt: keyring maintenance: {e}")),
+        Err(e) => crate::redis::log::warning(ctx, &format!("jwt: keyring maintenance: {e}")),
     }
 }

@@ -192,8 +192,10 @@ impl<'a> Store<'a> {
             Ok(RedisValue::BulkString(id)) | Ok(RedisValue::SimpleString(id)) => id,
             Ok(RedisValue::StringBuffer(b)) => String::from_utf8_lossy(&b).into_owned(),
             other => {
-                self.ctx
-                    .log_warning(&format!("jwt: activity log {key}: {other:?}"));
+                crate::redis::log::warning(
+                    self.ctx,
+                    &format!("jwt: activity log {key}: {other:?}"),
+                );
                 return;
             }
         };

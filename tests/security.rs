@@ -525,3 +525,23 @@ fn reserved_claims_cannot_be_set() {
     let t2 = sign(&mut c, &["bob", "CLAIMS", r#"{"id":42}"#]);
     assert_eq!(payload(&t2)["id"], 42);
 }
+
+/// Log lines carry user text (subjects, kids, module arguments): a `%` in it must be
+/// printed, not read as a format directive (which made the server read arguments that
+/// do not exist). Here the activity log's XADD fails on a foreign key whose name holds
+/// the subject, which logs the key.
+#[test]
+fn user_text_in_log_lines_is_not_a_format_string() {
+    let s = Server::start_with(&[], &["activity-log", "10"]);
+    let mut c = s.client();
+    let sub = "%s%s%s%s%s%s%n";
+    let _: () = cmd("SET")
+        .arg(format!("jwt:{{{sub}}}#events"))
+        .arg("not a stream")
+        .query(&mut c)
+        .unwrap();
+    let _: RedisResult<String> = cmd("JWT.SIGN").arg(sub).query(&mut c);
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(s.log().contains(sub), "the subject as written: {}", s.log());
+}

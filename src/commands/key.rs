@@ -232,7 +232,7 @@ pub fn revoke(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         ring.revoke(&kid, now, &rng)?;
         Ok(ring.active().map(|k| k.kid.clone()))
     })?;
-    ctx.log_warning(&format!("jwt: key '{kid}' revoked"));
+    crate::redis::log::warning(ctx, &format!("jwt: key '{kid}' revoked"));
     Ok(active.map_or(RedisValue::Null, RedisValue::BulkString))
 }
 
@@ -250,7 +250,10 @@ pub fn cutoff(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
         ring.cut_off_sessions(now + 1);
         Ok(ring.sessions_cutoff_ms())
     })?;
-    ctx.log_warning("jwt: every session created before now has been ended (JWT.KEY CUTOFF)");
+    crate::redis::log::warning(
+        ctx,
+        "jwt: every session created before now has been ended (JWT.KEY CUTOFF)",
+    );
     Ok(RedisValue::Integer(at))
 }
 

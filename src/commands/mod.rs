@@ -40,9 +40,10 @@ pub fn guard_with(
         }
         Err(_) => {
             stats::failure(jwt_core::error::Code::Err);
-            ctx.log_warning(&format!(
-                "{name}: internal error (panic caught); please report it"
-            ));
+            crate::redis::log::warning(
+                ctx,
+                &format!("{name}: internal error (panic caught); please report it"),
+            );
             Err(RedisError::String(format!(
                 "ERR internal error in {name}; the server is unharmed"
             )))

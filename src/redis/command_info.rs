@@ -64,7 +64,7 @@ pub struct Command {
 pub fn register(ctx: &Context, table: &[Command], jwt_category: bool) -> Status {
     for cmd in table {
         if let Err(e) = register_one(ctx, cmd) {
-            ctx.log_warning(&format!("jwt: could not register {}: {e}", cmd.name));
+            crate::redis::log::warning(ctx, &format!("jwt: could not register {}: {e}", cmd.name));
             return Status::Err;
         }
         let cats = if jwt_category {
@@ -73,7 +73,7 @@ pub fn register(ctx: &Context, table: &[Command], jwt_category: bool) -> Status 
             cmd.acl.to_string()
         };
         if let Err(e) = super::acl::set_categories(ctx, cmd.name, &cats) {
-            ctx.log_warning(&format!("jwt: {e}"));
+            crate::redis::log::warning(ctx, &format!("jwt: {e}"));
             return Status::Err;
         }
         set_info(ctx, cmd);
@@ -271,7 +271,10 @@ fn set_info(ctx: &Context, cmd: &Command) {
     // SAFETY: a live context and a NUL-terminated name that outlives the call.
     let command = unsafe { get_command(ctx.get_raw(), name) };
     if command.is_null() {
-        ctx.log_warning(&format!("cannot find command {} to describe it", cmd.name));
+        crate::redis::log::warning(
+            ctx,
+            &format!("cannot find command {} to describe it", cmd.name),
+        );
         return;
     }
     let mut specs = [subject_key_spec(), zeroed_key_spec()];
@@ -298,6 +301,6 @@ fn set_info(ctx: &Context, cmd: &Command) {
     // spec and argument array it points to live (in `arena`, `specs`) until the call
     // returns; the server copies them.
     if unsafe { set_info(command, &raw_info) } != raw::REDISMODULE_OK as c_int {
-        ctx.log_warning(&format!("could not set command info of {}", cmd.name));
+        crate::redis::log::warning(ctx, &format!("could not set command info of {}", cmd.name));
     }
 }

@@ -32,6 +32,7 @@ pub mod command_info;
 pub mod config_string;
 pub mod events;
 pub mod key;
+pub mod log;
 pub mod notify;
 pub mod os;
 pub mod replicate;
