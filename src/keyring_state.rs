@@ -9,7 +9,7 @@ use jwt_core::random::Random;
 use redis_module::native_types::RedisType;
 use redis_module::{raw, Context, ContextFlags, RedisValue};
 use std::os::raw::{c_int, c_void};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 static KEYRING: RwLock<Keyring> = RwLock::new(Keyring::empty());
@@ -206,9 +206,26 @@ pub fn first_key_preview(now_ms: i64, rng: &dyn Random) -> Result<Keyring> {
 pub fn watch_aof_rewrites(ctx: &Context) -> bool {
     crate::redis::events::on_fork(ctx, |ctx| {
         if aof_rewrite_in_progress(ctx) {
-            replicate(ctx, &read());
+            if crate::redis::client::writes_paused() {
+                // A rewrite while writes are paused: nothing may be appended now; the
+                // maintenance timer appends the keyring within a second of the pause's
+                // end (a keyring change before that appends the whole keyring anyway).
+                AOF_DEBT.store(true, Ordering::Relaxed);
+            } else {
+                replicate(ctx, &read());
+            }
         }
     })
+}
+
+/// The keyring is owed to the AOF's new incremental file (see `watch_aof_rewrites`).
+static AOF_DEBT: AtomicBool = AtomicBool::new(false);
+
+/// Appends the keyring owed to the AOF, if any (writes not paused: the caller checks).
+pub fn pay_aof_debt(ctx: &Context) {
+    if AOF_DEBT.swap(false, Ordering::Relaxed) {
+        replicate(ctx, &read());
+    }
 }
 
 fn aof_rewrite_in_progress(ctx: &Context) -> bool {

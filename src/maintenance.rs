@@ -40,6 +40,11 @@ fn run(ctx: &Context) {
     if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
         return;
     }
+    // Nothing may be replicated while writes are paused: rotate and purge later.
+    if crate::redis::client::writes_paused() {
+        return;
+    }
+    keyring_state::pay_aof_debt(ctx);
     let Ok(now) = now_ms() else { return };
     let period = config::KEY_ROTATION.ms();
     let (stale, due) = {

@@ -8,7 +8,7 @@ use crate::offload;
 use crate::stats;
 use crate::store::{SessionRef, Store};
 use jwt_core::claims::{self, ClaimChecks};
-use jwt_core::error::{Error, Result};
+use jwt_core::error::{Code, Error, Result};
 use jwt_core::jws::{self, Signature};
 use jwt_core::keyring::{Crypto, Key};
 use jwt_core::lifecycle;
@@ -302,10 +302,13 @@ fn admit(
 
 /// Authenticates `token`, then `then` with the verified token: right away, or, for an
 /// expensive signature, on the main thread after a worker checked it (the client
-/// waiting meanwhile; see `offload`).
+/// waiting meanwhile; see `offload`). `writes`: `then` writes (TOUCH, DESTROY); resumed
+/// while the server pauses writes (CLIENT PAUSE WRITE, a failover), such a command
+/// answers TRYAGAIN instead, as nothing may be replicated then.
 pub fn with_verified(
     ctx: &Context,
     name: &'static str,
+    writes: bool,
     token: &[u8],
     now: i64,
     expect: Option<Expect>,
@@ -316,6 +319,12 @@ pub fn with_verified(
         Authenticated::Pending(p) => {
             let token = token.to_vec();
             let resume = move |ctx: &Context, c: Checked| {
+                if writes && crate::redis::client::writes_paused() {
+                    return Err(Error::new(
+                        Code::TryAgain,
+                        "writes are paused (CLIENT PAUSE or a failover): retry",
+                    ));
+                }
                 // The session's slot may have moved away while the worker checked.
                 crate::cluster::route_token(ctx, &token, unverified_session_key)?;
                 let now = now_ms()?;

@@ -53,6 +53,7 @@ pub fn verify(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     with_verified(
         ctx,
         "JWT.VERIFY",
+        false,
         token,
         now,
         Some(expect),
@@ -119,6 +120,7 @@ pub fn touch(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     with_verified(
         ctx,
         "JWT.TOUCH",
+        true,
         token,
         now,
         Some(Expect::default()),
@@ -158,7 +160,7 @@ pub fn destroy(ctx: &Context, argv: &[RedisString]) -> Result<RedisValue> {
     }
     cluster::route_token(ctx, token, unverified_session_key)?;
     let now = now_ms()?;
-    with_verified(ctx, "JWT.DESTROY", token, now, None, |ctx, v, now| {
+    with_verified(ctx, "JWT.DESTROY", true, token, now, None, |ctx, v, now| {
         let s = v.session.as_ref().ok_or_else(no_session)?;
         check_session_keys(ctx, s, Access::Write)?;
         let store = Store::new(ctx);

@@ -20,3 +20,15 @@ pub fn is_replica_client(ctx: &Context) -> bool {
         && !flags.contains(ContextFlags::REPLICATED)
         && !flags.contains(ContextFlags::LOADING)
 }
+
+/// Whether the server asks modules not to write or replicate now: clients are paused
+/// (CLIENT PAUSE WRITE, a cluster manual failover). Redis 7.0 aborts on a replicated
+/// write in that state, so writes outside a client's command (timers, the cluster
+/// bus, a blocked client's resume, fork hooks) must wait.
+pub fn writes_paused() -> bool {
+    match api_fn!(RedisModule_AvoidReplicaTraffic) {
+        // SAFETY: takes no arguments; reads the server's pause state.
+        Some(avoid) => unsafe { avoid() != 0 },
+        None => false,
+    }
+}
