@@ -545,3 +545,88 @@ fn user_text_in_log_lines_is_not_a_format_string() {
     assert_eq!(pong, "PONG");
     assert!(s.log().contains(sub), "the subject as written: {}", s.log());
 }
+
+/// Builds tests/fixtures/caller (a module that runs commands through RM_Call, as
+/// another module would) with `cc` against the redis-module crate's redismodule.h.
+fn caller_module() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(&std::env::var("HOME").unwrap()).join(".cargo"));
+    let include = std::fs::read_dir(cargo_home.join("registry/src"))
+        .unwrap()
+        .flatten()
+        .flat_map(|index| {
+            std::fs::read_dir(index.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|krate| krate.path().join("src/include"))
+        .find(|p| {
+            p.join("redismodule.h").exists() && p.to_string_lossy().contains("redis-module-2")
+        })
+        .expect("the redis-module crate's redismodule.h");
+    let out = root.join("target/caller.so");
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg("-I")
+        .arg(&include)
+        .arg(root.join("tests/fixtures/caller/caller.c"))
+        .status()
+        .expect("cc");
+    assert!(status.success());
+    out
+}
+
+/// Another module may run the JWT commands through RM_Call. Its call has a client with
+/// no user (root): the module must not read that user through a null pointer (it
+/// crashed the server), and there is no key permission to check, as for Redis's own
+/// commands. Scripts, on the other hand, run as their caller: a restricted user gets
+/// NOPERM through EVAL and FCALL as directly.
+#[test]
+fn commands_run_by_another_module_or_a_script() {
+    let caller = caller_module();
+    let s = Server::start_with(&["--loadmodule", &caller.display().to_string()], &[]);
+    let mut c = s.client();
+    let t = sign(&mut c, &["bob"]);
+    let via: String = cmd("CALLER.CALL")
+        .arg(&["JWT.VERIFY", t.as_str()][..])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(json(&via)["sub"], "bob");
+    let n: i64 = cmd("CALLER.CALL")
+        .arg(&["JWT.COUNT", "bob"][..])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 1);
+    let _: String = cmd("CALLER.CALL")
+        .arg(&["JWT.SIGN", "carl"][..])
+        .query(&mut c)
+        .unwrap();
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+
+    let _: () = cmd("ACL")
+        .arg(&["SETUSER", "app", "on", ">pw", "~jwt:{alice}*", "+@all"][..])
+        .query(&mut c)
+        .unwrap();
+    let _: String = cmd("FUNCTION")
+        .arg(&["LOAD", "#!lua name=t\nredis.register_function('v', function(k, a) return redis.call('JWT.VERIFY', a[1]) end)"][..])
+        .query(&mut c)
+        .unwrap();
+    let mut app = redis::Client::open(format!("redis://app:pw@127.0.0.1:{}/", s.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_eq!(code(verify(&mut app, &t)), "NOPERM");
+    let eval: RedisResult<String> = cmd("EVAL")
+        .arg(&["return redis.call('JWT.VERIFY', ARGV[1])", "0", t.as_str()][..])
+        .query(&mut app);
+    assert_eq!(code(eval), "NOPERM");
+    let fcall: RedisResult<String> = cmd("FCALL")
+        .arg(&["v", "0", t.as_str()][..])
+        .query(&mut app);
+    assert_eq!(code(fcall), "NOPERM");
+}

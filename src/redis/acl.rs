@@ -84,10 +84,19 @@ impl Caller {
             return Ok(None);
         }
         // SAFETY: function pointers the server filled in at load.
-        let (Some(user_name), Some(user_by_name), Some(_), Some(_), Some(free)) = (unsafe {
+        let (Some(client_id), Some(name_by_id), Some(current_name), Some(user_by_name)) = (unsafe {
             (
+                raw::RedisModule_GetClientId,
+                raw::RedisModule_GetClientUserNameById,
                 raw::RedisModule_GetCurrentUserName,
                 raw::RedisModule_GetModuleUserFromUserName,
+            )
+        }) else {
+            return Ok(None);
+        };
+        // SAFETY: function pointers the server filled in at load.
+        let (Some(_), Some(_), Some(free)) = (unsafe {
+            (
                 raw::RedisModule_ACLCheckKeyPermissions,
                 raw::RedisModule_FreeModuleUser,
                 raw::RedisModule_FreeString,
@@ -95,8 +104,17 @@ impl Caller {
         }) else {
             return Ok(None);
         };
-        // SAFETY: a live command context; the returned name is ours to free.
-        let name = unsafe { user_name(ctx.get_raw()) };
+        // The user of a connected client, by its id. A script's client is not among
+        // them: it runs as its caller's user, which RM_GetCurrentUserName gives. A
+        // command another module runs through RM_Call has a client of its own with no
+        // user (root), where RM_GetCurrentUserName reads through a null pointer: not
+        // found by id and not a script, it has nothing to check (nor does Redis).
+        // SAFETY: a live command context; a returned name (or null) is ours to free.
+        let mut name = unsafe { name_by_id(ctx.get_raw(), client_id(ctx.get_raw())) };
+        if name.is_null() && flags.contains(ContextFlags::LUA) {
+            // SAFETY: a script's client always carries its caller's user.
+            name = unsafe { current_name(ctx.get_raw()) };
+        }
         if name.is_null() {
             return Ok(None);
         }
