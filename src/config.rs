@@ -50,9 +50,25 @@ impl ConfigurationValue<RedisString> for DurationConfig {
         self.text.lock().unwrap_or_else(|p| p.into_inner()).get()
     }
     fn set(&self, _: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
-        self.apply(&val.to_string_lossy())
-            .map_err(RedisError::String)
+        self.apply(&val.to_string_lossy()).map_err(config_error)
     }
+}
+
+/// A CONFIG SET refusal. Its text may echo the value given; the server gets it as a C
+/// string made in a callback no panic may leave (a NUL byte aborted redis-server), so
+/// only printable ASCII passes.
+fn config_error(text: String) -> RedisError {
+    RedisError::String(
+        text.chars()
+            .map(|c| {
+                if c == ' ' || c.is_ascii_graphic() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A text config with its own validation.
@@ -115,7 +131,7 @@ impl ConfigurationValue<RedisString> for TextConfig {
         let text = val
             .try_as_str()
             .map_err(|_| RedisError::Str("value must be UTF-8 text"))?;
-        self.apply(text).map_err(RedisError::String)
+        self.apply(text).map_err(config_error)
     }
 }
 

@@ -83,7 +83,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 
 // The builder API needs 7.2's section/dictionary support; this one works on 7.0.
 #[allow(deprecated)]
-fn info(ctx: &InfoContext, _for_crash_report: bool) {
+fn info(ctx: &InfoContext, for_crash_report: bool) {
     use jwt_core::error::Code;
     ctx.add_info_section(None);
     let n = |name: &str, v: u64| {
@@ -101,18 +101,23 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
     n("evictions", stats::EVICTIONS.get());
     n("verify_cache_hits", stats::VERIFY_CACHE_HITS.get());
     n("verify_cache_misses", stats::VERIFY_CACHE_MISSES.get());
-    n(
-        "verify_cache_entries",
-        commands::auth::verify_cache_entries() as u64,
-    );
     n("crypto_jobs", stats::CRYPTO_JOBS.get());
-    n("crypto_threads", workers::running() as u64);
     for code in Code::ALL {
         n(
             &format!("failures_{}", code.as_str().to_ascii_lowercase()),
             stats::failures(code),
         );
     }
+    // A crash report runs on the thread that crashed, which may hold one of these
+    // locks: only the counters above then, so that the report cannot hang.
+    if for_crash_report {
+        return;
+    }
+    n(
+        "verify_cache_entries",
+        commands::auth::verify_cache_entries() as u64,
+    );
+    n("crypto_threads", workers::running() as u64);
     let ring = keyring_state::read();
     ctx.add_info_field_str("active_kid", ring.active().map_or("", |k| k.kid.as_str()));
     n("keys", ring.len() as u64);

@@ -34,8 +34,11 @@ pub fn run<T: Send + 'static>(
         resume(blocked, name, output, then);
     };
     if let Err(job) = workers::submit(Box::new(job)) {
-        // No thread could start: do it here (the client is unblocked all the same).
-        job();
+        // No thread could start: do it here (the client is unblocked all the same). A
+        // panic in it has already answered the client (the dropped `Blocked` unblocks
+        // it with an error): it must not reach the command's guard, which would send a
+        // second reply.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
     }
     Ok(RedisValue::NoReply)
 }

@@ -245,3 +245,21 @@ fn polling_the_configs_does_not_leak() {
         .unwrap();
     assert_eq!(got, ["jwt.prefix", "jwt:"]);
 }
+
+/// A refused CONFIG SET echoes the value: a NUL byte in it aborted redis-server (the
+/// message became a C string inside a callback no panic may leave).
+#[test]
+fn config_set_with_a_nul_byte_is_refused_not_fatal() {
+    let s = Server::start();
+    let mut c = s.client();
+    for name in ["jwt.session-ttl", "jwt.prefix", "jwt.issuer"] {
+        let r: RedisResult<()> = cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(&b"1\0x"[..])
+            .query(&mut c);
+        assert!(r.is_err(), "{name}");
+    }
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}
