@@ -37,14 +37,15 @@ fn tick(ctx: &Context, n: u64) {
 
 fn run(ctx: &Context) {
     let flags = ctx.get_flags();
-    if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
-        return;
-    }
     // Nothing may be replicated while writes are paused: rotate and purge later.
-    if crate::redis::client::writes_paused() {
+    if flags.contains(ContextFlags::LOADING) || crate::redis::client::writes_paused() {
         return;
     }
+    // A replica (or a primary demoted during the pause) owes its own AOF too.
     keyring_state::pay_aof_debt(ctx);
+    if !flags.contains(ContextFlags::MASTER) {
+        return;
+    }
     let Ok(now) = now_ms() else { return };
     let period = config::KEY_ROTATION.ms();
     let (stale, due) = {

@@ -263,3 +263,16 @@ fn config_set_with_a_nul_byte_is_refused_not_fatal() {
     let pong: String = cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+/// docs/commands.md, Configuration: the loadmodule line is applied after redis.conf's
+/// `jwt.*` lines (given here on the command line, as redis.conf lines are), so it wins.
+#[test]
+fn the_loadmodule_line_wins_over_config_lines() {
+    let s = Server::start_with(
+        &["--jwt.stateless", "deny", "--jwt.leeway", "5"],
+        &["stateless", "allow"],
+    );
+    let mut c = s.client();
+    assert_eq!(config_get(&mut c, "jwt.stateless"), "allow");
+    assert_eq!(config_get(&mut c, "jwt.leeway"), "5");
+}
