@@ -478,3 +478,24 @@ fn a_burst_of_touches_writes_once() {
         .unwrap();
     assert!(ttl <= 600_000, "a shorter TTL is always written: {ttl}");
 }
+
+/// docs/operations.md: one keyring per server, not per database. A session lives in its
+/// database (elsewhere REVOKED), a STATELESS token verifies in every database, and a
+/// CUTOFF ends the sessions of every database.
+#[test]
+fn databases_share_the_keyring_not_the_sessions() {
+    let s = Server::start();
+    let mut db0 = s.client();
+    let mut db1 = s.client();
+    let _: () = cmd("SELECT").arg(1).query(&mut db1).unwrap();
+    let t = sign(&mut db0, &["alice"]);
+    let stateless = sign(&mut db0, &["svc", "STATELESS"]);
+    assert!(verify(&mut db0, &t).is_ok());
+    assert_eq!(code(verify(&mut db1, &t)), "REVOKED");
+    assert!(verify(&mut db1, &stateless).is_ok());
+    let t1 = sign(&mut db1, &["bob"]);
+    sleep_ms(5);
+    let _: i64 = cmd("JWT.KEY").arg("CUTOFF").query(&mut db1).unwrap();
+    assert_eq!(code(verify(&mut db0, &t)), "REVOKED");
+    assert_eq!(code(verify(&mut db1, &t1)), "REVOKED");
+}
