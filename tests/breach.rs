@@ -4,6 +4,13 @@
 mod common;
 use common::*;
 
+fn replica_read_only(r: &mut Connection, yes_or_no: &str) {
+    let _: () = cmd("CONFIG")
+        .arg(&["SET", "replica-read-only", yes_or_no][..])
+        .query(r)
+        .unwrap();
+}
+
 fn wait_replica(c: &mut Connection) {
     let n: i64 = cmd("WAIT").arg(1).arg(5000).query(c).unwrap();
     assert_eq!(n, 1, "replica acknowledged");
@@ -230,10 +237,7 @@ fn session_writes_answer_readonly_on_any_replica() {
     wait_replica(&mut p);
     let mut r = replica.client();
     for read_only in ["yes", "no"] {
-        let _: () = cmd("CONFIG")
-            .arg(&["SET", "replica-read-only", read_only][..])
-            .query(&mut r)
-            .unwrap();
+        replica_read_only(&mut r, read_only);
         for args in [
             vec!["JWT.SIGN", "bob"],
             vec!["JWT.SIGN", "svc", "STATELESS"],
@@ -269,10 +273,7 @@ fn reads_work_on_replicas() {
     wait_replica(&mut p);
     let mut r = replica.client();
     for read_only in ["yes", "no"] {
-        let _: () = cmd("CONFIG")
-            .arg(&["SET", "replica-read-only", read_only][..])
-            .query(&mut r)
-            .unwrap();
+        replica_read_only(&mut r, read_only);
         for args in [
             vec!["JWT.VERIFY", t.as_str()],
             vec!["JWT.DECODE", t.as_str()],
@@ -441,15 +442,7 @@ fn sign_refuses_tokens_that_verify_would_refuse() {
 fn an_rsa_key_is_followed_by_es256() {
     let s = Server::start();
     let mut c = s.client();
-    let pem = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa2048.pem"),
-    )
-    .unwrap();
-    let _: String = cmd("JWT.KEY")
-        .arg(&["IMPORT", "rsa", "RS256"][..])
-        .arg(pem)
-        .query(&mut c)
-        .unwrap();
+    import_fixture_key(&mut c, "rsa", "RS256", "rsa2048.pem");
     let t = sign(&mut c, &["alice"]);
     assert_eq!(kid_of(&t), "rsa");
     let next: String = cmd("JWT.KEY")
@@ -462,15 +455,7 @@ fn an_rsa_key_is_followed_by_es256() {
     assert_eq!(header_alg(&t2), "ES256");
     assert!(verify(&mut c, &t2).is_ok());
     // ROTATE from an RSA key, too.
-    let pem = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa4096.pem"),
-    )
-    .unwrap();
-    let _: String = cmd("JWT.KEY")
-        .arg(&["IMPORT", "rsa2", "RS256"][..])
-        .arg(pem)
-        .query(&mut c)
-        .unwrap();
+    import_fixture_key(&mut c, "rsa2", "RS256", "rsa4096.pem");
     let _: String = cmd("JWT.KEY")
         .arg(&["ACTIVATE", "rsa2"][..])
         .query(&mut c)

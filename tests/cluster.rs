@@ -500,26 +500,9 @@ fn a_logout_while_the_slot_moves_is_never_lost() {
         .arg("leaver")
         .query(&mut s)
         .unwrap();
-    let slot = slot.to_string();
-    let id = |c: &mut Connection| -> String { cmd("CLUSTER").arg("MYID").query(c).unwrap() };
-    let (source_id, target_id) = (id(&mut s), id(&mut t));
-    let setslot = |c: &mut Connection, how: &str, node: &str| {
-        let _: () = cmd("CLUSTER")
-            .arg(&["SETSLOT", &slot, how, node][..])
-            .query(c)
-            .unwrap();
-    };
-    setslot(&mut t, "IMPORTING", &source_id);
-    setslot(&mut s, "MIGRATING", &target_id);
-    let port = target.port.to_string();
-    let migrate = |c: &mut Connection, key: &str| {
-        let _: () = cmd("MIGRATE")
-            .arg(&["127.0.0.1", &port, key, "0", "5000"][..])
-            .query(c)
-            .unwrap();
-    };
+    let m = SlotMove::begin(slot, source, target);
     // The session moves first; its index stays behind for now.
-    migrate(&mut s, "jwt:{leaver}:desk");
+    m.migrate(&mut s, &["jwt:{leaver}:desk"]);
     let not_lost = |c: &mut Connection, asking: bool, what: &str| {
         if asking {
             let _: () = cmd("ASKING").query(c).unwrap();
@@ -541,48 +524,74 @@ fn a_logout_while_the_slot_moves_is_never_lost() {
     };
     not_lost(&mut s, false, "source, session gone");
     not_lost(&mut t, true, "target, index missing");
-    migrate(&mut s, "jwt:{leaver}");
-    for n in &cluster.nodes {
-        let _: () = cmd("CLUSTER")
-            .arg(&["SETSLOT", &slot, "NODE", &target_id][..])
-            .query(&mut n.client())
-            .unwrap();
-    }
+    m.migrate(&mut s, &["jwt:{leaver}"]);
+    m.finish(&cluster);
     let n: i64 = cmd("JWT.DESTROY").arg(&token).query(&mut t).unwrap();
     assert_eq!(n, 1, "the logout after the move");
     assert_eq!(code(verify(&mut t, &token)), "REVOKED");
 }
 
-/// Moves `slot` with its keys from `source` to `target`, as `redis-cli --cluster
-/// reshard` does (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every node).
-fn move_slot(cluster: &Cluster, slot: i64, source: &Server, target: &Server) {
-    let (mut s, mut t) = (source.client(), target.client());
-    let id = |c: &mut Connection| -> String { cmd("CLUSTER").arg("MYID").query(c).unwrap() };
-    let (source_id, target_id) = (id(&mut s), id(&mut t));
-    let slot = slot.to_string();
-    let setslot = |c: &mut Connection, how: &str, node: &str| {
+/// A slot on its way from one primary to another (what `redis-cli --cluster reshard`
+/// does): IMPORTING on the target and MIGRATING on the source, then `migrate` moves
+/// keys, `finish` gives the slot to the target on every node.
+struct SlotMove {
+    slot: String,
+    target_id: String,
+    target_port: String,
+}
+
+impl SlotMove {
+    fn begin(slot: i64, source: &Server, target: &Server) -> SlotMove {
+        let (mut s, mut t) = (source.client(), target.client());
+        let id = |c: &mut Connection| -> String { cmd("CLUSTER").arg("MYID").query(c).unwrap() };
+        let (source_id, target_id) = (id(&mut s), id(&mut t));
+        let m = SlotMove {
+            slot: slot.to_string(),
+            target_id,
+            target_port: target.port.to_string(),
+        };
+        m.setslot(&mut t, "IMPORTING", &source_id);
+        m.setslot(&mut s, "MIGRATING", &m.target_id);
+        m
+    }
+
+    fn setslot(&self, c: &mut Connection, how: &str, node: &str) {
         let _: () = cmd("CLUSTER")
-            .arg(&["SETSLOT", &slot, how, node][..])
+            .arg(&["SETSLOT", &self.slot, how, node][..])
             .query(c)
             .unwrap();
-    };
-    setslot(&mut t, "IMPORTING", &source_id);
-    setslot(&mut s, "MIGRATING", &target_id);
-    let keys: Vec<String> = cmd("CLUSTER")
-        .arg(&["GETKEYSINSLOT", &slot, "1000"][..])
-        .query(&mut s)
-        .unwrap();
-    if !keys.is_empty() {
-        let port = target.port.to_string();
+    }
+
+    /// MIGRATEs these keys from `source` (a connection to it).
+    fn migrate(&self, source: &mut Connection, keys: &[&str]) {
+        if keys.is_empty() {
+            return;
+        }
         let _: () = cmd("MIGRATE")
-            .arg(&["127.0.0.1", &port, "", "0", "5000", "KEYS"][..])
-            .arg(&keys)
-            .query(&mut s)
+            .arg(&["127.0.0.1", &self.target_port, "", "0", "5000", "KEYS"][..])
+            .arg(keys)
+            .query(source)
             .unwrap();
     }
-    for n in &cluster.nodes {
-        setslot(&mut n.client(), "NODE", &target_id);
+
+    fn finish(&self, cluster: &Cluster) {
+        for n in &cluster.nodes {
+            self.setslot(&mut n.client(), "NODE", &self.target_id);
+        }
     }
+}
+
+/// Moves `slot` with all its keys from `source` to `target`.
+fn move_slot(cluster: &Cluster, slot: i64, source: &Server, target: &Server) {
+    let m = SlotMove::begin(slot, source, target);
+    let mut s = source.client();
+    let keys: Vec<String> = cmd("CLUSTER")
+        .arg(&["GETKEYSINSLOT", &m.slot, "1000"][..])
+        .query(&mut s)
+        .unwrap();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    m.migrate(&mut s, &keys);
+    m.finish(cluster);
 }
 
 /// A token command whose signature check runs on a worker thread resumes on the main
@@ -594,15 +603,7 @@ fn a_slot_that_moves_during_the_check_answers_moved() {
     let cluster = Cluster::start();
     let (owner, other) = cluster.owner_and_other("traveller");
     let mut a = owner.client();
-    let rsa = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa4096.pem"),
-    )
-    .unwrap();
-    let _: String = cmd("JWT.KEY")
-        .arg(&["IMPORT", "big", "RS256"][..])
-        .arg(rsa)
-        .query(&mut a)
-        .unwrap();
+    import_fixture_key(&mut a, "big", "RS256", "rsa4096.pem");
     let _: String = cmd("JWT.KEY")
         .arg(&["GENERATE", "ES256", "KID", "ec"][..])
         .query(&mut a)

@@ -75,15 +75,7 @@ fn a_checked_touch_resumed_while_writes_are_paused_answers_tryagain() {
         &["crypto-threads", "1", "verify-cache", "0"],
     );
     let mut c = s.client();
-    let rsa = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa4096.pem"),
-    )
-    .unwrap();
-    let _: String = cmd("JWT.KEY")
-        .arg(&["IMPORT", "big", "RS256"][..])
-        .arg(rsa)
-        .query(&mut c)
-        .unwrap();
+    import_fixture_key(&mut c, "big", "RS256", "rsa4096.pem");
     let _: String = cmd("JWT.KEY")
         .arg(&["GENERATE", "ES256", "KID", "ec"][..])
         .query(&mut c)

@@ -352,3 +352,18 @@ pub fn server_has_categories(c: &mut Connection) -> bool {
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (7, 2)
 }
+
+/// JWT.KEY IMPORT of a key file of tests/fixtures (a PEM), as `kid` for `alg`.
+pub fn import_fixture_key(c: &mut Connection, kid: &str, alg: &str, file: &str) {
+    let pem = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(file),
+    )
+    .unwrap_or_else(|e| panic!("tests/fixtures/{file}: {e}"));
+    let _: String = cmd("JWT.KEY")
+        .arg(&["IMPORT", kid, alg][..])
+        .arg(pem)
+        .query(c)
+        .unwrap_or_else(|e| panic!("IMPORT {kid}: {e}"));
+}
