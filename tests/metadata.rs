@@ -202,13 +202,10 @@ fn legacy_keys_take_tokens_without_kid() {
 }
 
 fn payload_kid(token: &str) -> String {
-    use base64::Engine;
-    let h = token.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(h)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["kid"].as_str().unwrap_or_default().to_string()
+    header(token)["kid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The edges of docs/commands.md's arguments tables: the largest value accepted, the

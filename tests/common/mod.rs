@@ -288,12 +288,21 @@ pub fn json(s: &str) -> serde_json::Value {
 
 /// The decoded payload of a token, unverified.
 pub fn payload(token: &str) -> serde_json::Value {
+    segment(token, 1)
+}
+
+/// The decoded header of a token (`alg`, `kid`).
+pub fn header(token: &str) -> serde_json::Value {
+    segment(token, 0)
+}
+
+fn segment(token: &str, n: usize) -> serde_json::Value {
     use base64::Engine;
-    let seg = token.split('.').nth(1).expect("payload segment");
+    let seg = token.split('.').nth(n).expect("token segment");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(seg)
         .expect("base64url");
-    serde_json::from_slice(&bytes).expect("payload JSON")
+    serde_json::from_slice(&bytes).expect("segment JSON")
 }
 
 pub fn b64(bytes: &[u8]) -> String {
